@@ -1,0 +1,288 @@
+package org.retroinfer.wave;
+
+import org.retroinfer.wave.attention.HeadCache;
+import org.retroinfer.wave.attention.SoftmaxState;
+import org.retroinfer.wave.index.ClusterRanking;
+import org.retroinfer.wave.index.ClusteredSegment;
+import org.retroinfer.wave.index.SegmentedKMeans;
+import org.retroinfer.wave.index.WaveIndex;
+import org.retroinfer.wave.index.ZonePlan;
+import org.retroinfer.wave.kv.VectorStore;
+
+/**
+ * The wave-attention cache of one (layer, KV head): tripartite attention over a wave index.
+ *
+ * <p>Every token is in exactly one place: the first S tokens (sinks) and the tail (tokens after the
+ * last indexed segment: the window of the last W tokens and those decoded since the last update)
+ * form the steady zone, read exactly; everything else is in the {@link WaveIndex}. Per query group
+ * the index's clusters are ranked; the top r are read exactly (retrieval zone), the next e are
+ * estimated from centroid, size and value sum (estimation zone), the rest skipped; exact and
+ * estimated parts are combined with the log-sum-exp merge of {@link SoftmaxState}.
+ *
+ * <p>{@link #endPrefill()} clusters all but the last W tokens of the prompt, segment by segment.
+ * Afterwards, whenever the tail reaches W + U tokens, its oldest U tokens become one new segment of
+ * U / tokensPerCluster clusters; old segments are never re-clustered. Contexts shorter than
+ * S + W + U have no index and are attended exactly.
+ */
+public final class WaveHeadCache implements HeadCache {
+  private final WaveConfig config;
+  private final int dim;
+  private final int groupSize;
+  private final float scale;
+  private final VectorStore sinkKeys;
+  private final VectorStore sinkValues;
+  private final VectorStore tailKeys;
+  private final VectorStore tailValues;
+  private final WaveIndex index;
+  private boolean prefillDone;
+
+  private final ClusterRanking ranking;
+  private final ZonePlan plan = new ZonePlan();
+  private final SoftmaxState exact;
+  private final SoftmaxState estimated;
+  private float[] estLogits = new float[0];
+  private float[] estWeights = new float[0];
+  private int[] estIds = new int[0];
+  private int lastExact;
+
+  /** An empty cache. */
+  public WaveHeadCache(WaveConfig config, int dim, int groupSize) {
+    this(config, dim, groupSize,
+        VectorStore.allocate(dim, config.kvType(), Math.max(1, config.sinkTokens())),
+        VectorStore.allocate(dim, config.kvType(), Math.max(1, config.sinkTokens())),
+        WaveIndex.empty(dim, config.kvType()),
+        VectorStore.allocate(dim, config.kvType(), 4096),
+        VectorStore.allocate(dim, config.kvType(), 4096),
+        false);
+  }
+
+  private WaveHeadCache(WaveConfig config, int dim, int groupSize, VectorStore sinkKeys,
+      VectorStore sinkValues, WaveIndex index, VectorStore tailKeys, VectorStore tailValues,
+      boolean prefillDone) {
+    if (dim <= 0 || groupSize <= 0) {
+      throw new IllegalArgumentException("head dim and group size must be positive, got " + dim
+          + " and " + groupSize);
+    }
+    this.config = config;
+    this.dim = dim;
+    this.groupSize = groupSize;
+    this.scale = (float) (1.0 / Math.sqrt(dim));
+    this.sinkKeys = sinkKeys;
+    this.sinkValues = sinkValues;
+    this.index = index;
+    this.tailKeys = tailKeys;
+    this.tailValues = tailValues;
+    this.prefillDone = prefillDone;
+    this.ranking = new ClusterRanking(groupSize);
+    this.exact = new SoftmaxState(groupSize, dim);
+    this.estimated = new SoftmaxState(groupSize, dim);
+  }
+
+  /**
+   * A cache put back together from its parts (e.g. read from a store), without re-clustering. The
+   * cache takes ownership of the stores and the index. Tokens: {@code sinkKeys.size()} sinks, then
+   * the index's segments, then the tail, contiguous in position.
+   */
+  public static WaveHeadCache restore(WaveConfig config, int groupSize, VectorStore sinkKeys,
+      VectorStore sinkValues, WaveIndex index, VectorStore tailKeys, VectorStore tailValues,
+      boolean prefillDone) {
+    int dim = index.dim();
+    for (VectorStore s : new VectorStore[] {sinkKeys, sinkValues, tailKeys, tailValues}) {
+      if (s.dim() != dim || s.type() != index.kvType()) {
+        throw new IllegalArgumentException("store " + s + " does not match the index's "
+            + dim + " x " + index.kvType());
+      }
+    }
+    if (sinkKeys.size() != sinkValues.size() || tailKeys.size() != tailValues.size()) {
+      throw new IllegalArgumentException("key and value row counts differ");
+    }
+    if (sinkKeys.size() > config.sinkTokens()
+        || (sinkKeys.size() < config.sinkTokens() && index.tokenCount() + tailKeys.size() > 0)) {
+      throw new IllegalArgumentException(sinkKeys.size() + " sink tokens do not match the"
+          + " configuration's " + config.sinkTokens());
+    }
+    int expect = sinkKeys.size();
+    for (int s = 0; s < index.segmentCount(); s++) {
+      if (index.segmentFirstPosition(s) != expect) {
+        throw new IllegalArgumentException("segment " + s + " starts at position "
+            + index.segmentFirstPosition(s) + ", expected " + expect);
+      }
+      expect += index.segmentTokens(s);
+    }
+    return new WaveHeadCache(config, dim, groupSize, sinkKeys, sinkValues, index, tailKeys,
+        tailValues, prefillDone);
+  }
+
+  public WaveConfig config() {
+    return config;
+  }
+
+  @Override
+  public int headDim() {
+    return dim;
+  }
+
+  @Override
+  public int groupSize() {
+    return groupSize;
+  }
+
+  @Override
+  public int size() {
+    return sinkKeys.size() + index.tokenCount() + tailKeys.size();
+  }
+
+  /** The index (read-only use). */
+  public WaveIndex index() {
+    return index;
+  }
+
+  /** Sink keys, position order (read-only use). */
+  public VectorStore sinkKeys() {
+    return sinkKeys;
+  }
+
+  public VectorStore sinkValues() {
+    return sinkValues;
+  }
+
+  /** Tail keys: positions {@link #tailStart()} onward, in order (read-only use). */
+  public VectorStore tailKeys() {
+    return tailKeys;
+  }
+
+  public VectorStore tailValues() {
+    return tailValues;
+  }
+
+  /** Position of the first tail token. */
+  public int tailStart() {
+    return sinkKeys.size() + index.tokenCount();
+  }
+
+  public boolean prefillDone() {
+    return prefillDone;
+  }
+
+  @Override
+  public void append(float[] key, int keyOff, float[] value, int valueOff) {
+    boolean sink = sinkKeys.size() < config.sinkTokens();
+    VectorStore k = sink ? sinkKeys : tailKeys;
+    VectorStore v = sink ? sinkValues : tailValues;
+    k.append(key, keyOff);
+    try {
+      v.append(value, valueOff);
+    } catch (RuntimeException e) {
+      k.removeLast();
+      throw e;
+    }
+    if (prefillDone && tailKeys.size() >= config.windowTokens() + config.updateTokens()) {
+      indexTail(new int[] {config.updateTokens()});
+    }
+  }
+
+  @Override
+  public void endPrefill() {
+    if (prefillDone) {
+      return;
+    }
+    prefillDone = true;
+    if (tailKeys.size() >= config.windowTokens() + config.updateTokens()) {
+      indexTail(config.segmentLengths(tailKeys.size() - config.windowTokens()));
+    }
+  }
+
+  /** Clusters the oldest tail tokens as consecutive segments of the given lengths. */
+  private void indexTail(int[] segmentLengths) {
+    int base = tailStart();
+    int from = 0;
+    for (int len : segmentLengths) {
+      ClusteredSegment seg = SegmentedKMeans.cluster(tailKeys, tailValues, from, from + len,
+          base + from, config.clustersFor(len), config.kmeansIterations());
+      index.addSegment(seg, tailKeys, tailValues, from);
+      from += len;
+    }
+    tailKeys.removeFirst(from);
+    tailValues.removeFirst(from);
+  }
+
+  /**
+   * Plans the zones for a query group without attending: which clusters would be retrieved and
+   * estimated. For inspection; {@link #attend} does the same internally.
+   */
+  public ZonePlan planZones(float[] queries, int qOff) {
+    planInto(queries, qOff);
+    return plan.copy();
+  }
+
+  private void planInto(float[] queries, int qOff) {
+    int clusters = index.clusterCount();
+    ranking.plan(index, queries, qOff, scale, config.retrievalClusters(clusters),
+        config.estimationClusters(clusters), plan);
+  }
+
+  @Override
+  public void attend(float[] queries, int qOff, float[] out, int outOff) {
+    exact.reset();
+    exact.absorbRange(sinkKeys, sinkValues, 0, sinkKeys.size(), queries, qOff, scale);
+    exact.absorbRange(tailKeys, tailValues, 0, tailKeys.size(), queries, qOff, scale);
+    int exactTokens = sinkKeys.size() + tailKeys.size();
+    if (index.clusterCount() > 0) {
+      planInto(queries, qOff);
+      VectorStore keys = index.keys();
+      VectorStore values = index.values();
+      for (int i = 0; i < plan.retrievedCount(); i++) {
+        int c = plan.retrieved(i);
+        int from = index.clusterStart(c);
+        int to = index.clusterStart(c + 1);
+        exact.absorbRange(keys, values, from, to, queries, qOff, scale);
+        exactTokens += to - from;
+      }
+      int e = plan.estimatedCount();
+      if (e > 0) {
+        if (estWeights.length < e) {
+          estWeights = new float[Math.max(e, estWeights.length * 2)];
+          estLogits = new float[groupSize * estWeights.length];
+          estIds = new int[estWeights.length];
+        }
+        int[] ids = estIds;
+        float[] logits = ranking.logits();
+        int stride = ranking.logitStride();
+        int es = estWeights.length;
+        for (int i = 0; i < e; i++) {
+          int c = plan.estimated(i);
+          ids[i] = c;
+          estWeights[i] = index.clusterSize(c);
+          for (int h = 0; h < groupSize; h++) {
+            estLogits[h * es + i] = logits[h * stride + c];
+          }
+        }
+        estimated.reset();
+        estimated.absorbRows(index.valueSums(), ids, e, estLogits, 0, es, estWeights);
+        exact.merge(estimated);
+      }
+    }
+    exact.writeOutput(out, outOff);
+    lastExact = exactTokens;
+  }
+
+  @Override
+  public int lastExactTokens() {
+    return lastExact;
+  }
+
+  @Override
+  public long memoryBytes() {
+    return sinkKeys.capacityBytes() + sinkValues.capacityBytes() + tailKeys.capacityBytes()
+        + tailValues.capacityBytes() + index.memoryBytes();
+  }
+
+  @Override
+  public void close() {
+    sinkKeys.close();
+    sinkValues.close();
+    tailKeys.close();
+    tailValues.close();
+    index.close();
+  }
+}

@@ -1,0 +1,33 @@
+package org.retroinfer.wave.attention;
+
+import java.util.List;
+import org.retroinfer.wave.WaveAttention;
+import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.baseline.QuestAttention;
+import org.retroinfer.wave.baseline.StreamingLlmAttention;
+import org.retroinfer.wave.baseline.TopKOracleAttention;
+
+/**
+ * The CPU attention methods by name. Baselines get the same exactly-read token budget as wave
+ * attention under {@code config} ({@link WaveConfig#exactTokenBudget}), so that they are compared
+ * at equal cost in exact reads.
+ */
+public final class AttentionBackends {
+  /** Names accepted by {@link #create}. */
+  public static final List<String> NAMES = List.of("full", "wave", "quest", "streaming", "oracle");
+
+  private AttentionBackends() {}
+
+  public static AttentionBackend create(String name, WaveConfig config) {
+    return switch (name) {
+      case "full" -> new FullAttention(config.kvType());
+      case "wave" -> new WaveAttention(config);
+      case "quest" -> new QuestAttention(config.kvType(), config::exactTokenBudget);
+      case "streaming" -> new StreamingLlmAttention(config.kvType(), config.sinkTokens(),
+          config::exactTokenBudget);
+      case "oracle" -> new TopKOracleAttention(config.kvType(), config::exactTokenBudget);
+      default -> throw new IllegalArgumentException("unknown attention method '" + name
+          + "'; expected one of " + NAMES);
+    };
+  }
+}

@@ -1,0 +1,231 @@
+package org.retroinfer.wave.index;
+
+import java.util.Arrays;
+import org.retroinfer.wave.kv.KvDType;
+import org.retroinfer.wave.kv.VectorStore;
+import org.roaringbitmap.RoaringBitmap;
+
+/**
+ * The meta index of one (layer, KV head): the clusters of every segment, in the order segments were
+ * added, with their keys and values stored cluster-contiguous.
+ *
+ * <p>Global cluster ids run over all segments. Per cluster {@code c}: its centroid (the mean of its
+ * keys, float32), its size, its value sum (float32), and its postings (member token positions).
+ * Row {@code r} of {@link #keys()} / {@link #values()} is the token at position {@link #position(int)
+ * position(r)}; cluster {@code c} is rows {@code [clusterStart(c), clusterStart(c + 1))}, one
+ * sequential read.
+ *
+ * <p>Written by one thread (segments are only ever added, never re-clustered); readable by many
+ * while nobody adds.
+ */
+public final class WaveIndex implements AutoCloseable {
+  private final int dim;
+  private final VectorStore keys;
+  private final VectorStore values;
+  private final VectorStore centroids;
+  private final VectorStore valueSums;
+  private int[] clusterStart = new int[] {0};
+  private int[] positions = new int[0];
+  private int[] segmentFirstCluster = new int[] {0};
+  private int[] segmentFirstPosition = new int[0];
+  private int[] segmentTokens = new int[0];
+  private int clusters;
+  private int segments;
+
+  private WaveIndex(int dim, VectorStore keys, VectorStore values) {
+    this.dim = dim;
+    this.keys = keys;
+    this.values = values;
+    this.centroids = VectorStore.allocate(dim, KvDType.FLOAT32, 256);
+    this.valueSums = VectorStore.allocate(dim, KvDType.FLOAT32, 256);
+  }
+
+  /** An index with no clusters, for keys and values of {@code dim} stored as {@code type}. */
+  public static WaveIndex empty(int dim, KvDType type) {
+    return new WaveIndex(dim, VectorStore.allocate(dim, type, 4096), VectorStore.allocate(dim, type, 4096));
+  }
+
+  /**
+   * Adds a clustered segment whose tokens are rows {@code [srcFrom, srcFrom + segment.tokens())} of
+   * {@code srcKeys}/{@code srcValues} (position order); their rows are copied cluster-contiguous.
+   */
+  public void addSegment(ClusteredSegment segment, VectorStore srcKeys, VectorStore srcValues,
+      int srcFrom) {
+    checkSegment(segment);
+    int[] order = segment.order();
+    int rowBase = keys.size();
+    for (int m = 0; m < order.length; m++) {
+      keys.appendFrom(srcKeys, srcFrom + order[m], srcFrom + order[m] + 1);
+      values.appendFrom(srcValues, srcFrom + order[m], srcFrom + order[m] + 1);
+    }
+    addSummaries(segment, rowBase);
+  }
+
+  /**
+   * Adds a segment whose keys and values are already cluster-contiguous (e.g. read back from disk):
+   * rows {@code [from, from + segment.tokens())} of {@code clusteredKeys}/{@code clusteredValues}
+   * are in the order of {@code segment.order()}.
+   */
+  public void addClusteredSegment(ClusteredSegment segment, VectorStore clusteredKeys,
+      VectorStore clusteredValues, int from) {
+    checkSegment(segment);
+    int rowBase = keys.size();
+    keys.appendFrom(clusteredKeys, from, from + segment.tokens());
+    values.appendFrom(clusteredValues, from, from + segment.tokens());
+    addSummaries(segment, rowBase);
+  }
+
+  private void checkSegment(ClusteredSegment segment) {
+    if (segment.dim() != dim) {
+      throw new IllegalArgumentException("segment of head dim " + segment.dim()
+          + " does not match the index's head dim " + dim);
+    }
+  }
+
+  private void addSummaries(ClusteredSegment segment, int rowBase) {
+    int k = segment.clusters();
+    int[] offsets = segment.offsets();
+    clusterStart = ensure(clusterStart, clusters + k + 1);
+    for (int c = 0; c < k; c++) {
+      clusterStart[clusters + c + 1] = rowBase + offsets[c + 1];
+    }
+    centroids.appendAll(segment.centroids(), 0, k);
+    valueSums.appendAll(segment.valueSums(), 0, k);
+    int[] order = segment.order();
+    positions = ensure(positions, rowBase + order.length);
+    for (int m = 0; m < order.length; m++) {
+      positions[rowBase + m] = segment.firstPosition() + order[m];
+    }
+    segmentFirstCluster = ensure(segmentFirstCluster, segments + 2);
+    segmentFirstPosition = ensure(segmentFirstPosition, segments + 1);
+    segmentTokens = ensure(segmentTokens, segments + 1);
+    segmentFirstPosition[segments] = segment.firstPosition();
+    segmentTokens[segments] = segment.tokens();
+    clusters += k;
+    segments++;
+    segmentFirstCluster[segments] = clusters;
+  }
+
+  private static int[] ensure(int[] a, int length) {
+    return a.length >= length ? a : Arrays.copyOf(a, Math.max(length, a.length * 2));
+  }
+
+  public int dim() {
+    return dim;
+  }
+
+  public KvDType kvType() {
+    return keys.type();
+  }
+
+  /** Total clusters over all segments. */
+  public int clusterCount() {
+    return clusters;
+  }
+
+  /** Total indexed tokens. */
+  public int tokenCount() {
+    return keys.size();
+  }
+
+  public int segmentCount() {
+    return segments;
+  }
+
+  /** First global cluster id of segment {@code s}; {@code s == segmentCount()} gives the total. */
+  public int segmentFirstCluster(int s) {
+    return segmentFirstCluster[s];
+  }
+
+  /** Position of the first token of segment {@code s}. */
+  public int segmentFirstPosition(int s) {
+    return segmentFirstPosition[s];
+  }
+
+  /** Tokens in segment {@code s}. */
+  public int segmentTokens(int s) {
+    return segmentTokens[s];
+  }
+
+  /** First row of cluster {@code c} in {@link #keys()}; {@code c == clusterCount()} gives the end. */
+  public int clusterStart(int c) {
+    return clusterStart[c];
+  }
+
+  /** Tokens in cluster {@code c}. */
+  public int clusterSize(int c) {
+    return clusterStart[c + 1] - clusterStart[c];
+  }
+
+  /** Token position of row {@code row}. */
+  public int position(int row) {
+    return positions[row];
+  }
+
+  /** Member positions of cluster {@code c}, ascending. */
+  public int[] positions(int c) {
+    return Arrays.copyOfRange(positions, clusterStart[c], clusterStart[c + 1]);
+  }
+
+  /** Member positions of cluster {@code c} as a bitmap: the cluster's postings. */
+  public RoaringBitmap postings(int c) {
+    return RoaringBitmap.bitmapOf(positions(c));
+  }
+
+  /** Keys, cluster-contiguous. */
+  public VectorStore keys() {
+    return keys;
+  }
+
+  /** Values, cluster-contiguous. */
+  public VectorStore values() {
+    return values;
+  }
+
+  /** Centroids, one float32 row per cluster. */
+  public VectorStore centroids() {
+    return centroids;
+  }
+
+  /** Value sums, one float32 row per cluster. */
+  public VectorStore valueSums() {
+    return valueSums;
+  }
+
+  /** The summary of segment {@code s} as it was added (for persistence). */
+  public ClusteredSegment segment(int s) {
+    int c0 = segmentFirstCluster[s];
+    int c1 = segmentFirstCluster[s + 1];
+    int row0 = clusterStart[c0];
+    int first = segmentFirstPosition[s];
+    int[] order = new int[segmentTokens[s]];
+    for (int m = 0; m < order.length; m++) {
+      order[m] = positions[row0 + m] - first;
+    }
+    int[] offsets = new int[c1 - c0 + 1];
+    for (int c = c0; c <= c1; c++) {
+      offsets[c - c0] = clusterStart[c] - row0;
+    }
+    float[] cent = new float[(c1 - c0) * dim];
+    float[] sums = new float[(c1 - c0) * dim];
+    for (int c = c0; c < c1; c++) {
+      centroids.read(c, cent, (c - c0) * dim);
+      valueSums.read(c, sums, (c - c0) * dim);
+    }
+    return new ClusteredSegment(dim, first, order, offsets, cent, sums);
+  }
+
+  /** Off-heap bytes held. */
+  public long memoryBytes() {
+    return keys.capacityBytes() + values.capacityBytes() + centroids.capacityBytes()
+        + valueSums.capacityBytes();
+  }
+
+  @Override
+  public void close() {
+    keys.close();
+    values.close();
+    centroids.close();
+    valueSums.close();
+  }
+}

@@ -1,0 +1,242 @@
+package org.retroinfer.model.llama;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import org.retroinfer.model.tensor.Parallel;
+import org.retroinfer.wave.attention.AttentionShape;
+
+/**
+ * Exact causal attention of a block of prompt queries over all earlier keys, for prefill, without
+ * materialising a T x T score matrix: queries are processed in blocks of {@value #QUERY_BLOCK}
+ * positions (times the heads of a query group), keys in blocks of {@value #KEY_BLOCK}, with an
+ * online (running max) softmax per query row, as in FlashAttention. Work is parallel over (KV head,
+ * query block). Everything is float32.
+ */
+public final class CausalAttention {
+  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  static final int L = F.length();
+  static final int QUERY_BLOCK = 16;
+  static final int KEY_BLOCK = 64;
+
+  private final AttentionShape shape;
+
+  public CausalAttention(AttentionShape shape) {
+    this.shape = shape;
+  }
+
+  /**
+   * Attention for {@code n} query rows {@code q[t * queryWidth ..]} at positions
+   * {@code start + t}: each attends over keys/values at positions {@code [0, start + t]}, read from
+   * {@code keys/values} (laid out as in {@link PromptState#keys}, already holding positions up to
+   * {@code start + n - 1}). Writes {@code out[t * queryWidth ..]}.
+   */
+  public void attend(float[] q, int n, int start, float[] keys, float[] values, float[] out) {
+    int blocks = (n + QUERY_BLOCK - 1) / QUERY_BLOCK;
+    int kvHeads = shape.kvHeads();
+    Parallel.forRange(kvHeads * blocks, 1, (from, to) -> {
+      Scratch s = new Scratch(shape.groupSize() * QUERY_BLOCK, shape.headDim());
+      for (int task = from; task < to; task++) {
+        int kh = task % kvHeads;
+        int t0 = (task / kvHeads) * QUERY_BLOCK;
+        block(q, Math.min(QUERY_BLOCK, n - t0), t0, start, kh, keys, values, out, s);
+      }
+    });
+  }
+
+  /** Per-thread buffers of one query block. */
+  private static final class Scratch {
+    final float[] qs;
+    final float[] kt;
+    final float[] scores;
+    final float[] acc;
+    final float[] max;
+    final float[] sum;
+
+    Scratch(int rows, int d) {
+      qs = new float[rows * d];
+      kt = new float[d * KEY_BLOCK];
+      scores = new float[rows * KEY_BLOCK];
+      acc = new float[rows * d];
+      max = new float[rows];
+      sum = new float[rows];
+    }
+  }
+
+  private void block(float[] q, int nq, int t0, int start, int kh, float[] keys, float[] values,
+      float[] out, Scratch s) {
+    int d = shape.headDim();
+    int g = shape.groupSize();
+    int qw = shape.queryWidth();
+    int kw = shape.kvWidth();
+    int rows = nq * g;
+    float scale = shape.scale();
+    // row r = t * g + hh: query head kh * g + hh at position start + t0 + t
+    for (int t = 0; t < nq; t++) {
+      for (int hh = 0; hh < g; hh++) {
+        int src = (t0 + t) * qw + (kh * g + hh) * d;
+        int dst = (t * g + hh) * d;
+        for (int c = 0; c < d; c++) {
+          s.qs[dst + c] = q[src + c] * scale;
+        }
+      }
+    }
+    java.util.Arrays.fill(s.acc, 0, rows * d, 0f);
+    java.util.Arrays.fill(s.max, 0, rows, Float.NEGATIVE_INFINITY);
+    java.util.Arrays.fill(s.sum, 0, rows, 0f);
+    int firstPos = start + t0;
+    int lastPos = firstPos + nq - 1;
+    for (int kb = 0; kb <= lastPos; kb += KEY_BLOCK) {
+      int nk = Math.min(KEY_BLOCK, lastPos + 1 - kb);
+      transposeKeys(keys, kb, nk, kh * d, kw, d, s.kt);
+      scores(s.qs, rows, d, s.kt, s.scores);
+      for (int r = 0; r < rows; r++) {
+        int pos = firstPos + r / g;
+        int valid = Math.min(nk, pos - kb + 1); // causal: keys at positions <= pos
+        int so = r * KEY_BLOCK;
+        for (int j = Math.max(valid, 0); j < KEY_BLOCK; j++) {
+          s.scores[so + j] = Float.NEGATIVE_INFINITY;
+        }
+        softmaxStep(s, r, d);
+      }
+      accumulateValues(s, rows, d, values, kb, nk, kh * d, kw);
+    }
+    for (int r = 0; r < rows; r++) {
+      int t = r / g;
+      int hh = r % g;
+      int dst = (t0 + t) * qw + (kh * g + hh) * d;
+      float inv = 1f / s.sum[r];
+      for (int c = 0; c < d; c++) {
+        out[dst + c] = s.acc[r * d + c] * inv;
+      }
+    }
+  }
+
+  /** kt[c * KEY_BLOCK + j] = K[kb + j][col + c]; zero beyond {@code nk}. */
+  private static void transposeKeys(float[] keys, int kb, int nk, int col, int kw, int d, float[] kt) {
+    for (int j = 0; j < nk; j++) {
+      int src = (kb + j) * kw + col;
+      for (int c = 0; c < d; c++) {
+        kt[c * KEY_BLOCK + j] = keys[src + c];
+      }
+    }
+    if (nk < KEY_BLOCK) {
+      for (int c = 0; c < d; c++) {
+        java.util.Arrays.fill(kt, c * KEY_BLOCK + nk, (c + 1) * KEY_BLOCK, 0f);
+      }
+    }
+  }
+
+  /** scores[r * KEY_BLOCK + j] = qs[r] . K[j], vectorised over keys; two rows share each key load. */
+  private static void scores(float[] qs, int rows, int d, float[] kt, float[] scores) {
+    int r = 0;
+    for (; rows - r >= 2; r += 2) {
+      for (int j = 0; j < KEY_BLOCK; j += 2 * L) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        int q0 = r * d;
+        int q1 = q0 + d;
+        for (int c = 0; c < d; c++) {
+          FloatVector k0 = FloatVector.fromArray(F, kt, c * KEY_BLOCK + j);
+          FloatVector k1 = FloatVector.fromArray(F, kt, c * KEY_BLOCK + j + L);
+          FloatVector x0 = FloatVector.broadcast(F, qs[q0 + c]);
+          FloatVector x1 = FloatVector.broadcast(F, qs[q1 + c]);
+          a0 = k0.fma(x0, a0);
+          a1 = k1.fma(x0, a1);
+          b0 = k0.fma(x1, b0);
+          b1 = k1.fma(x1, b1);
+        }
+        a0.intoArray(scores, r * KEY_BLOCK + j);
+        a1.intoArray(scores, r * KEY_BLOCK + j + L);
+        b0.intoArray(scores, (r + 1) * KEY_BLOCK + j);
+        b1.intoArray(scores, (r + 1) * KEY_BLOCK + j + L);
+      }
+    }
+    for (; r < rows; r++) {
+      for (int j = 0; j < KEY_BLOCK; j += L) {
+        FloatVector a = FloatVector.zero(F);
+        for (int c = 0; c < d; c++) {
+          a = FloatVector.fromArray(F, kt, c * KEY_BLOCK + j)
+              .fma(FloatVector.broadcast(F, qs[r * d + c]), a);
+        }
+        a.intoArray(scores, r * KEY_BLOCK + j);
+      }
+    }
+  }
+
+  /** Online softmax: raises row r's running max, rescales its sum and output, exponentiates. */
+  private static void softmaxStep(Scratch s, int r, int d) {
+    int so = r * KEY_BLOCK;
+    FloatVector mv = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+    for (int j = 0; j < KEY_BLOCK; j += L) {
+      mv = mv.max(FloatVector.fromArray(F, s.scores, so + j));
+    }
+    float blockMax = mv.reduceLanes(VectorOperators.MAX);
+    float m = Math.max(s.max[r], blockMax);
+    if (m > s.max[r] && s.sum[r] != 0f) {
+      float c = (float) Math.exp(s.max[r] - m);
+      s.sum[r] *= c;
+      for (int i = 0; i < d; i++) {
+        s.acc[r * d + i] *= c;
+      }
+    }
+    s.max[r] = m;
+    FloatVector total = FloatVector.zero(F);
+    for (int j = 0; j < KEY_BLOCK; j += L) {
+      FloatVector e = FloatVector.fromArray(F, s.scores, so + j).sub(m).lanewise(VectorOperators.EXP);
+      e.intoArray(s.scores, so + j);
+      total = total.add(e);
+    }
+    s.sum[r] += total.reduceLanes(VectorOperators.ADD);
+  }
+
+  /** acc[r] += sum_j p[r][j] V[kb + j], vectorised over the head dim; four rows share each load. */
+  private static void accumulateValues(Scratch s, int rows, int d, float[] values, int kb, int nk,
+      int col, int kw) {
+    int vecEnd = F.loopBound(d);
+    int r = 0;
+    for (; rows - r >= 4; r += 4) {
+      int p0 = r * KEY_BLOCK;
+      for (int c = 0; c < vecEnd; c += L) {
+        int o0 = r * d + c;
+        FloatVector a0 = FloatVector.fromArray(F, s.acc, o0);
+        FloatVector a1 = FloatVector.fromArray(F, s.acc, o0 + d);
+        FloatVector a2 = FloatVector.fromArray(F, s.acc, o0 + 2 * d);
+        FloatVector a3 = FloatVector.fromArray(F, s.acc, o0 + 3 * d);
+        for (int j = 0; j < nk; j++) {
+          FloatVector v = FloatVector.fromArray(F, values, (kb + j) * kw + col + c);
+          a0 = v.fma(FloatVector.broadcast(F, s.scores[p0 + j]), a0);
+          a1 = v.fma(FloatVector.broadcast(F, s.scores[p0 + KEY_BLOCK + j]), a1);
+          a2 = v.fma(FloatVector.broadcast(F, s.scores[p0 + 2 * KEY_BLOCK + j]), a2);
+          a3 = v.fma(FloatVector.broadcast(F, s.scores[p0 + 3 * KEY_BLOCK + j]), a3);
+        }
+        a0.intoArray(s.acc, o0);
+        a1.intoArray(s.acc, o0 + d);
+        a2.intoArray(s.acc, o0 + 2 * d);
+        a3.intoArray(s.acc, o0 + 3 * d);
+      }
+    }
+    for (; r < rows; r++) {
+      int p0 = r * KEY_BLOCK;
+      for (int c = 0; c < vecEnd; c += L) {
+        FloatVector a = FloatVector.fromArray(F, s.acc, r * d + c);
+        for (int j = 0; j < nk; j++) {
+          a = FloatVector.fromArray(F, values, (kb + j) * kw + col + c)
+              .fma(FloatVector.broadcast(F, s.scores[p0 + j]), a);
+        }
+        a.intoArray(s.acc, r * d + c);
+      }
+    }
+    for (int c = vecEnd; c < d; c++) {
+      for (int rr = 0; rr < rows; rr++) {
+        float a = 0;
+        for (int j = 0; j < nk; j++) {
+          a += s.scores[rr * KEY_BLOCK + j] * values[(kb + j) * kw + col + c];
+        }
+        s.acc[rr * d + c] += a;
+      }
+    }
+  }
+}

@@ -1,0 +1,103 @@
+package org.retroinfer.gpu.layout;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.WaveHeadCache;
+import org.retroinfer.wave.index.WaveIndex;
+import org.retroinfer.wave.kv.KvDType;
+import org.retroinfer.wave.kv.VectorStore;
+
+/**
+ * The K/V and summaries of a batch of wave-core head caches, flattened into the pools that the GPU
+ * reads (host memory here; the engine uploads them or pins them): the steady pool (each item's
+ * sinks, then its tail), the cluster-contiguous pool (each item's indexed K/V exactly as its
+ * {@link WaveIndex} stores them), and the float32 centroids and value sums. Bytes are copied
+ * unchanged, so 16-bit K/V keep wave-core's layout bit for bit.
+ */
+public final class WaveBatch implements AutoCloseable {
+  private final Arena arena = Arena.ofShared();
+  public final BatchTables tables;
+  public final MemorySegment steadyK;
+  public final MemorySegment steadyV;
+  public final MemorySegment clusterK;
+  public final MemorySegment clusterV;
+  public final MemorySegment centroids;
+  public final MemorySegment valueSums;
+
+  private WaveBatch(List<WaveHeadCache> heads, WaveConfig config) {
+    if (heads.isEmpty()) {
+      throw new IllegalArgumentException("a batch needs at least one head cache");
+    }
+    WaveHeadCache first = heads.getFirst();
+    int d = first.headDim();
+    int g = first.groupSize();
+    KvDType type = first.index().kvType();
+    int[] steady = new int[heads.size()];
+    int[][] sizes = new int[heads.size()][];
+    for (int i = 0; i < heads.size(); i++) {
+      WaveHeadCache h = heads.get(i);
+      if (h.headDim() != d || h.groupSize() != g || h.index().kvType() != type) {
+        throw new IllegalArgumentException("head cache " + i + " is " + h.headDim() + "-dim, group "
+            + h.groupSize() + ", " + h.index().kvType() + "; the batch is " + d + "-dim, group " + g
+            + ", " + type + ": batch only caches of one shape");
+      }
+      steady[i] = h.sinkKeys().size() + h.tailKeys().size();
+      WaveIndex idx = h.index();
+      sizes[i] = new int[idx.clusterCount()];
+      for (int c = 0; c < sizes[i].length; c++) {
+        sizes[i][c] = idx.clusterSize(c);
+      }
+    }
+    tables = new BatchTables(d, g, type, steady, sizes, config);
+    long rb = tables.rowBytes();
+    steadyK = alloc(tables.steadyRows * rb);
+    steadyV = alloc(tables.steadyRows * rb);
+    clusterK = alloc(tables.clusterRows * rb);
+    clusterV = alloc(tables.clusterRows * rb);
+    centroids = alloc((long) tables.totalClusters() * d * 4);
+    valueSums = alloc((long) tables.totalClusters() * d * 4);
+    for (int i = 0; i < heads.size(); i++) {
+      WaveHeadCache h = heads.get(i);
+      long at = tables.steadyBase[i] * rb;
+      at = copy(h.sinkKeys(), steadyK, at);
+      copy(h.tailKeys(), steadyK, at);
+      at = tables.steadyBase[i] * rb;
+      at = copy(h.sinkValues(), steadyV, at);
+      copy(h.tailValues(), steadyV, at);
+      WaveIndex idx = h.index();
+      if (idx.clusterCount() > 0) {
+        long row = tables.clusterRow[(int) tables.centBase[i]];
+        copy(idx.keys(), clusterK, row * rb);
+        copy(idx.values(), clusterV, row * rb);
+        copy(idx.centroids(), centroids, tables.centBase[i] * d * 4);
+        copy(idx.valueSums(), valueSums, tables.centBase[i] * d * 4);
+      }
+    }
+  }
+
+  /** Flattens {@code heads} (one shape); r and e per item follow {@code config}. */
+  public static WaveBatch of(List<WaveHeadCache> heads, WaveConfig config) {
+    return new WaveBatch(heads, config);
+  }
+
+  private MemorySegment alloc(long bytes) {
+    // 256-byte alignment, like cuMemAlloc: 16-byte vector loads need 16
+    return arena.allocate(Math.max(16, bytes), 256);
+  }
+
+  private static long copy(VectorStore src, MemorySegment dst, long at) {
+    if (src.size() == 0) {
+      return at;
+    }
+    MemorySegment m = src.memory();
+    MemorySegment.copy(m, 0, dst, at, m.byteSize());
+    return at + m.byteSize();
+  }
+
+  @Override
+  public void close() {
+    arena.close();
+  }
+}

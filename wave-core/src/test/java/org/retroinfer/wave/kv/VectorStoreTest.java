@@ -1,0 +1,129 @@
+package org.retroinfer.wave.kv;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+class VectorStoreTest {
+
+  @ParameterizedTest
+  @EnumSource(KvDType.class)
+  void appendsGrowsAndReadsBackRoundedValues(KvDType type) {
+    Random rnd = new Random(type.ordinal());
+    int d = 24;
+    int n = 5000;
+    float[] data = new float[n * d];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (float) (rnd.nextGaussian() * 10);
+    }
+    try (VectorStore s = VectorStore.allocate(d, type, 3)) {
+      s.appendAll(data, 0, n);
+      assertEquals(n, s.size());
+      assertEquals((long) n * d * type.bytes(), s.memory().byteSize());
+      float[] row = new float[d];
+      for (int r = 0; r < n; r += 7) {
+        s.read(r, row, 0);
+        for (int t = 0; t < d; t++) {
+          float x = data[r * d + t];
+          assertEquals(type.round(x), row[t], 0f);
+          assertEquals(x, row[t], Math.abs(x) * relativePrecision(type));
+          assertEquals(row[t], s.get(r, t), 0f);
+        }
+      }
+      s.removeFirst(10);
+      assertEquals(n - 10, s.size());
+      assertArrayEquals(rowOf(data, 10, d, type), s.row(0));
+    }
+  }
+
+  static float relativePrecision(KvDType type) {
+    return switch (type) {
+      case FLOAT32 -> 0f;
+      case FLOAT16 -> 1f / 2048;
+      case BFLOAT16 -> 1f / 256;
+    };
+  }
+
+  static float[] rowOf(float[] data, int r, int d, KvDType type) {
+    float[] x = new float[d];
+    for (int t = 0; t < d; t++) {
+      x[t] = type.round(data[r * d + t]);
+    }
+    return x;
+  }
+
+  @Test
+  void bfloat16RoundsToNearestEven() {
+    KvDType b = KvDType.BFLOAT16;
+    assertEquals(1.0f, b.round(1.0f));
+    // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1)
+    assertEquals(1.0f, b.round(1.0f + 0x1p-8f));
+    // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 and 1 + 2^-6: even is 1 + 2^-6
+    assertEquals(1.0f + 0x1p-6f, b.round(1.0f + 3 * 0x1p-8f));
+    assertEquals(1.0f + 0x1p-7f, b.round(1.0f + 0x1p-7f + 0x1p-10f));
+    assertEquals(-2.5f, b.round(-2.5f));
+    assertEquals((short) 0x3F80, b.encode16(1.0f));
+  }
+
+  @Test
+  void rejectsNonFiniteAndOverflowingValuesAndKeepsTheStoreUsable() {
+    try (VectorStore s = VectorStore.allocate(4, KvDType.FLOAT16, 2)) {
+      s.append(new float[] {1, 2, 3, 4}, 0);
+      IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
+          () -> s.append(new float[] {1, Float.NaN, 3, 4}, 0));
+      assertTrue(nan.getMessage().contains("row 1, component 1"), nan.getMessage());
+      IllegalArgumentException big = assertThrows(IllegalArgumentException.class,
+          () -> s.append(new float[] {1, 2, 70000f, 4}, 0));
+      assertTrue(big.getMessage().contains("overflows float16"), big.getMessage());
+      assertEquals(1, s.size());
+      s.append(new float[] {5, 6, 7, 8}, 0);
+      assertArrayEquals(new float[] {5, 6, 7, 8}, s.row(1));
+    }
+    try (VectorStore s = VectorStore.allocate(2, KvDType.BFLOAT16, 2)) {
+      assertThrows(IllegalArgumentException.class,
+          () -> s.append(new float[] {Float.POSITIVE_INFINITY, 0}, 0));
+      s.append(new float[] {70000f, -1e30f}, 0); // bfloat16 has float32's range
+      assertEquals(1, s.size());
+    }
+    assertThrows(IllegalArgumentException.class, () -> VectorStore.allocate(0, KvDType.FLOAT32, 1));
+  }
+
+  @Test
+  void wrapsExternalMemoryReadOnly() {
+    try (Arena arena = Arena.ofConfined(); VectorStore src = VectorStore.allocate(3, KvDType.BFLOAT16, 2)) {
+      src.append(new float[] {1, 2, 3}, 0);
+      src.append(new float[] {4, 5, 6}, 0);
+      MemorySegment copy = arena.allocate(src.memory().byteSize());
+      copy.copyFrom(src.memory());
+      VectorStore view = VectorStore.wrap(copy, 3, KvDType.BFLOAT16, 2);
+      assertArrayEquals(new float[] {4, 5, 6}, view.row(1));
+      assertThrows(UnsupportedOperationException.class, () -> view.append(new float[3], 0));
+      assertThrows(IllegalArgumentException.class,
+          () -> VectorStore.wrap(copy, 3, KvDType.BFLOAT16, 3));
+      VectorStore dst = VectorStore.allocate(3, KvDType.BFLOAT16, 1);
+      dst.appendFrom(view, 0, 2);
+      assertArrayEquals(new float[] {1, 2, 3}, dst.row(0));
+      assertThrows(IllegalArgumentException.class,
+          () -> VectorStore.allocate(3, KvDType.FLOAT32, 1).appendFrom(view, 0, 1));
+      dst.close();
+    }
+  }
+
+  @Test
+  void outOfRangeReadsFail() {
+    VectorStore s = VectorStore.allocate(2, KvDType.FLOAT32, 1);
+    s.append(new float[] {1, 2}, 0);
+    assertThrows(IndexOutOfBoundsException.class, () -> s.row(1));
+    assertThrows(IndexOutOfBoundsException.class, () -> s.get(0, 2));
+    s.close();
+    assertThrows(IllegalStateException.class, () -> s.row(0));
+  }
+}

@@ -1,0 +1,46 @@
+package org.retroinfer.wave.math;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class TopSelectionTest {
+
+  @Test
+  void selectsTheLargestKeysLikeSorting() {
+    Random rnd = new Random(12);
+    for (int trial = 0; trial < 300; trial++) {
+      int n = 1 + rnd.nextInt(3000);
+      long[] a = new long[n + 4];
+      for (int i = 0; i < n; i++) {
+        // many equal scores: ids must break the ties
+        float score = rnd.nextInt(4) == 0 ? 0f : rnd.nextInt(50) / 7f;
+        a[2 + i] = TopSelection.pack(score, i);
+      }
+      int k = rnd.nextInt(n + 1);
+      long[] sorted = Arrays.copyOfRange(a, 2, 2 + n);
+      Arrays.sort(sorted);
+      TopSelection.selectLargest(a, 2, 2 + n, k);
+      long[] top = Arrays.copyOfRange(a, 2, 2 + k);
+      Arrays.sort(top);
+      assertArrayEquals(Arrays.copyOfRange(sorted, n - k, n), top, "n=" + n + " k=" + k);
+      long[] all = Arrays.copyOfRange(a, 2, 2 + n);
+      Arrays.sort(all);
+      assertArrayEquals(sorted, all, "selection must permute, not lose keys");
+    }
+  }
+
+  @Test
+  void packKeepsScoreOrderThenLowerIdFirst() {
+    long a = TopSelection.pack(0.5f, 10);
+    long b = TopSelection.pack(0.25f, 3);
+    long c = TopSelection.pack(0.5f, 11);
+    assertEquals(10, TopSelection.id(a));
+    assertEquals(1, Long.compare(a, b));
+    assertEquals(1, Long.compare(a, c));
+    assertEquals(0, TopSelection.id(TopSelection.pack(0f, 0)));
+  }
+}

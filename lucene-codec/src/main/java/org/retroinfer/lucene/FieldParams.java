@@ -1,0 +1,76 @@
+package org.retroinfer.lucene;
+
+import org.apache.lucene.index.FieldInfo;
+import org.retroinfer.lucene.WaveVectorsFormat.Layout;
+import org.retroinfer.lucene.WaveVectorsFormat.Settings;
+import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.kv.KvDType;
+
+/**
+ * The clustering parameters of one field: its attributes where present, else the format's
+ * settings. Parsing never throws (a writer's {@code addField} must not fail, Lucene would abort
+ * the whole segment): a bad attribute is kept as {@link #error()}, and every vector added to the
+ * field is rejected with that message instead.
+ */
+record FieldParams(Layout layout, int segmentTokens, int tokensPerCluster, int iterations,
+    KvDType storage, String error) {
+
+  static FieldParams of(FieldInfo info, Settings settings) {
+    String name = info.name;
+    try {
+      Layout layout = Layout.parse(name, info.getAttribute(WaveVectorsFormat.ATTR_LAYOUT));
+      int segmentTokens = intAttribute(info, WaveVectorsFormat.ATTR_SEGMENT_TOKENS,
+          settings.segmentTokens());
+      int tokensPerCluster = intAttribute(info, WaveVectorsFormat.ATTR_TOKENS_PER_CLUSTER,
+          settings.tokensPerCluster());
+      int iterations = intAttribute(info, WaveVectorsFormat.ATTR_ITERATIONS,
+          settings.kmeansIterations());
+      KvDType storage = settings.storage();
+      String s = info.getAttribute(WaveVectorsFormat.ATTR_STORAGE);
+      if (s != null) {
+        try {
+          storage = KvDType.valueOf(s);
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("field '" + name + "': attribute "
+              + WaveVectorsFormat.ATTR_STORAGE + "='" + s + "' is not one of FLOAT32, FLOAT16,"
+              + " BFLOAT16");
+        }
+      }
+      if (tokensPerCluster < 1 || segmentTokens < tokensPerCluster || iterations < 0) {
+        throw new IllegalArgumentException("field '" + name + "': need 1 <= tokensPerCluster <="
+            + " segmentTokens and iterations >= 0, got tokensPerCluster " + tokensPerCluster
+            + ", segmentTokens " + segmentTokens + ", iterations " + iterations);
+      }
+      return new FieldParams(layout, segmentTokens, tokensPerCluster, iterations, storage, null);
+    } catch (IllegalArgumentException e) {
+      return new FieldParams(Layout.SPLIT, settings.segmentTokens(), settings.tokensPerCluster(),
+          settings.kmeansIterations(), settings.storage(),
+          e.getMessage() + "; fix the field type's attributes");
+    }
+  }
+
+  private static int intAttribute(FieldInfo info, String key, int fallback) {
+    String v = info.getAttribute(key);
+    if (v == null) {
+      return fallback;
+    }
+    try {
+      return Integer.parseInt(v);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("field '" + info.name + "': attribute " + key + "='" + v
+          + "' is not an integer");
+    }
+  }
+
+  /** The wave-core configuration whose segment and cluster rules these parameters select. */
+  WaveConfig waveConfig() {
+    WaveConfig d = WaveConfig.defaults();
+    return WaveConfig.builder()
+        .segmentTokens(segmentTokens)
+        .tokensPerCluster(tokensPerCluster)
+        .updateTokens(Math.max(d.updateTokens(), tokensPerCluster))
+        .kmeansIterations(iterations)
+        .kvType(storage)
+        .build();
+  }
+}

@@ -27,4 +27,5 @@ trap 'rm -f "$tmp"' EXIT
 # the checkout lives.
 (cd "$(dirname "$src")" && "$nvcc" --ptx -arch=compute_80 -std=c++17 -O3 -o "$tmp" "$(basename "$src")")
 mv "$tmp" "$out"
+chmod 644 "$out"
 trap - EXIT

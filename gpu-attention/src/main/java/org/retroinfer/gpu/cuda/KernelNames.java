@@ -1,0 +1,68 @@
+package org.retroinfer.gpu.cuda;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.retroinfer.wave.kv.KvDType;
+
+/** The names of the kernels in {@code retroinfer_kernels.cu}, and which variant serves a shape. */
+public final class KernelNames {
+  /** Group-size variants compiled: a group of g heads runs on the smallest variant >= g. */
+  static final int[] GROUP_VARIANTS = {1, 2, 4, 8};
+
+  private KernelNames() {}
+
+  public static int groupVariant(int g) {
+    for (int v : GROUP_VARIANTS) {
+      if (g <= v) {
+        return v;
+      }
+    }
+    throw new IllegalArgumentException("query group size " + g + " exceeds the largest kernel variant"
+        + " (8 query heads per KV head)");
+  }
+
+  static String typeSuffix(KvDType t) {
+    return switch (t) {
+      case BFLOAT16 -> "bf16";
+      case FLOAT16 -> "f16";
+      case FLOAT32 -> "f32";
+    };
+  }
+
+  public static String attendPartial(KvDType t, int g) {
+    return "attend_partial_" + typeSuffix(t) + "_g" + groupVariant(g);
+  }
+
+  public static String centroidLogits(int g) {
+    return "centroid_logits_g" + groupVariant(g);
+  }
+
+  public static String estimatePartial(int g) {
+    return "estimate_partial_g" + groupVariant(g);
+  }
+
+  public static final String CLUSTER_SCORES = "cluster_scores";
+  public static final String SELECT_TOP = "select_top";
+  public static final String GATHER_TASKS = "gather_tasks";
+  public static final String GATHER_CLUSTERS = "gather_clusters";
+  public static final String MERGE_PARTIALS = "merge_partials";
+  public static final String SYNTH_KV = "synth_kv";
+  public static final String CLUSTER_SUMMARIES = "cluster_summaries";
+
+  /** Every kernel name the Java side launches. */
+  public static List<String> all() {
+    List<String> out = new ArrayList<>();
+    for (KvDType t : KvDType.values()) {
+      for (int g : GROUP_VARIANTS) {
+        out.add(attendPartial(t, g));
+      }
+    }
+    for (int g : GROUP_VARIANTS) {
+      out.add(centroidLogits(g));
+      out.add(estimatePartial(g));
+    }
+    out.addAll(List.of(CLUSTER_SCORES, SELECT_TOP, GATHER_TASKS, GATHER_CLUSTERS, MERGE_PARTIALS,
+        SYNTH_KV, CLUSTER_SUMMARIES));
+    return out;
+  }
+}

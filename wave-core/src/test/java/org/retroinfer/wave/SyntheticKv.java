@@ -30,8 +30,7 @@ public final class SyntheticKv {
   private final float[] needleDirection;
   private final float[][] topics;
   private final Random rnd;
-  private final double theta = 500000.0;
-  private final double needleStrength;
+  private final double[] frequencies;
   private final double topicAffinity;
 
   public SyntheticKv(long seed, int n, int d, int needles, int span) {
@@ -48,7 +47,10 @@ public final class SyntheticKv {
     this.n = n;
     this.d = d;
     this.rnd = new Random(seed);
-    this.needleStrength = needleStrength;
+    this.frequencies = new double[d / 2];
+    for (int i = 0; i < d / 2; i++) {
+      frequencies[i] = Math.pow(500000.0, -2.0 * i / d);
+    }
     this.topicAffinity = topicAffinity;
     this.keys = new float[n * d];
     this.values = new float[n * d];
@@ -138,7 +140,7 @@ public final class SyntheticKv {
   public void rope(float[] src, int pos, float[] dst, int off) {
     int half = d / 2;
     for (int i = 0; i < half; i++) {
-      double a = pos * Math.pow(theta, -2.0 * i / d);
+      double a = pos * frequencies[i];
       double c = Math.cos(a);
       double s = Math.sin(a);
       float x0 = src[i];

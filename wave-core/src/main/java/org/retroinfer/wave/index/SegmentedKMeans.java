@@ -120,131 +120,100 @@ public final class SegmentedKMeans {
 
   /**
    * assignment[i] = argmax_j x_i . c_j, computed as the product X * C^T in tiles of 4 rows by
-   * 4 vectors of centroids, keeping only each row's running best.
+   * 4 vectors of centroids, keeping only each row's running best (ties: lowest j).
    */
   static void assign(float[] x, int nPad, int d, float[] ct, int kPad, int k, int[] assignment,
       float[] tile) {
+    float[] best = new float[ROWS];
     for (int r0 = 0; r0 < nPad; r0 += ROWS) {
-      float b0 = Float.NEGATIVE_INFINITY;
-      float b1 = Float.NEGATIVE_INFINITY;
-      float b2 = Float.NEGATIVE_INFINITY;
-      float b3 = Float.NEGATIVE_INFINITY;
-      int i0 = 0;
-      int i1 = 0;
-      int i2 = 0;
-      int i3 = 0;
-      int x0 = r0 * d;
-      int x1 = x0 + d;
-      int x2 = x1 + d;
-      int x3 = x2 + d;
+      java.util.Arrays.fill(best, Float.NEGATIVE_INFINITY);
       for (int c0 = 0; c0 < kPad; c0 += COLS) {
-        FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
-        FloatVector a02 = FloatVector.zero(F), a03 = FloatVector.zero(F);
-        FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
-        FloatVector a12 = FloatVector.zero(F), a13 = FloatVector.zero(F);
-        FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
-        FloatVector a22 = FloatVector.zero(F), a23 = FloatVector.zero(F);
-        FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
-        FloatVector a32 = FloatVector.zero(F), a33 = FloatVector.zero(F);
-        for (int t = 0; t < d; t++) {
-          int base = t * kPad + c0;
-          FloatVector c0v = FloatVector.fromArray(F, ct, base);
-          FloatVector c1v = FloatVector.fromArray(F, ct, base + L);
-          FloatVector c2v = FloatVector.fromArray(F, ct, base + 2 * L);
-          FloatVector c3v = FloatVector.fromArray(F, ct, base + 3 * L);
-          FloatVector v = FloatVector.broadcast(F, x[x0 + t]);
-          a00 = c0v.fma(v, a00);
-          a01 = c1v.fma(v, a01);
-          a02 = c2v.fma(v, a02);
-          a03 = c3v.fma(v, a03);
-          v = FloatVector.broadcast(F, x[x1 + t]);
-          a10 = c0v.fma(v, a10);
-          a11 = c1v.fma(v, a11);
-          a12 = c2v.fma(v, a12);
-          a13 = c3v.fma(v, a13);
-          v = FloatVector.broadcast(F, x[x2 + t]);
-          a20 = c0v.fma(v, a20);
-          a21 = c1v.fma(v, a21);
-          a22 = c2v.fma(v, a22);
-          a23 = c3v.fma(v, a23);
-          v = FloatVector.broadcast(F, x[x3 + t]);
-          a30 = c0v.fma(v, a30);
-          a31 = c1v.fma(v, a31);
-          a32 = c2v.fma(v, a32);
-          a33 = c3v.fma(v, a33);
-        }
-        boolean last = c0 + COLS > k;
+        productTile(x, r0 * d, d, ct, kPad, c0, tile);
         int valid = Math.min(COLS, k - c0);
-        float m0 = tileMax(a00, a01, a02, a03, last);
-        if (last || m0 > b0) {
-          storeRow(tile, a00, a01, a02, a03);
-          int j = argmax(tile, valid, b0);
-          if (j >= 0) {
-            b0 = tile[j];
-            i0 = c0 + j;
+        for (int r = 0; r < ROWS; r++) {
+          int off = r * COLS;
+          // a full tile that cannot beat the row's best is skipped after one vector max
+          if (valid == COLS && rowMax(tile, off) <= best[r]) {
+            continue;
           }
-        }
-        float m1 = tileMax(a10, a11, a12, a13, last);
-        if (last || m1 > b1) {
-          storeRow(tile, a10, a11, a12, a13);
-          int j = argmax(tile, valid, b1);
-          if (j >= 0) {
-            b1 = tile[j];
-            i1 = c0 + j;
-          }
-        }
-        float m2 = tileMax(a20, a21, a22, a23, last);
-        if (last || m2 > b2) {
-          storeRow(tile, a20, a21, a22, a23);
-          int j = argmax(tile, valid, b2);
-          if (j >= 0) {
-            b2 = tile[j];
-            i2 = c0 + j;
-          }
-        }
-        float m3 = tileMax(a30, a31, a32, a33, last);
-        if (last || m3 > b3) {
-          storeRow(tile, a30, a31, a32, a33);
-          int j = argmax(tile, valid, b3);
-          if (j >= 0) {
-            b3 = tile[j];
-            i3 = c0 + j;
+          for (int j = 0; j < valid; j++) {
+            if (tile[off + j] > best[r]) {
+              best[r] = tile[off + j];
+              assignment[r0 + r] = c0 + j;
+            }
           }
         }
       }
-      assignment[r0] = i0;
-      assignment[r0 + 1] = i1;
-      assignment[r0 + 2] = i2;
-      assignment[r0 + 3] = i3;
     }
   }
 
-  private static float tileMax(FloatVector a, FloatVector b, FloatVector c, FloatVector e,
-      boolean skip) {
-    if (skip) {
-      return Float.POSITIVE_INFINITY; // padded columns: scan the valid ones instead
+  /**
+   * tile[r * COLS + j] = x_(row0 + r) . c_(c0 + j) for 4 rows and COLS centroids: 16 vector
+   * accumulators, each centroid vector loaded once per 4 rows. Takes and returns no vectors, so
+   * that it compiles to registers whether or not it is inlined.
+   */
+  private static void productTile(float[] x, int x0, int d, float[] ct, int kPad, int c0,
+      float[] tile) {
+    int x1 = x0 + d;
+    int x2 = x1 + d;
+    int x3 = x2 + d;
+    FloatVector a00 = FloatVector.zero(F), a01 = FloatVector.zero(F);
+    FloatVector a02 = FloatVector.zero(F), a03 = FloatVector.zero(F);
+    FloatVector a10 = FloatVector.zero(F), a11 = FloatVector.zero(F);
+    FloatVector a12 = FloatVector.zero(F), a13 = FloatVector.zero(F);
+    FloatVector a20 = FloatVector.zero(F), a21 = FloatVector.zero(F);
+    FloatVector a22 = FloatVector.zero(F), a23 = FloatVector.zero(F);
+    FloatVector a30 = FloatVector.zero(F), a31 = FloatVector.zero(F);
+    FloatVector a32 = FloatVector.zero(F), a33 = FloatVector.zero(F);
+    for (int t = 0; t < d; t++) {
+      int base = t * kPad + c0;
+      FloatVector c0v = FloatVector.fromArray(F, ct, base);
+      FloatVector c1v = FloatVector.fromArray(F, ct, base + L);
+      FloatVector c2v = FloatVector.fromArray(F, ct, base + 2 * L);
+      FloatVector c3v = FloatVector.fromArray(F, ct, base + 3 * L);
+      FloatVector v = FloatVector.broadcast(F, x[x0 + t]);
+      a00 = c0v.fma(v, a00);
+      a01 = c1v.fma(v, a01);
+      a02 = c2v.fma(v, a02);
+      a03 = c3v.fma(v, a03);
+      v = FloatVector.broadcast(F, x[x1 + t]);
+      a10 = c0v.fma(v, a10);
+      a11 = c1v.fma(v, a11);
+      a12 = c2v.fma(v, a12);
+      a13 = c3v.fma(v, a13);
+      v = FloatVector.broadcast(F, x[x2 + t]);
+      a20 = c0v.fma(v, a20);
+      a21 = c1v.fma(v, a21);
+      a22 = c2v.fma(v, a22);
+      a23 = c3v.fma(v, a23);
+      v = FloatVector.broadcast(F, x[x3 + t]);
+      a30 = c0v.fma(v, a30);
+      a31 = c1v.fma(v, a31);
+      a32 = c2v.fma(v, a32);
+      a33 = c3v.fma(v, a33);
     }
-    return a.max(b).max(c.max(e)).reduceLanes(VectorOperators.MAX);
+    a00.intoArray(tile, 0);
+    a01.intoArray(tile, L);
+    a02.intoArray(tile, 2 * L);
+    a03.intoArray(tile, 3 * L);
+    a10.intoArray(tile, COLS);
+    a11.intoArray(tile, COLS + L);
+    a12.intoArray(tile, COLS + 2 * L);
+    a13.intoArray(tile, COLS + 3 * L);
+    a20.intoArray(tile, 2 * COLS);
+    a21.intoArray(tile, 2 * COLS + L);
+    a22.intoArray(tile, 2 * COLS + 2 * L);
+    a23.intoArray(tile, 2 * COLS + 3 * L);
+    a30.intoArray(tile, 3 * COLS);
+    a31.intoArray(tile, 3 * COLS + L);
+    a32.intoArray(tile, 3 * COLS + 2 * L);
+    a33.intoArray(tile, 3 * COLS + 3 * L);
   }
 
-  private static void storeRow(float[] tile, FloatVector a, FloatVector b, FloatVector c,
-      FloatVector e) {
-    a.intoArray(tile, 0);
-    b.intoArray(tile, L);
-    c.intoArray(tile, 2 * L);
-    e.intoArray(tile, 3 * L);
-  }
-
-  /** First index in {@code tile[0..valid)} of a value above {@code best} and of the maximum, or -1. */
-  private static int argmax(float[] tile, int valid, float best) {
-    int at = -1;
-    for (int j = 0; j < valid; j++) {
-      if (tile[j] > best) {
-        best = tile[j];
-        at = j;
-      }
-    }
-    return at;
+  private static float rowMax(float[] tile, int off) {
+    return FloatVector.fromArray(F, tile, off).max(FloatVector.fromArray(F, tile, off + L))
+        .max(FloatVector.fromArray(F, tile, off + 2 * L).max(FloatVector.fromArray(F, tile, off + 3 * L)))
+        .reduceLanes(VectorOperators.MAX);
   }
 
   /** Moves each centroid to its members' normalised sum; returns whether any assignment-relevant change happened. */

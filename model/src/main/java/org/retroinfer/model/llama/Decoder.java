@@ -1,5 +1,6 @@
 package org.retroinfer.model.llama;
 
+import org.retroinfer.model.tensor.Parallel;
 import org.retroinfer.model.tensor.WeightMatrix;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.math.KvKernels;
@@ -99,7 +100,7 @@ public final class Decoder {
       float[] yc) {
     int na = a.rows();
     int nb = b.rows();
-    org.retroinfer.model.tensor.Parallel.forRange(na + nb + c.rows(), 64, (from, to) -> {
+    Parallel.forRange(na + nb + c.rows(), a.parallelGrain(), (from, to) -> {
       span(a, ya, from, to, 0);
       span(b, yb, from, to, na);
       span(c, yc, from, to, na + nb);
@@ -108,7 +109,7 @@ public final class Decoder {
 
   private void matvec2(WeightMatrix a, float[] ya, WeightMatrix b, float[] yb) {
     int na = a.rows();
-    org.retroinfer.model.tensor.Parallel.forRange(na + b.rows(), 64, (from, to) -> {
+    Parallel.forRange(na + b.rows(), a.parallelGrain(), (from, to) -> {
       span(a, ya, from, to, 0);
       span(b, yb, from, to, na);
     });

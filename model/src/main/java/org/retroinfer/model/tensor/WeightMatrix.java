@@ -138,7 +138,23 @@ public final class WeightMatrix {
    * the calling thread. Four rows share each load of {@code x}.
    */
   public void matvec(float[] x, int xOff, float[] y, int yOff, int from, int to) {
-    int eb = dtype.bytes();
+    int r = from;
+    if (dtype == TensorDType.F32) {
+      r = matvecF32(x, xOff, y, yOff, from, to);
+    } else if (cols % 2 == 0) {
+      r = matvecPairs(x, xOff, y, yOff, from, to);
+    }
+    for (; r < to; r++) {
+      float s = 0;
+      for (int c = 0; c < cols; c++) {
+        s += get(r, c) * x[xOff + c];
+      }
+      y[yOff + r] = s;
+    }
+  }
+
+  /** F32 rows, four at a time; returns the first row not done. */
+  private int matvecF32(float[] x, int xOff, float[] y, int yOff, int from, int to) {
     int vecEnd = F.loopBound(cols);
     int r = from;
     for (; to - r >= 4; r += 4) {
@@ -152,11 +168,11 @@ public final class WeightMatrix {
       FloatVector a3 = FloatVector.zero(F);
       for (int c = 0; c < vecEnd; c += L) {
         FloatVector xv = FloatVector.fromArray(F, x, xOff + c);
-        long cb = (long) c * eb;
-        a0 = load(b0 + cb).fma(xv, a0);
-        a1 = load(b1 + cb).fma(xv, a1);
-        a2 = load(b2 + cb).fma(xv, a2);
-        a3 = load(b3 + cb).fma(xv, a3);
+        long cb = 4L * c;
+        a0 = FloatVector.fromMemorySegment(F, data, b0 + cb, ByteOrder.LITTLE_ENDIAN).fma(xv, a0);
+        a1 = FloatVector.fromMemorySegment(F, data, b1 + cb, ByteOrder.LITTLE_ENDIAN).fma(xv, a1);
+        a2 = FloatVector.fromMemorySegment(F, data, b2 + cb, ByteOrder.LITTLE_ENDIAN).fma(xv, a2);
+        a3 = FloatVector.fromMemorySegment(F, data, b3 + cb, ByteOrder.LITTLE_ENDIAN).fma(xv, a3);
       }
       float s0 = a0.reduceLanes(VectorOperators.ADD);
       float s1 = a1.reduceLanes(VectorOperators.ADD);
@@ -174,23 +190,94 @@ public final class WeightMatrix {
       y[yOff + r + 2] = s2;
       y[yOff + r + 3] = s3;
     }
-    for (; r < to; r++) {
-      long b0 = r * rowBytes;
-      FloatVector a0 = FloatVector.zero(F);
-      for (int c = 0; c < vecEnd; c += L) {
-        a0 = load(b0 + (long) c * eb).fma(FloatVector.fromArray(F, x, xOff + c), a0);
-      }
-      float s0 = a0.reduceLanes(VectorOperators.ADD);
-      for (int c = vecEnd; c < cols; c++) {
-        s0 += get(r, c) * x[xOff + c];
-      }
-      y[yOff + r] = s0;
-    }
+    return r;
   }
 
-  /** {@link #matvec} over all rows, in parallel. */
+  /**
+   * 16-bit rows, two at a time, read as 32-bit words that each hold an even and an odd element:
+   * the words are split into an "even" and an "odd" float vector with shifts and masks (no lane
+   * shuffles), and multiplied with the even and odd elements of {@code x}, de-interleaved once.
+   * Returns the first row not done.
+   */
+  private int matvecPairs(float[] x, int xOff, float[] y, int yOff, int from, int to) {
+    int pairs = cols / 2;
+    float[] xs = SPLIT.get();
+    if (xs.length < cols) {
+      xs = new float[cols];
+      SPLIT.set(xs);
+    }
+    for (int i = 0; i < pairs; i++) {
+      xs[i] = x[xOff + 2 * i];
+      xs[pairs + i] = x[xOff + 2 * i + 1];
+    }
+    boolean bf16 = dtype == TensorDType.BF16;
+    int vecEnd = I.loopBound(pairs);
+    int r = from;
+    for (; to - r >= 2; r += 2) {
+      long b0 = r * rowBytes;
+      long b1 = b0 + rowBytes;
+      FloatVector a0 = FloatVector.zero(F);
+      FloatVector a1 = FloatVector.zero(F);
+      for (int i = 0; i < vecEnd; i += L) {
+        FloatVector xe = FloatVector.fromArray(F, xs, i);
+        FloatVector xo = FloatVector.fromArray(F, xs, pairs + i);
+        IntVector w0 = IntVector.fromMemorySegment(I, data, b0 + 4L * i, ByteOrder.LITTLE_ENDIAN);
+        IntVector w1 = IntVector.fromMemorySegment(I, data, b1 + 4L * i, ByteOrder.LITTLE_ENDIAN);
+        if (bf16) {
+          a0 = bf16High(w0.lanewise(VectorOperators.LSHL, 16)).fma(xe, a0);
+          a0 = bf16High(w0).fma(xo, a0);
+          a1 = bf16High(w1.lanewise(VectorOperators.LSHL, 16)).fma(xe, a1);
+          a1 = bf16High(w1).fma(xo, a1);
+        } else {
+          a0 = f16High(w0.lanewise(VectorOperators.LSHL, 16)).fma(xe, a0);
+          a0 = f16High(w0).fma(xo, a0);
+          a1 = f16High(w1.lanewise(VectorOperators.LSHL, 16)).fma(xe, a1);
+          a1 = f16High(w1).fma(xo, a1);
+        }
+      }
+      float s0 = a0.reduceLanes(VectorOperators.ADD);
+      float s1 = a1.reduceLanes(VectorOperators.ADD);
+      for (int c = 2 * vecEnd; c < cols; c++) {
+        s0 += get(r, c) * x[xOff + c];
+        s1 += get(r + 1, c) * x[xOff + c];
+      }
+      y[yOff + r] = s0;
+      y[yOff + r + 1] = s1;
+    }
+    return r;
+  }
+
+  private static final ThreadLocal<float[]> SPLIT = ThreadLocal.withInitial(() -> new float[0]);
+
+  /** The bfloat16 in the upper half of each 32-bit lane, as float: the lane with its low half zeroed. */
+  private static FloatVector bf16High(IntVector w) {
+    return w.and(0xFFFF0000).reinterpretAsFloats();
+  }
+
+  /**
+   * The float16 in the upper half of each 32-bit lane, as float. An arithmetic shift by 3 moves the
+   * exponent and mantissa to float32's positions (and smears the sign over bits 31..28); the mask
+   * keeps the sign bit and the 15 moved bits; multiplying by 2^112 re-biases the exponent (15 to
+   * 127), exactly, for normal and subnormal values alike.
+   */
+  private static FloatVector f16High(IntVector w) {
+    return w.lanewise(VectorOperators.ASHR, 3).and(0x8FFFE000).reinterpretAsFloats().mul(0x1p112f);
+  }
+
+  /**
+   * Rows per parallel chunk of a matrix-vector product: at least {@value #MIN_CHUNK_MACS}
+   * multiply-adds, because a fork costs several microseconds (far more on a busy 2-core machine)
+   * and a decode step's products are small.
+   */
+  public int parallelGrain() {
+    return Math.max(4, MIN_CHUNK_MACS / cols);
+  }
+
+  static final int MIN_CHUNK_MACS = 1 << 18;
+
+  /** {@link #matvec} over all rows, in parallel chunks of {@link #parallelGrain()} rows. */
   public void matvec(float[] x, int xOff, float[] y, int yOff) {
-    Parallel.forRange(rows, 64, (from, to) -> matvec(x, xOff, y, yOff, from, to));
+    Parallel.forRange(rows, parallelGrain(), (from, to) -> matvec(x, xOff, y, yOff, from, to));
   }
 
   /**

@@ -5,8 +5,10 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.wave.kv.VectorStore;
@@ -34,6 +36,32 @@ public final class KvKernels {
   /** Lanes of the preferred float vector on this machine. */
   public static int lanes() {
     return L;
+  }
+
+  private static final VectorShuffle<Float> SWAP_1 = VectorShuffle.fromOp(F, i -> i ^ 1);
+  private static final VectorShuffle<Float> SWAP_2 = VectorShuffle.fromOp(F, i -> i ^ 2);
+  private static final VectorShuffle<Float> SWAP_4 = VectorShuffle.fromOp(F, i -> L >= 8 ? i ^ 4 : i);
+  private static final VectorShuffle<Float> SWAP_8 = VectorShuffle.fromOp(F, i -> L >= 16 ? i ^ 8 : i);
+  private static final VectorMask<Float> ODD_LANES = VectorMask.fromLong(F, 0xAAAA_AAAA_AAAA_AAAAL);
+  private static final VectorMask<Float> LANES_2_3_MOD_4 = VectorMask.fromLong(F, 0xCCCC_CCCC_CCCC_CCCCL);
+
+  /**
+   * Horizontal sums of four vectors at once: lane h of the result is the sum of the lanes of
+   * vector h (h < 4). A transposing add tree: two blend-and-swap levels fold the four vectors into
+   * one, then log2(L / 4) swap-adds finish; cheaper than four separate lane reductions.
+   */
+  static FloatVector reduce4(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
+    FloatVector b01 = a0.blend(a1, ODD_LANES).add(a1.blend(a0, ODD_LANES).rearrange(SWAP_1));
+    FloatVector b23 = a2.blend(a3, ODD_LANES).add(a3.blend(a2, ODD_LANES).rearrange(SWAP_1));
+    FloatVector c = b01.blend(b23, LANES_2_3_MOD_4)
+        .add(b23.blend(b01, LANES_2_3_MOD_4).rearrange(SWAP_2));
+    if (L >= 8) {
+      c = c.add(c.rearrange(SWAP_4));
+    }
+    if (L >= 16) {
+      c = c.add(c.rearrange(SWAP_8));
+    }
+    return c;
   }
 
   static FloatVector load(MemorySegment seg, long byteOffset, KvDType type) {
@@ -94,10 +122,11 @@ public final class KvKernels {
           a2 = k.fma(FloatVector.fromArray(F, q, q2 + c), a2);
           a3 = k.fma(FloatVector.fromArray(F, q, q3 + c), a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        FloatVector sums = reduce4(a0, a1, a2, a3);
+        float s0 = sums.lane(0);
+        float s1 = sums.lane(1);
+        float s2 = sums.lane(2);
+        float s3 = sums.lane(3);
         for (int c = vecEnd; c < d; c++) {
           float k = loadScalar(seg, base + (long) c * eb, type);
           s0 += k * q[q0 + c];
@@ -146,6 +175,26 @@ public final class KvKernels {
     for (int c = 0; c < vecEnd; c += L) {
       long col = start + (long) c * eb;
       int h = 0;
+      // four heads per pass: each value chunk is loaded and widened once for all of them
+      for (; g - h >= 4; h += 4) {
+        int o0 = oOff + h * d + c;
+        int p0 = pOff + h * pStride;
+        FloatVector a0 = FloatVector.fromArray(F, o, o0);
+        FloatVector a1 = FloatVector.fromArray(F, o, o0 + d);
+        FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * d);
+        FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * d);
+        for (int j = 0; j < rows; j++) {
+          FloatVector v = load(seg, col + j * rowBytes, type);
+          a0 = v.fma(FloatVector.broadcast(F, p[p0 + j]), a0);
+          a1 = v.fma(FloatVector.broadcast(F, p[p0 + pStride + j]), a1);
+          a2 = v.fma(FloatVector.broadcast(F, p[p0 + 2 * pStride + j]), a2);
+          a3 = v.fma(FloatVector.broadcast(F, p[p0 + 3 * pStride + j]), a3);
+        }
+        a0.intoArray(o, o0);
+        a1.intoArray(o, o0 + d);
+        a2.intoArray(o, o0 + 2 * d);
+        a3.intoArray(o, o0 + 3 * d);
+      }
       for (; g - h >= 2; h += 2) {
         int o0 = oOff + h * d + c;
         int o1 = o0 + d;

@@ -29,6 +29,16 @@ public interface ContextCache extends AutoCloseable {
   /** Ends the prompt in every layer and head (builds the indexes, in parallel). */
   void endPrefill();
 
+  /**
+   * Like {@link #endPrefill()}, calling {@code progress.accept(done, total)} as (layer, KV head)
+   * caches finish, from whichever thread finished one, for progress bars on long contexts.
+   */
+  default void endPrefill(java.util.function.BiConsumer<Integer, Integer> progress) {
+    endPrefill();
+    int total = shape().layers() * shape().kvHeads();
+    progress.accept(total, total);
+  }
+
   /** The cache of one (layer, KV head). */
   HeadCache head(int layer, int kvHead);
 

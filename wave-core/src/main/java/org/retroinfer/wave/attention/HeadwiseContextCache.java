@@ -87,9 +87,18 @@ public final class HeadwiseContextCache implements ContextCache {
 
   @Override
   public void endPrefill() {
+    endPrefill((done, total) -> {});
+  }
+
+  @Override
+  public void endPrefill(java.util.function.BiConsumer<Integer, Integer> progress) {
     int kv = shape.kvHeads();
-    IntStream.range(0, shape.layers() * kv).parallel()
-        .forEach(i -> heads[i / kv][i % kv].endPrefill());
+    int total = shape.layers() * kv;
+    java.util.concurrent.atomic.AtomicInteger done = new java.util.concurrent.atomic.AtomicInteger();
+    IntStream.range(0, total).parallel().forEach(i -> {
+      heads[i / kv][i % kv].endPrefill();
+      progress.accept(done.incrementAndGet(), total);
+    });
   }
 
   @Override

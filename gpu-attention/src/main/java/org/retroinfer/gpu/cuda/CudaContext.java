@@ -41,7 +41,9 @@ public final class CudaContext implements AutoCloseable {
     Cuda.check(JCudaDriver.cuModuleLoadData(module, PtxResource.nulTerminated()),
         "cuModuleLoadData(" + PtxResource.NAME + ")");
     for (CUstream s : new CUstream[] {main, aux, copy}) {
-      Cuda.check(JCudaDriver.cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+      // blocking streams: ordered with the synchronous copies and memsets of the legacy stream
+      // (uploads, poisoning), while still running concurrently with each other
+      Cuda.check(JCudaDriver.cuStreamCreate(s, CUstream_flags.CU_STREAM_DEFAULT), "cuStreamCreate");
     }
   }
 

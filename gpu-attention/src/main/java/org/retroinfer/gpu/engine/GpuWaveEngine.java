@@ -545,10 +545,10 @@ public final class GpuWaveEngine implements AutoCloseable {
       MemorySegment s = stage.segment();
       long c = Math.max(1, capacity);
       for (int i = 0; i < count; i++) {
-        s.set(ValueLayout.JAVA_INT, 4L * i, p.source(i));
-        s.set(ValueLayout.JAVA_LONG, 4 * c + 8L * i, p.srcRow(i));
-        s.set(ValueLayout.JAVA_LONG, 12 * c + 8L * i, p.dstRow(i));
-        s.set(ValueLayout.JAVA_INT, 20 * c + 4L * i, p.rows(i));
+        s.set(ValueLayout.JAVA_INT_UNALIGNED, 4L * i, p.source(i));
+        s.set(ValueLayout.JAVA_LONG_UNALIGNED, 4 * c + 8L * i, p.srcRow(i));
+        s.set(ValueLayout.JAVA_LONG_UNALIGNED, 12 * c + 8L * i, p.dstRow(i));
+        s.set(ValueLayout.JAVA_INT_UNALIGNED, 20 * c + 4L * i, p.rows(i));
       }
       if (count == 0) {
         return;

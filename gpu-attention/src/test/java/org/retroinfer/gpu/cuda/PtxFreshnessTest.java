@@ -18,8 +18,10 @@ import org.junit.jupiter.api.Test;
  * compile of the CUDA source, so that users without nvcc never get stale kernels.
  */
 class PtxFreshnessTest {
+  /** The module's folder: the working directory under Maven, a system property in the device check. */
+  private static final Path MODULE = Path.of(System.getProperty("retroinfer.module.dir", "."));
   private static final Path CHECKED_IN =
-      Path.of("src/main/resources/org/retroinfer/gpu/retroinfer_kernels.ptx");
+      MODULE.resolve("src/main/resources/org/retroinfer/gpu/retroinfer_kernels.ptx");
 
   @Test
   void ptxDefinesEveryLaunchedKernelForCompute80() {
@@ -37,9 +39,12 @@ class PtxFreshnessTest {
     String nvcc = findNvcc();
     Assumptions.assumeTrue(nvcc != null, "nvcc is not installed here: cannot check the checked-in"
         + " PTX against the CUDA source (the build then uses the checked-in PTX)");
+    Assumptions.assumeTrue(Files.exists(MODULE.resolve("scripts/build-ptx.sh")),
+        "the module's sources are not at " + MODULE.toAbsolutePath());
     Path fresh = Files.createTempFile("retroinfer-kernels", ".ptx");
     try {
-      ProcessBuilder pb = new ProcessBuilder("bash", "scripts/build-ptx.sh", fresh.toString())
+      ProcessBuilder pb = new ProcessBuilder("bash", MODULE.resolve("scripts/build-ptx.sh").toString(),
+          fresh.toString())
           .redirectErrorStream(true);
       pb.environment().put("NVCC", nvcc);
       Process p = pb.start();

@@ -1,0 +1,208 @@
+package org.retroinfer.gpu.bench;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUevent;
+import jcuda.driver.JCudaDriver;
+import org.retroinfer.gpu.buffer.CacheStats;
+import org.retroinfer.gpu.cuda.Cuda;
+import org.retroinfer.gpu.cuda.CudaContext;
+import org.retroinfer.gpu.engine.GpuFullAttentionEngine;
+import org.retroinfer.gpu.engine.GpuWaveEngine;
+import org.retroinfer.gpu.layout.BatchTables;
+import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.kv.KvDType;
+
+/**
+ * Decode attention per layer on the GPU, Llama-3-8B shape (32 query heads, 8 KV heads, head dim
+ * 128, bf16 K/V), for each context length and batch size: the own full-attention kernel, wave
+ * attention with all K/V in GPU memory, wave attention with K/V in pinned CPU memory behind a 5%
+ * block cache, and the same retrieved clusters fetched with no cache. Prints one table (last).
+ *
+ * <p>Data is synthetic and generated on the device: K/V rows with cluster structure, cluster sizes
+ * drawn uniformly from 8..24 tokens (mean 16, as k-means gives), a steady zone of 4 sinks + 64 window
+ * + 512 decoded tokens (half an update interval). Queries follow a random walk (each step adds
+ * Gaussian noise of {@code drift} times the query scale), standing in for the temporal locality of
+ * real decoding that the block cache relies on: hit ratios depend on it and are reported as
+ * measured on this workload, not as the paper's. Wave timings are wall-clock per step (host work
+ * included: launches, the selection round trip and the mapping-table lookups of offload modes);
+ * full attention is timed with CUDA events around back-to-back launches.
+ *
+ * <p>Usage: {@code DecodeBenchmark [contexts=32768,131072,524288] [batches=1,8] [steps=20]
+ * [drift=0.05]}.
+ */
+public final class DecodeBenchmark {
+  private static final int QUERY_HEADS = 32;
+  private static final int KV_HEADS = 8;
+  private static final int DIM = 128;
+  private static final int STEADY = 4 + 64 + 512;
+
+  private DecodeBenchmark() {}
+
+  /** One row of the table. */
+  record Row(int context, int batch, double fullUs, double fullGbs, double waveUs, double cachedUs,
+      double hitRatio, double cachedPcieMb, double uncachedUs, double uncachedPcieMb) {}
+
+  public static void main(String[] args) {
+    int[] contexts = ints(arg(args, 0, "32768,131072,524288"));
+    int[] batches = ints(arg(args, 1, "1,8"));
+    int steps = Integer.parseInt(arg(args, 2, "20"));
+    double drift = Double.parseDouble(arg(args, 3, "0.05"));
+    try (CudaContext cx = CudaContext.open()) {
+      double peak = peakBandwidth();
+      System.out.printf(Locale.ROOT, "device: %s, %d SMs, %.1f GiB, HBM peak %.0f GB/s%n",
+          cx.info().device(), cx.info().multiprocessors(), cx.info().memoryBytes() / (double) (1L << 30),
+          peak / 1e9);
+      List<Row> rows = new ArrayList<>();
+      for (int ctx : contexts) {
+        for (int b : batches) {
+          rows.add(run(cx, ctx, b, steps, drift));
+          System.out.println("done: context " + ctx + ", batch " + b);
+        }
+      }
+      System.out.println();
+      System.out.printf(Locale.ROOT, "decode attention per layer: %d query / %d KV heads, d=%d, bf16 K/V,"
+          + " %d timed steps, query drift %.3f%n", QUERY_HEADS, KV_HEADS, DIM, steps, drift);
+      System.out.println("| context | batch | full us | full GB/s (% of HBM peak) | wave GPU-resident us"
+          + " (x vs full) | wave offload+5% cache us | token hit ratio | PCIe MB/step (cached) |"
+          + " offload no-cache us | PCIe MB/step (no cache) | cached x vs no-cache |");
+      System.out.println("|---|---|---|---|---|---|---|---|---|---|---|");
+      for (Row r : rows) {
+        System.out.printf(Locale.ROOT,
+            "| %dK | %d | %.1f | %.0f (%.0f%%) | %.1f (%.1fx) | %.1f | %.3f | %.1f | %.1f | %.1f | %.1fx |%n",
+            r.context / 1024, r.batch, r.fullUs, r.fullGbs, 100 * r.fullGbs * 1e9 / peak, r.waveUs,
+            r.fullUs / r.waveUs, r.cachedUs, r.hitRatio, r.cachedPcieMb, r.uncachedUs,
+            r.uncachedPcieMb, r.uncachedUs / r.cachedUs);
+      }
+    }
+  }
+
+  static Row run(CudaContext cx, int context, int batch, int steps, double drift) {
+    int items = batch * KV_HEADS;
+    int g = QUERY_HEADS / KV_HEADS;
+    Random rnd = new Random(context * 31L + batch);
+    float[] q = new float[items * g * DIM];
+    for (int i = 0; i < q.length; i++) {
+      q[i] = (float) rnd.nextGaussian();
+    }
+    // full attention
+    double fullUs;
+    double fullGbs;
+    long[] base = new long[items];
+    int[] len = new int[items];
+    for (int i = 0; i < items; i++) {
+      base[i] = (long) i * context;
+      len[i] = context;
+    }
+    try (GpuFullAttentionEngine full = new GpuFullAttentionEngine(cx, DIM, g, KvDType.BFLOAT16, base,
+        len, (long) items * context)) {
+      full.synthesize(1);
+      full.setQueries(q);
+      for (int w = 0; w < 3; w++) {
+        full.enqueue();
+      }
+      CUevent start = cx.newEvent(true);
+      CUevent stop = cx.newEvent(true);
+      CudaContext.record(start, cx.main());
+      for (int s = 0; s < steps; s++) {
+        full.enqueue();
+      }
+      CudaContext.record(stop, cx.main());
+      fullUs = 1000.0 * CudaContext.elapsedMs(start, stop) / steps;
+      fullGbs = full.bytesRead(len) / (fullUs * 1e-6) / 1e9;
+      CudaContext.destroy(start);
+      CudaContext.destroy(stop);
+    }
+    BatchTables t = tables(items, g, context, rnd);
+    double waveUs = timeWave(cx, t, GpuWaveEngine.Mode.RESIDENT, q, steps, drift, null);
+    double[] cached = new double[3];
+    double cachedUs = timeWave(cx, t, GpuWaveEngine.Mode.OFFLOAD_CACHED, q, steps, drift, cached);
+    double[] uncached = new double[3];
+    double uncachedUs = timeWave(cx, t, GpuWaveEngine.Mode.OFFLOAD_UNCACHED, q, steps, drift, uncached);
+    return new Row(context, batch, fullUs, fullGbs, waveUs, cachedUs, cached[0], cached[1] / 1e6,
+        uncachedUs, uncached[1] / 1e6);
+  }
+
+  /** Microseconds per step; {@code stats} gets {token hit ratio, PCIe bytes per step, 0}. */
+  static double timeWave(CudaContext cx, BatchTables t, GpuWaveEngine.Mode mode, float[] q0, int steps,
+      double drift, double[] stats) {
+    try (GpuWaveEngine e = new GpuWaveEngine(cx, t, mode, 0.05, 8)) {
+      e.synthesize(2);
+      Random rnd = new Random(7); // the same query walk for every mode
+      float[] q = q0.clone();
+      int warm = mode == GpuWaveEngine.Mode.OFFLOAD_CACHED ? 3 * steps : 3;
+      for (int s = 0; s < warm; s++) {
+        walk(q, rnd, drift);
+        e.step(q);
+      }
+      if (e.cache() != null) {
+        e.settleCache();
+        e.cache().resetStats();
+      }
+      long pcie = 0;
+      long t0 = System.nanoTime();
+      for (int s = 0; s < steps; s++) {
+        walk(q, rnd, drift);
+        e.step(q);
+        pcie += e.lastStep().pcieBytes();
+      }
+      long ns = System.nanoTime() - t0;
+      if (stats != null) {
+        CacheStats cs = e.cache() == null ? null : e.cache().stats();
+        stats[0] = cs == null ? 0 : cs.tokenHitRatio();
+        stats[1] = (double) pcie / steps;
+      }
+      return ns / 1000.0 / steps;
+    }
+  }
+
+  private static void walk(float[] q, Random rnd, double drift) {
+    for (int i = 0; i < q.length; i++) {
+      q[i] += (float) (rnd.nextGaussian() * drift);
+    }
+  }
+
+  /** Synthetic layout: per item STEADY steady tokens and clusters of 8..24 tokens for the rest. */
+  static BatchTables tables(int items, int g, int context, Random rnd) {
+    int[] steady = new int[items];
+    int[][] sizes = new int[items][];
+    for (int i = 0; i < items; i++) {
+      steady[i] = STEADY;
+      int left = context - STEADY;
+      int[] s = new int[left / 8 + 1];
+      int n = 0;
+      while (left > 0) {
+        int c = Math.min(left, 8 + rnd.nextInt(17));
+        s[n++] = c;
+        left -= c;
+      }
+      sizes[i] = java.util.Arrays.copyOf(s, n);
+    }
+    return new BatchTables(DIM, g, KvDType.BFLOAT16, steady, sizes, WaveConfig.defaults());
+  }
+
+  /** Peak DRAM bandwidth from the memory clock and bus width (double data rate). */
+  static double peakBandwidth() {
+    CUdevice dev = new CUdevice();
+    Cuda.check(JCudaDriver.cuDeviceGet(dev, 0), "cuDeviceGet");
+    int[] clockKhz = new int[1];
+    int[] busBits = new int[1];
+    Cuda.check(JCudaDriver.cuDeviceGetAttribute(clockKhz,
+        CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, dev), "memory clock");
+    Cuda.check(JCudaDriver.cuDeviceGetAttribute(busBits,
+        CUdevice_attribute.CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, dev), "bus width");
+    return 2.0 * clockKhz[0] * 1e3 * busBits[0] / 8;
+  }
+
+  private static String arg(String[] args, int i, String dflt) {
+    return args.length > i ? args[i] : dflt;
+  }
+
+  private static int[] ints(String csv) {
+    return java.util.Arrays.stream(csv.split(",")).mapToInt(Integer::parseInt).toArray();
+  }
+}

@@ -1,0 +1,358 @@
+package org.retroinfer.lucene;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.WeakHashMap;
+import org.apache.lucene.codecs.Codec;
+import org.apache.lucene.codecs.perfield.PerFieldKnnVectorsFormat;
+import org.apache.lucene.document.Document;
+import org.apache.lucene.document.Field;
+import org.apache.lucene.document.KnnFloatVectorField;
+import org.apache.lucene.document.NumericDocValuesField;
+import org.apache.lucene.document.StoredField;
+import org.apache.lucene.document.StringField;
+import org.apache.lucene.index.IndexWriter;
+import org.apache.lucene.index.IndexWriterConfig;
+import org.apache.lucene.index.LiveIndexWriterConfig;
+import org.apache.lucene.index.Term;
+import org.retroinfer.lucene.WaveVectorsFormat.Layout;
+import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.WaveHeadCache;
+import org.retroinfer.wave.attention.AttentionShape;
+import org.retroinfer.wave.attention.ContextCache;
+import org.retroinfer.wave.attention.HeadCache;
+import org.retroinfer.wave.index.WaveIndex;
+import org.retroinfer.wave.kv.VectorStore;
+
+/**
+ * Writes a context (the K/V of every layer and KV head, its wave index, its token ids) into an
+ * {@link IndexWriter}, in the document mapping of {@link ContextFields}; {@link ContextReader}
+ * loads it back, ready for wave attention, without re-clustering.
+ *
+ * <p>How the wave index survives: Lucene segments are made to coincide with the wave segments of
+ * the in-memory index. For each wave segment (in position order) the writer adds its tokens and
+ * flushes, with the {@code segment} layout, so {@link WaveVectorsFormat} clusters exactly those
+ * tokens, with the same parameters, in the same order, and wave-core's deterministic k-means gives
+ * the same clusters bit for bit. Then the steady zone (attention sinks and tail) is added with the
+ * {@code steady} layout (stored, not clustered), together with the metadata document, and flushed.
+ * Merges later keep every wave segment intact. The metadata document goes last: a reader that sees
+ * it sees the whole context.
+ *
+ * <p>Requirements on the writer, checked: its codec routes the {@link ContextFields} to
+ * {@link WaveVectorsFormat} (e.g. {@link WaveCodec}); it never flushes on its own in the middle of a
+ * wave segment (auto-flush by RAM disabled, by doc count above the largest flush, per-thread RAM
+ * limit large enough), and it has no index sort. {@link #indexWriterConfig()} gives such a
+ * configuration. Writing a context replaces any context stored under the same id. Calls on the
+ * same {@link IndexWriter} are serialized; nothing else should add documents with context fields to
+ * that writer at the same time. Nothing is committed: call {@link IndexWriter#commit()} to make the
+ * context durable.
+ */
+public final class ContextWriter {
+  /** One lock per IndexWriter (Lucene forbids holding the writer's own monitor while it flushes). */
+  private static final Map<IndexWriter, Object> LOCKS =
+      Collections.synchronizedMap(new WeakHashMap<>());
+
+  private final IndexWriter writer;
+  private final Object lock;
+
+  public ContextWriter(IndexWriter writer) {
+    this.writer = Objects.requireNonNull(writer, "writer");
+    this.lock = LOCKS.computeIfAbsent(writer, w -> new Object());
+    LiveIndexWriterConfig config = writer.getConfig();
+    Codec codec = config.getCodec();
+    if (!(codec.knnVectorsFormat() instanceof PerFieldKnnVectorsFormat perField)
+        || !(perField.getKnnVectorsFormatForField(ContextFields.keyField(0, 0))
+            instanceof WaveVectorsFormat)) {
+      throw new IllegalArgumentException("the writer's codec " + codec.getName() + " does not store"
+          + " the context fields with " + WaveVectorsFormat.NAME + "; configure it with"
+          + " ContextWriter.indexWriterConfig() or new WaveCodec()");
+    }
+    if (config.getIndexSort() != null) {
+      throw new IllegalArgumentException("the writer sorts its index (" + config.getIndexSort()
+          + "), which would reorder the tokens of a wave segment; use a writer without index sort");
+    }
+    if (config.getRAMBufferSizeMB() != IndexWriterConfig.DISABLE_AUTO_FLUSH) {
+      throw new IllegalArgumentException("the writer flushes by RAM usage ("
+          + config.getRAMBufferSizeMB() + " MB), which could split a wave segment; disable it with"
+          + " setRAMBufferSizeMB(IndexWriterConfig.DISABLE_AUTO_FLUSH) or use"
+          + " ContextWriter.indexWriterConfig()");
+    }
+  }
+
+  /**
+   * A writer configuration that satisfies this class: {@link WaveCodec}, flushes only when asked
+   * (or beyond 2^30 buffered documents), the largest per-thread RAM limit, no index sort.
+   */
+  public static IndexWriterConfig indexWriterConfig() {
+    IndexWriterConfig c = new IndexWriterConfig();
+    c.setCodec(new WaveCodec());
+    c.setMaxBufferedDocs(1 << 30);
+    c.setRAMBufferSizeMB(IndexWriterConfig.DISABLE_AUTO_FLUSH);
+    c.setRAMPerThreadHardLimitMB(2047);
+    return c;
+  }
+
+  /**
+   * Writes a context whose every head is a {@link WaveHeadCache} (a context of
+   * {@code AttentionBackends.create("wave", config)}).
+   */
+  public void write(String contextId, int[] tokens, ContextCache context) throws IOException {
+    AttentionShape shape = context.shape();
+    WaveHeadCache[][] heads = new WaveHeadCache[shape.layers()][shape.kvHeads()];
+    for (int l = 0; l < shape.layers(); l++) {
+      for (int h = 0; h < shape.kvHeads(); h++) {
+        HeadCache head = context.head(l, h);
+        if (!(head instanceof WaveHeadCache w)) {
+          throw new IllegalArgumentException("layer " + l + ", KV head " + h + " is a "
+              + head.getClass().getSimpleName() + ", not a WaveHeadCache: only wave contexts"
+              + " (attention method \"wave\") can be stored with their index");
+        }
+        heads[l][h] = w;
+      }
+    }
+    write(contextId, tokens, shape, heads);
+  }
+
+  /**
+   * Writes a context: {@code heads[layer][kvHead]}, all with the same configuration, length,
+   * prefill state and wave segments; {@code tokens[p]} is the token id at position {@code p}.
+   */
+  public void write(String contextId, int[] tokens, AttentionShape shape, WaveHeadCache[][] heads)
+      throws IOException {
+    Plan plan = Plan.of(contextId, tokens, shape, heads);
+    checkFlushLimits(plan);
+    synchronized (lock) {
+      // Pending documents of others must not share a Lucene segment with a wave segment.
+      writer.flush();
+      writer.deleteDocuments(new Term(ContextFields.CONTEXT, contextId));
+      boolean success = false;
+      try {
+        WaveIndex index0 = heads[0][0].index();
+        for (int s = 0; s < index0.segmentCount(); s++) {
+          int first = index0.segmentFirstPosition(s);
+          TokenDocs docs = new TokenDocs(plan, Layout.SEGMENT);
+          for (int p = first; p < first + index0.segmentTokens(s); p++) {
+            writer.addDocument(docs.token(p));
+          }
+          writer.flush();
+        }
+        TokenDocs steady = new TokenDocs(plan, Layout.STEADY);
+        for (int p = 0; p < plan.sinks; p++) {
+          writer.addDocument(steady.token(p));
+        }
+        for (int p = plan.tailStart; p < plan.length; p++) {
+          writer.addDocument(steady.token(p));
+        }
+        writer.addDocument(metaDocument(plan));
+        writer.flush();
+        success = true;
+      } catch (IllegalArgumentException e) {
+        String hint = e.getMessage() != null && e.getMessage().contains("dimension")
+            ? " (a field keeps the head dim of the first context stored in the index: store"
+                + " contexts of another model shape in another index)"
+            : "";
+        throw new IllegalArgumentException("context '" + contextId + "' was not stored: "
+            + e.getMessage() + hint, e);
+      } finally {
+        if (!success) {
+          // Leave no half-written context behind.
+          writer.deleteDocuments(new Term(ContextFields.CONTEXT, contextId));
+        }
+      }
+    }
+  }
+
+  private void checkFlushLimits(Plan plan) {
+    LiveIndexWriterConfig config = writer.getConfig();
+    int largest = plan.sinks + (plan.length - plan.tailStart) + 1;
+    WaveIndex index = plan.heads[0][0].index();
+    for (int s = 0; s < index.segmentCount(); s++) {
+      largest = Math.max(largest, index.segmentTokens(s));
+    }
+    int maxDocs = config.getMaxBufferedDocs();
+    if (maxDocs != IndexWriterConfig.DISABLE_AUTO_FLUSH && maxDocs <= largest) {
+      throw new IllegalArgumentException("the writer flushes every " + maxDocs + " documents, but a"
+          + " wave segment of this context has " + largest + " tokens; raise setMaxBufferedDocs"
+          + " above it or use ContextWriter.indexWriterConfig()");
+    }
+    long bytesPerToken = 2L * plan.shape.layers() * plan.shape.kvHeads() * plan.shape.headDim()
+        * plan.config.kvType().bytes() + 512;
+    long limit = config.getRAMPerThreadHardLimitMB() * 1024L * 1024L;
+    if (bytesPerToken * largest > limit * 3 / 4) {
+      throw new IllegalArgumentException("a wave segment of " + largest + " tokens needs about "
+          + (bytesPerToken * largest >> 20) + " MB of indexing buffer, more than 3/4 of the"
+          + " writer's per-thread limit of " + config.getRAMPerThreadHardLimitMB() + " MB; lower"
+          + " WaveConfig.segmentTokens or raise setRAMPerThreadHardLimitMB");
+    }
+  }
+
+  private static Document metaDocument(Plan plan) {
+    Document d = new Document();
+    d.add(new StringField(ContextFields.CONTEXT, plan.contextId, Field.Store.YES));
+    d.add(new StringField(ContextFields.KIND, ContextFields.KIND_META, Field.Store.NO));
+    d.add(new StoredField(ContextFields.META_VERSION, ContextFields.META_VERSION_CURRENT));
+    d.add(new StoredField(ContextFields.META_TOKENS, plan.length));
+    d.add(new StoredField(ContextFields.META_SINKS, plan.sinks));
+    d.add(new StoredField(ContextFields.META_PREFILL_DONE, plan.prefillDone ? 1 : 0));
+    d.add(new StoredField(ContextFields.META_LAYERS, plan.shape.layers()));
+    d.add(new StoredField(ContextFields.META_QUERY_HEADS, plan.shape.queryHeads()));
+    d.add(new StoredField(ContextFields.META_KV_HEADS, plan.shape.kvHeads()));
+    d.add(new StoredField(ContextFields.META_HEAD_DIM, plan.shape.headDim()));
+    d.add(new StoredField(ContextFields.META_CONFIG, ConfigText.format(plan.config)));
+    return d;
+  }
+
+  /** What is written, validated before anything is. */
+  private record Plan(String contextId, int[] tokens, AttentionShape shape, WaveHeadCache[][] heads,
+      WaveConfig config, int length, int sinks, int tailStart, boolean prefillDone,
+      int[][][] rowOfPosition) {
+
+    static Plan of(String contextId, int[] tokens, AttentionShape shape, WaveHeadCache[][] heads) {
+      Objects.requireNonNull(contextId, "contextId");
+      if (contextId.isEmpty()) {
+        throw new IllegalArgumentException("context id must not be empty");
+      }
+      if (heads.length != shape.layers()) {
+        throw new IllegalArgumentException(heads.length + " layers of heads, the shape has "
+            + shape.layers());
+      }
+      WaveHeadCache h0 = heads[0][0];
+      WaveConfig config = h0.config();
+      int length = h0.size();
+      if (tokens.length != length) {
+        throw new IllegalArgumentException(tokens.length + " token ids for a context of " + length
+            + " tokens");
+      }
+      int[][][] rowOf = new int[shape.layers()][shape.kvHeads()][];
+      for (int l = 0; l < shape.layers(); l++) {
+        if (heads[l].length != shape.kvHeads()) {
+          throw new IllegalArgumentException("layer " + l + " has " + heads[l].length
+              + " KV heads, the shape has " + shape.kvHeads());
+        }
+        for (int h = 0; h < shape.kvHeads(); h++) {
+          WaveHeadCache c = heads[l][h];
+          String where = " (layer " + l + ", KV head " + h + ")";
+          if (c.headDim() != shape.headDim()) {
+            throw new IllegalArgumentException("head dim " + c.headDim() + " does not match the"
+                + " shape's head dim " + shape.headDim() + where);
+          }
+          if (c.groupSize() != shape.groupSize()) {
+            throw new IllegalArgumentException("group size " + c.groupSize() + " does not match"
+                + " the shape's " + shape.groupSize() + where);
+          }
+          if (!c.config().equals(config)) {
+            throw new IllegalArgumentException("wave configuration " + c.config() + " differs from"
+                + " layer 0, KV head 0's " + config + where);
+          }
+          if (c.size() != length || c.prefillDone() != h0.prefillDone()
+              || c.sinkKeys().size() != h0.sinkKeys().size() || c.tailStart() != h0.tailStart()) {
+            throw new IllegalArgumentException("length " + c.size() + ", sinks "
+                + c.sinkKeys().size() + ", tail start " + c.tailStart() + " differ from layer 0,"
+                + " KV head 0's " + length + ", " + h0.sinkKeys().size() + ", " + h0.tailStart()
+                + where);
+          }
+          WaveIndex index = c.index();
+          if (index.segmentCount() != h0.index().segmentCount()) {
+            throw new IllegalArgumentException(index.segmentCount() + " wave segments, layer 0,"
+                + " KV head 0 has " + h0.index().segmentCount() + where);
+          }
+          for (int s = 0; s < index.segmentCount(); s++) {
+            if (index.segmentFirstPosition(s) != h0.index().segmentFirstPosition(s)
+                || index.segmentTokens(s) != h0.index().segmentTokens(s)) {
+              throw new IllegalArgumentException("wave segment " + s + " covers different"
+                  + " positions than layer 0, KV head 0's" + where);
+            }
+          }
+          int base = c.sinkKeys().size();
+          int[] rows = new int[index.tokenCount()];
+          for (int r = 0; r < rows.length; r++) {
+            rows[index.position(r) - base] = r;
+          }
+          rowOf[l][h] = rows;
+        }
+      }
+      return new Plan(contextId, tokens, shape, heads, config, length, h0.sinkKeys().size(),
+          h0.tailStart(), h0.prefillDone(), rowOf);
+    }
+  }
+
+  /** One reusable token document of a layout; {@link #token} fills it for a position. */
+  private static final class TokenDocs {
+    private final Plan plan;
+    private final Document doc = new Document();
+    private final NumericDocValuesField position = new NumericDocValuesField(ContextFields.POSITION, 0);
+    private final NumericDocValuesField token = new NumericDocValuesField(ContextFields.TOKEN, 0);
+    private final List<KnnFloatVectorField> keys = new ArrayList<>();
+    private final List<KnnFloatVectorField> values = new ArrayList<>();
+    private final float[][] keyRows;
+    private final float[][] valueRows;
+
+    TokenDocs(Plan plan, Layout layout) {
+      this.plan = plan;
+      AttentionShape shape = plan.shape;
+      int d = shape.headDim();
+      doc.add(new StringField(ContextFields.CONTEXT, plan.contextId, Field.Store.NO));
+      doc.add(new StringField(ContextFields.KIND, ContextFields.KIND_TOKEN, Field.Store.NO));
+      doc.add(position);
+      doc.add(token);
+      int n = shape.layers() * shape.kvHeads();
+      keyRows = new float[n][d];
+      valueRows = new float[n][d];
+      for (int l = 0; l < shape.layers(); l++) {
+        for (int h = 0; h < shape.kvHeads(); h++) {
+          int i = l * shape.kvHeads() + h;
+          KnnFloatVectorField k = new KnnFloatVectorField(ContextFields.keyField(l, h),
+              keyRows[i], ContextFields.keyType(l, h, d, plan.config, layout));
+          KnnFloatVectorField v = new KnnFloatVectorField(ContextFields.valueField(l, h),
+              valueRows[i], ContextFields.valueType(l, h, d, plan.config, layout));
+          keys.add(k);
+          values.add(v);
+          doc.add(k);
+          doc.add(v);
+        }
+      }
+    }
+
+    Document token(int p) {
+      position.setLongValue(p);
+      token.setLongValue(plan.tokens[p]);
+      AttentionShape shape = plan.shape;
+      for (int l = 0; l < shape.layers(); l++) {
+        for (int h = 0; h < shape.kvHeads(); h++) {
+          int i = l * shape.kvHeads() + h;
+          WaveHeadCache c = plan.heads[l][h];
+          read(c, plan.rowOfPosition[l][h], p, keyRows[i], valueRows[i]);
+          // The field keeps a reference to the array; the writer copies it when indexing.
+          keys.get(i).setVectorValue(keyRows[i]);
+          values.get(i).setVectorValue(valueRows[i]);
+        }
+      }
+      return doc;
+    }
+
+    private void read(WaveHeadCache c, int[] rowOf, int p, float[] key, float[] value) {
+      VectorStore k;
+      VectorStore v;
+      int row;
+      if (p < plan.sinks) {
+        k = c.sinkKeys();
+        v = c.sinkValues();
+        row = p;
+      } else if (p >= plan.tailStart) {
+        k = c.tailKeys();
+        v = c.tailValues();
+        row = p - plan.tailStart;
+      } else {
+        k = c.index().keys();
+        v = c.index().values();
+        row = rowOf[p - plan.sinks];
+      }
+      k.read(row, key, 0);
+      v.read(row, value, 0);
+    }
+  }
+}

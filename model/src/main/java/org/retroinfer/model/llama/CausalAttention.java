@@ -16,8 +16,8 @@ import org.retroinfer.wave.attention.AttentionShape;
 public final class CausalAttention {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
   static final int L = F.length();
-  static final int QUERY_BLOCK = 16;
-  static final int KEY_BLOCK = 64;
+  static final int QUERY_BLOCK = 64;
+  static final int KEY_BLOCK = Math.max(64, 2 * L); // a whole number of two-vector steps
 
   private final AttentionShape shape;
 
@@ -127,31 +127,48 @@ public final class CausalAttention {
     }
   }
 
-  /** scores[r * KEY_BLOCK + j] = qs[r] . K[j], vectorised over keys; two rows share each key load. */
+  /**
+   * scores[r * KEY_BLOCK + j] = qs[r] . K[j], vectorised over keys: four query rows share each load
+   * of two key vectors, eight independent accumulators.
+   */
   private static void scores(float[] qs, int rows, int d, float[] kt, float[] scores) {
     int r = 0;
-    for (; rows - r >= 2; r += 2) {
+    for (; rows - r >= 4; r += 4) {
+      int q0 = r * d;
       for (int j = 0; j < KEY_BLOCK; j += 2 * L) {
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = FloatVector.zero(F);
         FloatVector b0 = FloatVector.zero(F);
         FloatVector b1 = FloatVector.zero(F);
-        int q0 = r * d;
-        int q1 = q0 + d;
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector e0 = FloatVector.zero(F);
+        FloatVector e1 = FloatVector.zero(F);
         for (int c = 0; c < d; c++) {
           FloatVector k0 = FloatVector.fromArray(F, kt, c * KEY_BLOCK + j);
           FloatVector k1 = FloatVector.fromArray(F, kt, c * KEY_BLOCK + j + L);
-          FloatVector x0 = FloatVector.broadcast(F, qs[q0 + c]);
-          FloatVector x1 = FloatVector.broadcast(F, qs[q1 + c]);
-          a0 = k0.fma(x0, a0);
-          a1 = k1.fma(x0, a1);
-          b0 = k0.fma(x1, b0);
-          b1 = k1.fma(x1, b1);
+          FloatVector x = FloatVector.broadcast(F, qs[q0 + c]);
+          a0 = k0.fma(x, a0);
+          a1 = k1.fma(x, a1);
+          x = FloatVector.broadcast(F, qs[q0 + d + c]);
+          b0 = k0.fma(x, b0);
+          b1 = k1.fma(x, b1);
+          x = FloatVector.broadcast(F, qs[q0 + 2 * d + c]);
+          c0 = k0.fma(x, c0);
+          c1 = k1.fma(x, c1);
+          x = FloatVector.broadcast(F, qs[q0 + 3 * d + c]);
+          e0 = k0.fma(x, e0);
+          e1 = k1.fma(x, e1);
         }
-        a0.intoArray(scores, r * KEY_BLOCK + j);
-        a1.intoArray(scores, r * KEY_BLOCK + j + L);
-        b0.intoArray(scores, (r + 1) * KEY_BLOCK + j);
-        b1.intoArray(scores, (r + 1) * KEY_BLOCK + j + L);
+        int o = r * KEY_BLOCK + j;
+        a0.intoArray(scores, o);
+        a1.intoArray(scores, o + L);
+        b0.intoArray(scores, o + KEY_BLOCK);
+        b1.intoArray(scores, o + KEY_BLOCK + L);
+        c0.intoArray(scores, o + 2 * KEY_BLOCK);
+        c1.intoArray(scores, o + 2 * KEY_BLOCK + L);
+        e0.intoArray(scores, o + 3 * KEY_BLOCK);
+        e1.intoArray(scores, o + 3 * KEY_BLOCK + L);
       }
     }
     for (; r < rows; r++) {

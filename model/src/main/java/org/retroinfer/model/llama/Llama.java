@@ -226,9 +226,17 @@ public final class Llama implements AutoCloseable {
     }
   }
 
-  /** gate[i] = silu(gate[i]) * up[i]. */
+  /** gate[i] = silu(gate[i]) * up[i], where silu(g) = g / (1 + e^-g). */
   static void swiglu(float[] gate, float[] up, int n) {
-    for (int i = 0; i < n; i++) {
+    var species = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED;
+    int i = 0;
+    for (int end = species.loopBound(n); i < end; i += species.length()) {
+      var g = jdk.incubator.vector.FloatVector.fromArray(species, gate, i);
+      var e = g.neg().lanewise(jdk.incubator.vector.VectorOperators.EXP);
+      g.div(e.add(1f)).mul(jdk.incubator.vector.FloatVector.fromArray(species, up, i))
+          .intoArray(gate, i);
+    }
+    for (; i < n; i++) {
       float g = gate[i];
       gate[i] = g / (1f + (float) Math.exp(-g)) * up[i];
     }

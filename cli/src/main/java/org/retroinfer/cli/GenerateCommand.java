@@ -1,0 +1,130 @@
+package org.retroinfer.cli;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.retroinfer.model.eval.MethodSpec;
+import org.retroinfer.model.llama.Generation;
+import org.retroinfer.model.llama.Llama;
+import org.retroinfer.model.llama.PromptState;
+import org.retroinfer.model.sampling.Sampler;
+import org.retroinfer.model.tokenizer.ByteTokenizer;
+import org.retroinfer.wave.attention.ContextCache;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** Continues a prompt with the model, through any attention method. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+    description = "Continues a prompt (text or a file) with the model, through any attention"
+        + " method; greedy by default, or temperature / top-p sampling.")
+public final class GenerateCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+  @Mixin ModelOptions model;
+  @Mixin WaveOptions wave;
+
+  static final class Prompt {
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "The prompt text.")
+    String text;
+
+    @Option(names = "--prompt-file", paramLabel = "FILE", description = "Read the prompt from a file.")
+    Path file;
+  }
+
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  Prompt prompt;
+
+  @Option(names = "--method", defaultValue = "wave",
+      description = "Attention method: full, wave, quest, streaming, oracle (default ${DEFAULT-VALUE}).")
+  String method;
+
+  @Option(names = "--max-tokens", defaultValue = "200", description = "Tokens to generate.")
+  int maxTokens;
+
+  @Option(names = "--temperature", defaultValue = "0",
+      description = "0 for greedy decoding (default), otherwise the sampling temperature.")
+  double temperature;
+
+  @Option(names = "--top-p", defaultValue = "0.95", description = "Nucleus mass when sampling.")
+  double topP;
+
+  @Option(names = "--seed", defaultValue = "1", description = "Sampling seed.")
+  long seed;
+
+  @Option(names = "--no-document-start", negatable = false,
+      description = "Do not start the prompt with the document-start token (byte 2).")
+  boolean noDocumentStart;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
+    MethodSpec m = MethodSpec.parse(method);
+    Sampler sampler = Sampler.of(temperature, topP, seed);
+    byte[] text = prompt.text != null ? prompt.text.getBytes(StandardCharsets.UTF_8)
+        : Files.readAllBytes(prompt.file);
+    ByteTokenizer tokenizer = new ByteTokenizer();
+    int[] body = tokenizer.encode(text);
+    int[] ids = body;
+    if (!noDocumentStart) {
+      ids = new int[body.length + 1];
+      ids[0] = tokenizer.documentStart();
+      System.arraycopy(body, 0, ids, 1, body.length);
+    }
+    if (ids.length == 0) {
+      throw new IllegalArgumentException("the prompt is empty");
+    }
+    try (Llama llama = model.load(err)) {
+      ProgressBar bar = new ProgressBar(err, "prefill", "tokens");
+      PromptState state = new PromptState(llama.attentionShape());
+      llama.prefill(state, ids, null, bar::update);
+      try (ContextCache cache = llama.newCache(m.backend(wave.config()))) {
+        state.copyInto(cache);
+        cache.endPrefill();
+        Utf8Printer printer = new Utf8Printer(out);
+        Generation g = Generation.run(llama.decoder(cache), state.lastLogits(), sampler, maxTokens,
+            null, printer::write);
+        printer.finish();
+        err.printf("%n%d tokens, %.2f ms/token (median) with %s attention over %,d tokens%n",
+            g.tokens().length, g.medianStepMillis(), m, ids.length + g.tokens().length);
+      }
+    }
+    return 0;
+  }
+
+  /** Prints byte tokens as UTF-8 text as soon as each character is complete. */
+  static final class Utf8Printer {
+    private final PrintWriter out;
+    private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
+
+    Utf8Printer(PrintWriter out) {
+      this.out = out;
+    }
+
+    void write(int id) {
+      pending.write(id);
+      byte[] b = pending.toByteArray();
+      int lead = b[0] & 0xFF;
+      int need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+      if (b.length >= need) {
+        out.print(new String(b, StandardCharsets.UTF_8));
+        out.flush();
+        pending.reset();
+      }
+    }
+
+    void finish() {
+      if (pending.size() > 0) {
+        out.print(pending.toString(StandardCharsets.UTF_8));
+      }
+      out.println();
+      out.flush();
+    }
+  }
+}

@@ -1,0 +1,111 @@
+package org.retroinfer.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** The command line end to end on the shipped model, at short contexts. */
+class RetroInferTest {
+
+  record Run(int exit, String out, String err) {}
+
+  static Run run(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cl = RetroInfer.commandLine();
+    cl.setOut(new PrintWriter(out, true));
+    cl.setErr(new PrintWriter(err, true));
+    int exit = cl.execute(args);
+    return new Run(exit, out.toString(), err.toString());
+  }
+
+  @Test
+  void helpListsTheCommands() {
+    Run r = run("--help");
+    assertEquals(0, r.exit());
+    for (String c : new String[] {"demo", "generate", "eval"}) {
+      assertTrue(r.out().contains(c), r.out());
+    }
+    assertTrue(run("eval", "--help").out().contains("niah"));
+  }
+
+  @Test
+  void demoAnswersWithBothMethods() {
+    Run r = run("demo", "--context", "1800", "--tokens", "8", "--seed", "3");
+    assertEquals(0, r.exit(), r.out() + r.err());
+    String out = r.out();
+    assertTrue(out.contains("sha256 verified"), out);
+    String expected = out.replaceAll("(?s).*expected answer (\\d{5}).*", "$1");
+    assertTrue(expected.matches("\\d{5}"), out);
+    assertTrue(out.matches("(?s).*\\nfull\\s+" + expected + "\\s+yes.*"), out);
+    assertTrue(out.matches("(?s).*\\nwave\\s+" + expected + "\\s+yes.*"), out);
+    assertTrue(r.err().contains("prefill"), "progress goes to stderr: " + r.err());
+  }
+
+  @Test
+  void evalNiahPrintsJson() throws Exception {
+    Run r = run("eval", "niah", "--context", "1600", "--depths", "0.3,0.7", "--methods",
+        "full,wave,streaming", "--scored-tokens", "32", "--haystack", "builtin", "--json");
+    assertEquals(0, r.exit(), r.err());
+    JsonNode report = new ObjectMapper().readTree(r.out());
+    JsonNode rows = report.get("rows");
+    assertEquals(3, rows.size());
+    assertEquals("full", rows.get(0).get("method").asText());
+    assertEquals(2, rows.get(0).get("trials").asInt());
+    for (JsonNode row : rows) {
+      assertTrue(row.get("bitsPerByte").asDouble() > 0.1 && row.get("bitsPerByte").asDouble() < 8,
+          row.toString());
+      assertTrue(row.get("decodeTokensPerSecond").asDouble() > 0, row.toString());
+    }
+    assertEquals(1.0, rows.get(1).get("agreement").asDouble() >= 0.9 ? 1.0 : 0.0, rows.toString());
+    assertEquals(2, report.get("trials").size());
+    assertTrue(r.err().contains("[2/2]"), r.err());
+  }
+
+  @Test
+  void generateContinuesAPrompt() {
+    Run r = run("generate", "--prompt", "def add(a, b):\n    return", "--max-tokens", "12",
+        "--method", "full");
+    assertEquals(0, r.exit(), r.err());
+    assertFalse(r.out().isBlank());
+    assertTrue(r.err().contains("12 tokens"), r.err());
+    Run sampled = run("generate", "--prompt", "import os\n", "--max-tokens", "10", "--temperature",
+        "0.8", "--seed", "5");
+    assertEquals(0, sampled.exit(), sampled.err());
+  }
+
+  @Test
+  void userErrorsAreOneLine() {
+    Run missing = run("demo", "--model", "/nonexistent/model", "--context", "1500");
+    assertEquals(1, missing.exit());
+    assertTrue(missing.err().startsWith("retroinfer: model directory"), missing.err());
+    assertFalse(missing.err().contains("\tat "), "no stack trace: " + missing.err());
+    Run method = run("eval", "niah", "--methods", "full,magic", "--context", "1500");
+    assertEquals(1, method.exit());
+    assertTrue(method.err().contains("unknown attention method 'magic'"), method.err());
+    Run option = run("demo", "--context", "lots");
+    assertEquals(2, option.exit(), "picocli's exit code for a bad option value");
+  }
+
+  @Test
+  void launcherFlagsComeFromTheRootPom() throws Exception {
+    Path flags = Path.of("target/jvm.flags");
+    assertTrue(Files.isRegularFile(flags), "Maven writes target/jvm.flags at process-resources");
+    String text = Files.readString(flags).strip();
+    assertFalse(text.contains("${"), text);
+    String pom = Files.readString(Path.of("../pom.xml"));
+    String property = pom.replaceAll("(?s).*<retroinfer\\.jvm\\.flags>(.*?)</retroinfer\\.jvm\\.flags>.*",
+        "$1").strip();
+    assertEquals(property, text);
+    assertTrue(text.contains("-Dchronicle.analytics.disable=true"));
+  }
+}

@@ -87,6 +87,16 @@ public final class BlockCache {
     return b;
   }
 
+  /**
+   * {@link #lookup} of {@code clusters[0..n)} ({@code tokens[i]} tokens each) under one lock:
+   * {@code out[i]} gets the blocks of a hit or null.
+   */
+  public synchronized void lookupAll(int[] clusters, int[] tokens, int n, int[][] out) {
+    for (int i = 0; i < n; i++) {
+      out[i] = lookup(clusters[i], tokens[i]);
+    }
+  }
+
   /** Marks a resident or pending cluster as just used. */
   public synchronized void touch(int cluster) {
     if (table.state(cluster) != ClusterMappingTable.State.ABSENT) {

@@ -19,6 +19,10 @@ public final class ExecutionAssembler {
   private int[] missTokens = new int[64];
   private int hitCount;
   private int missCount;
+  private int[] ids = new int[64];
+  private int[] sizes = new int[64];
+  private long[] dsts = new long[64];
+  private int[][] blocksOf = new int[64][];
 
   /**
    * Fills {@code plan} with the copies that assemble the execution buffers of every item.
@@ -30,36 +34,55 @@ public final class ExecutionAssembler {
     plan.clear();
     hitCount = 0;
     missCount = 0;
+    int total = 0;
+    for (int i = 0; i < t.items; i++) {
+      total += t.retrieve[i];
+    }
+    ids = grow(ids, total);
+    sizes = grow(sizes, total);
+    dsts = growLong(dsts, total);
+    if (blocksOf.length < total) {
+      blocksOf = new int[Math.max(total, 2 * blocksOf.length)][];
+    }
+    int n = 0;
     for (int i = 0; i < t.items; i++) {
       if (steady && t.steadyLen[i] > 0) {
         plan.add(GatherPlan.STEADY, t.steadyBase[i], t.execBase[i], t.steadyLen[i]);
       }
-      int r = t.retrieve[i];
-      for (int k = 0; k < r; k++) {
+      for (int k = 0; k < t.retrieve[i]; k++) {
         int local = s.retIds()[i * s.rStride() + k];
         if (local < 0 || local >= t.clusters[i]) {
           throw new IllegalStateException("item " + i + " selected cluster " + local + " outside [0, "
               + t.clusters[i] + "): the selection is corrupt");
         }
         int c = (int) (t.centBase[i] + local);
-        int size = t.clusterSize[c];
-        long dst = t.execBase[i] + s.retDst()[i * s.rStride() + k];
-        int[] blocks = cache == null ? null : cache.lookup(c, size);
-        if (blocks != null) {
-          hits = grow(hits, hitCount);
-          hits[hitCount++] = c;
-          int bt = cache.blockTokens();
-          for (int b = 0; b < blocks.length; b++) {
-            plan.add(GatherPlan.CACHE, (long) blocks[b] * bt, dst + (long) b * bt,
-                Math.min(bt, size - b * bt));
-          }
-        } else {
-          misses = grow(misses, missCount);
-          missTokens = grow(missTokens, missCount);
-          misses[missCount] = c;
-          missTokens[missCount++] = size;
-          plan.add(GatherPlan.CLUSTERS, t.clusterRow[c], dst, size);
+        ids[n] = c;
+        sizes[n] = t.clusterSize[c];
+        dsts[n++] = t.execBase[i] + s.retDst()[i * s.rStride() + k];
+      }
+    }
+    if (cache != null) {
+      cache.lookupAll(ids, sizes, n, blocksOf); // one lock per step, not one per cluster
+    }
+    for (int k = 0; k < n; k++) {
+      int c = ids[k];
+      int size = sizes[k];
+      long dst = dsts[k];
+      int[] blocks = cache == null ? null : blocksOf[k];
+      if (blocks != null) {
+        hits = grow(hits, hitCount + 1);
+        hits[hitCount++] = c;
+        int bt = cache.blockTokens();
+        for (int b = 0; b < blocks.length; b++) {
+          plan.add(GatherPlan.CACHE, (long) blocks[b] * bt, dst + (long) b * bt,
+              Math.min(bt, size - b * bt));
         }
+      } else {
+        misses = grow(misses, missCount + 1);
+        missTokens = grow(missTokens, missCount + 1);
+        misses[missCount] = c;
+        missTokens[missCount++] = size;
+        plan.add(GatherPlan.CLUSTERS, t.clusterRow[c], dst, size);
       }
     }
   }
@@ -94,7 +117,12 @@ public final class ExecutionAssembler {
     }
   }
 
+  /** {@code a}, or a copy with room for at least {@code n} elements. */
   private static int[] grow(int[] a, int n) {
-    return n < a.length ? a : java.util.Arrays.copyOf(a, a.length * 2);
+    return n <= a.length ? a : java.util.Arrays.copyOf(a, Math.max(n, a.length * 2));
+  }
+
+  private static long[] growLong(long[] a, int n) {
+    return n <= a.length ? a : java.util.Arrays.copyOf(a, Math.max(n, a.length * 2));
   }
 }

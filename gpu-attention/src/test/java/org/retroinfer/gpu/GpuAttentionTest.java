@@ -207,6 +207,21 @@ class GpuAttentionTest {
   }
 
   @Test
+  void waveOnShippedModelKvMatchesWaveCore() throws Exception {
+    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
+    try (ModelKv kv = new ModelKv(config, 2048, rnd);
+        WaveBatch batch = WaveBatch.of(kv.heads, config);
+        GpuWaveEngine engine = new GpuWaveEngine(cx, batch.tables, GpuWaveEngine.Mode.RESIDENT, 0, 8)) {
+      engine.load(batch);
+      engine.poison();
+      float[] out = engine.step(kv.queries);
+      Selection s = engine.readSelection();
+      ShippedModelKvTest.check(kv, batch.tables, s.retIds(), s.rStride(), s.estIds(), s.eStride(), out,
+          seed);
+    }
+  }
+
+  @Test
   void offloadModesEqualResidentAndTheCacheHits() {
     WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
     int d = 128;

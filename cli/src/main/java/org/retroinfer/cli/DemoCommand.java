@@ -82,8 +82,9 @@ public final class DemoCommand implements Callable<Integer> {
       out.printf("prefill    %,d tokens in %.1f s (%,.0f tokens/s, exact causal attention)%n",
           context, prefill, context / prefill);
 
-      Result full = decode(llama, state, "full", config);
-      Result waveResult = decode(llama, state, "wave", config);
+      Result full = decode(llama, state, "full", config, null);
+      Result waveResult = decode(llama, state, "wave", config,
+          new ProgressBar(err, "index", "(layer, KV head) caches"));
       out.printf("index      wave index built in %.2f s (%.1f%% of the prefill): %,d clusters"
           + " per KV head%n%n", waveResult.indexSeconds, 100 * waveResult.indexSeconds / prefill,
           waveResult.clusters);
@@ -115,11 +116,16 @@ public final class DemoCommand implements Callable<Integer> {
   private record Result(String method, String answer, String continuation, Generation generation,
       double indexSeconds, long exactPerHead, int clusters) {}
 
-  private Result decode(Llama llama, PromptState state, String method, WaveConfig config) {
+  private Result decode(Llama llama, PromptState state, String method, WaveConfig config,
+      ProgressBar indexBar) {
     try (ContextCache cache = llama.newCache(AttentionBackends.create(method, config))) {
       state.copyInto(cache);
       long t0 = System.nanoTime();
-      cache.endPrefill();
+      if (indexBar != null) {
+        cache.endPrefill(indexBar::update);
+      } else {
+        cache.endPrefill();
+      }
       double index = (System.nanoTime() - t0) / 1e9;
       Decoder decoder = llama.decoder(cache);
       Generation g = Generation.run(decoder, state.lastLogits(), Sampler.greedy(), tokens, null,
@@ -138,10 +144,13 @@ public final class DemoCommand implements Callable<Integer> {
     }
   }
 
+  /** Decode steps per method before anything is timed: C2 compiles the wave path only after that many. */
+  static final int WARM_UP_STEPS = 256;
+
   /**
-   * Compiles the decode path of both methods before anything is timed (a prompt just long enough to
-   * get a wave index, decoded a few dozen steps), so that neither method's time per token includes
-   * JIT compilation.
+   * Compiles the decode path of both methods before anything is timed (a prompt just long enough
+   * to get a wave index, decoded {@link #WARM_UP_STEPS} steps), so that neither method's time per
+   * token includes JIT compilation.
    */
   private static void warmUp(Llama llama, WaveConfig config) {
     int[] prompt = new int[config.minIndexedContext() + 128];
@@ -154,7 +163,8 @@ public final class DemoCommand implements Callable<Integer> {
       try (ContextCache cache = llama.newCache(AttentionBackends.create(m, config))) {
         s.copyInto(cache);
         cache.endPrefill();
-        Generation.run(llama.decoder(cache), s.lastLogits(), Sampler.greedy(), 40, null, null);
+        Generation.run(llama.decoder(cache), s.lastLogits(), Sampler.greedy(), WARM_UP_STEPS, null,
+            null);
       }
     }
   }

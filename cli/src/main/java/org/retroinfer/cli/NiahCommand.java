@@ -62,6 +62,10 @@ public final class NiahCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print the report as JSON (with every trial).")
   boolean json;
 
+  @Option(names = "--save", paramLabel = "FILE",
+      description = "Also write the JSON report (with every trial) to FILE.")
+  java.nio.file.Path save;
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -100,6 +104,9 @@ public final class NiahCommand implements Callable<Integer> {
               err.flush();
             }
           });
+      if (save != null) {
+        java.nio.file.Files.writeString(save, report.toJson() + "\n");
+      }
       out.print(json ? report.toJson() + "\n" : report.toTable());
       out.flush();
     }

@@ -22,7 +22,7 @@ final class ProgressBar {
     this.terminal = System.console() != null && System.getenv("RETROINFER_PLAIN") == null;
   }
 
-  void update(int done, int total) {
+  synchronized void update(int done, int total) {
     double seconds = (System.nanoTime() - start) / 1e9;
     int filled = (int) ((long) WIDTH * done / total);
     String line = String.format("%-9s [%s%s] %,d/%,d %s  %.1f s", label, "#".repeat(filled),

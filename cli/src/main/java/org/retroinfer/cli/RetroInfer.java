@@ -26,6 +26,7 @@ import picocli.CommandLine.Spec;
         DemoCommand.class,
         GenerateCommand.class,
         EvalCommand.class,
+        BenchCommand.class,
         CommandLine.HelpCommand.class})
 public final class RetroInfer implements Runnable {
   @Spec CommandSpec spec;

@@ -84,6 +84,17 @@ class RetroInferTest {
   }
 
   @Test
+  void benchDecodeComparesMethodsSideBySide() {
+    Run r = run("bench", "decode", "--context", "1400", "--steps", "6", "--warmup", "2",
+        "--methods", "full,wave,streaming", "--haystack", "builtin");
+    assertEquals(0, r.exit(), r.err());
+    String out = r.out();
+    assertTrue(out.matches("(?s).*\\nfull\\s+[0-9.]+\\s+[0-9.]+\\s+[0-9.]+\\s+[0-9.]+\\s+1\\.00x.*"),
+        out);
+    assertTrue(out.contains("\nwave ") && out.contains("\nstreaming "), out);
+  }
+
+  @Test
   void userErrorsAreOneLine() {
     Run missing = run("demo", "--model", "/nonexistent/model", "--context", "1500");
     assertEquals(1, missing.exit());

@@ -1,0 +1,144 @@
+package org.retroinfer.cli;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import org.retroinfer.model.eval.MethodSpec;
+import org.retroinfer.model.eval.PythonCorpus;
+import org.retroinfer.model.llama.Decoder;
+import org.retroinfer.model.llama.Llama;
+import org.retroinfer.model.llama.PromptState;
+import org.retroinfer.model.tokenizer.ByteTokenizer;
+import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.attention.ContextCache;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * Decode speed of attention methods side by side: one prefill, one cache per method filled with the
+ * same K/V, then decode steps interleaved across methods (method A step, method B step, ...) on the
+ * same input tokens, so that every method sees the same machine load at the same time.
+ */
+@Command(name = "decode", mixinStandardHelpOptions = true,
+    description = "Decode speed side by side: prefills a Python prompt once, fills one cache per "
+        + "method with the same K/V (timing the index build), then interleaves decode steps of all "
+        + "methods on the same input tokens and prints time per step, tokens/s and the speedup over "
+        + "the first method.")
+public final class DecodeBenchCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+  @Mixin ModelOptions model;
+  @Mixin WaveOptions wave;
+
+  @Option(names = "--context", defaultValue = "16384",
+      description = "Prompt tokens (default ${DEFAULT-VALUE}).")
+  int context;
+
+  @Option(names = "--steps", defaultValue = "200",
+      description = "Timed decode steps per method (default ${DEFAULT-VALUE}).")
+  int steps;
+
+  @Option(names = "--warmup", defaultValue = "64",
+      description = "Untimed steps per method first (default ${DEFAULT-VALUE}).")
+  int warmup;
+
+  @Option(names = "--methods", split = ",", defaultValue = "full,wave",
+      description = "Methods; the first is the baseline of the speedup (default ${DEFAULT-VALUE}).")
+  List<String> methods;
+
+  @Option(names = "--haystack", paramLabel = "SOURCE", defaultValue = "system",
+      description = "'system', 'builtin', or comma-separated directories of Python sources.")
+  String haystack;
+
+  @Option(names = "--seed", defaultValue = "11", description = "Seed of the prompt text.")
+  long seed;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
+    WaveConfig config = wave.config();
+    List<MethodSpec> specs = methods.stream().map(MethodSpec::parse).toList();
+    byte[] text = PythonCorpus.named(haystack).text(context + warmup + steps,
+        new SplittableRandom(seed));
+    int[] ids = new ByteTokenizer().encode(text);
+    try (Llama llama = model.load(out)) {
+      ProgressBar bar = new ProgressBar(err, "prefill", "tokens");
+      PromptState state = new PromptState(llama.attentionShape());
+      llama.prefill(state, Arrays.copyOf(ids, context), null, bar::update);
+      double prefill = bar.seconds();
+      List<ContextCache> caches = new ArrayList<>();
+      List<Decoder> decoders = new ArrayList<>();
+      double[] index = new double[specs.size()];
+      try {
+        for (int m = 0; m < specs.size(); m++) {
+          ContextCache cache = llama.newCache(specs.get(m).backend(config));
+          caches.add(cache);
+          state.copyInto(cache);
+          long t0 = System.nanoTime();
+          cache.endPrefill();
+          index[m] = (System.nanoTime() - t0) / 1e9;
+          decoders.add(llama.decoder(cache));
+        }
+        long[][] nanos = new long[specs.size()][steps];
+        long[] exact = new long[specs.size()];
+        for (int i = 0; i < warmup + steps; i++) {
+          int token = ids[context + i];
+          for (int m = 0; m < specs.size(); m++) {
+            long t0 = System.nanoTime();
+            decoders.get(m).step(token);
+            long dt = System.nanoTime() - t0;
+            if (i >= warmup) {
+              nanos[m][i - warmup] = dt;
+              exact[m] += exactReads(caches.get(m));
+            }
+          }
+        }
+        out.printf("prefill    %,d tokens in %.2f s (%,.0f tokens/s); K/V %s%n", context, prefill,
+            context / prefill, config.kvType());
+        out.printf("decode     %d steps per method after %d warm-up steps, interleaved across"
+            + " methods, from position %,d%n%n", steps, warmup, context);
+        out.printf("%-12s %10s %10s %10s %10s %9s %12s %10s %8s%n", "method", "median ms",
+            "mean ms", "p90 ms", "tokens/s", "speedup", "exact/head", "index s", "index%");
+        double base = median(nanos[0]);
+        int heads = llama.config().layers() * llama.config().kvHeads();
+        for (int m = 0; m < specs.size(); m++) {
+          double med = median(nanos[m]);
+          out.printf("%-12s %10.3f %10.3f %10.3f %10.1f %8.2fx %12.0f %10.3f %7.1f%%%n",
+              specs.get(m), med / 1e6, Arrays.stream(nanos[m]).average().orElse(0) / 1e6,
+              percentile(nanos[m], 0.9) / 1e6, 1e9 / med, base / med,
+              (double) exact[m] / steps / heads, index[m], 100 * index[m] / prefill);
+        }
+        out.flush();
+      } finally {
+        caches.forEach(ContextCache::close);
+      }
+    }
+    return 0;
+  }
+
+  private static long exactReads(ContextCache cache) {
+    long n = 0;
+    for (int l = 0; l < cache.shape().layers(); l++) {
+      for (int h = 0; h < cache.shape().kvHeads(); h++) {
+        n += cache.head(l, h).lastExactTokens();
+      }
+    }
+    return n;
+  }
+
+  private static double median(long[] x) {
+    return percentile(x, 0.5);
+  }
+
+  private static double percentile(long[] x, double p) {
+    long[] s = x.clone();
+    Arrays.sort(s);
+    return s[Math.min(s.length - 1, (int) Math.floor(p * s.length))];
+  }
+}

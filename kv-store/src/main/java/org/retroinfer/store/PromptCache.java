@@ -107,7 +107,7 @@ public final class PromptCache {
   }
 
   /** The K/V of the first {@code tokens} tokens of a wave cache as a model's prompt state. */
-  static PromptState positionOrder(ContextCache cache, int tokens) {
+  public static PromptState positionOrder(ContextCache cache, int tokens) {
     AttentionShape shape = cache.shape();
     int w = shape.kvWidth();
     int d = shape.headDim();
@@ -125,7 +125,7 @@ public final class PromptCache {
   }
 
   /** Appends positions {@code [from, to)} of {@code state} to every head of {@code cache}. */
-  static void appendRange(PromptState state, ContextCache cache, int from, int to) {
+  public static void appendRange(PromptState state, ContextCache cache, int from, int to) {
     AttentionShape shape = cache.shape();
     int w = shape.kvWidth();
     int d = shape.headDim();

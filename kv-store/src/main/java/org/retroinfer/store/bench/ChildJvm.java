@@ -1,4 +1,4 @@
-package org.retroinfer.store;
+package org.retroinfer.store.bench;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;

@@ -65,9 +65,17 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
     String name = IndexFileNames.segmentFileName(state.segmentInfo.name, state.segmentSuffix,
         extension);
     IndexOutput out = state.directory.createOutput(name, state.context);
-    CodecUtil.writeIndexHeader(out, codec, WaveVectorsFormat.VERSION_CURRENT,
-        state.segmentInfo.getId(), state.segmentSuffix);
-    return out;
+    boolean success = false;
+    try {
+      CodecUtil.writeIndexHeader(out, codec, WaveVectorsFormat.VERSION_CURRENT,
+          state.segmentInfo.getId(), state.segmentSuffix);
+      success = true;
+      return out;
+    } finally {
+      if (!success) {
+        IOUtils.closeWhileHandlingException(out);
+      }
+    }
   }
 
   private KnnVectorsWriter byteWriter() throws IOException {

@@ -49,7 +49,11 @@ public final class PromptReuseBenchmark {
     System.out.printf("%-34s %25s%n", "same 32 decoded tokens", same ? "yes" : "NO");
   }
 
-  static String runProcess(Path store, int tokens, long seed) throws IOException,
+  /**
+   * Runs one {@link PromptReuseRun} session as a child JVM (this JVM's flags and classpath) and
+   * returns its JSON line.
+   */
+  public static String runProcess(Path store, int tokens, long seed) throws IOException,
       InterruptedException {
     Process p = ChildJvm.of(PromptReuseRun.class, store.toString(), Integer.toString(tokens),
         Long.toString(seed), "32").start();
@@ -69,6 +73,7 @@ public final class PromptReuseBenchmark {
     return json;
   }
 
+  /** A numeric field of a session's JSON line. */
   public static long field(String json, String name) {
     Matcher m = Pattern.compile("\"" + name + "\":(-?[0-9]+)").matcher(json);
     if (!m.find()) {
@@ -77,6 +82,7 @@ public final class PromptReuseBenchmark {
     return Long.parseLong(m.group(1));
   }
 
+  /** An array or string field of a session's JSON line, as written. */
   public static String text(String json, String name) {
     Matcher m = Pattern.compile("\"" + name + "\":(\\[[^\\]]*\\]|\"[^\"]*\")").matcher(json);
     if (!m.find()) {

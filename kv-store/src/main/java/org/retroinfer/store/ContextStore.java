@@ -596,6 +596,24 @@ public final class ContextStore implements AutoCloseable {
       });
     }
 
+    /** The token ids of a stored context of this scope, and its stored logits (or null). */
+    public Stored stored(String contextId) throws IOException {
+      return withReader(r -> {
+        Document rec = record(searcher(r), contextId);
+        if (rec == null) {
+          throw new IllegalArgumentException("no context " + contextId + " in store " + root
+              + "; 'retroinfer store list' shows the stored ones");
+        }
+        if (!hasher.namespace().equals(rec.get(StoreFields.NAMESPACE))) {
+          throw new IllegalArgumentException("context " + contextId + " belongs to another model,"
+              + " K/V type or tenant; it is not served to this scope");
+        }
+        BytesRef lr = rec.getBinaryValue(StoreFields.LOGITS);
+        return new Stored(info(rec), bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS)),
+            lr == null ? null : bytesToFloats(lr));
+      });
+    }
+
     /**
      * Loads the first {@code tokens} tokens of a stored context of this scope, after checking again
      * that they equal {@code prompt}'s.
@@ -664,6 +682,9 @@ public final class ContextStore implements AutoCloseable {
       });
     }
   }
+
+  /** A stored context's token ids and logits after its last token (null if not stored). */
+  public record Stored(ContextInfo info, int[] tokens, float[] logits) {}
 
   static UncheckedIOException unchecked(IOException e) {
     return new UncheckedIOException(e);

@@ -27,6 +27,9 @@ import picocli.CommandLine.Spec;
         GenerateCommand.class,
         EvalCommand.class,
         BenchCommand.class,
+        org.retroinfer.store.cli.StoreCommand.class,
+        org.retroinfer.store.cli.InspectCommand.class,
+        org.retroinfer.store.cli.ExplainCommand.class,
         CommandLine.HelpCommand.class})
 public final class RetroInfer implements Runnable {
   @Spec CommandSpec spec;

@@ -9,23 +9,23 @@ import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.kv.KvDType;
 
 /** Small random wave contexts for store tests: fresh random K/V, several wave segments each. */
-final class Synthetic {
-  static final AttentionShape SHAPE = new AttentionShape(2, 4, 2, 16);
+public final class Synthetic {
+  public static final AttentionShape SHAPE = new AttentionShape(2, 4, 2, 16);
   /** Small segments so that a few hundred tokens make several of them. */
-  static final WaveConfig CONFIG = WaveConfig.builder().sinkTokens(4).windowTokens(16)
+  public static final WaveConfig CONFIG = WaveConfig.builder().sinkTokens(4).windowTokens(16)
       .updateTokens(32).segmentTokens(64).tokensPerCluster(8).retrievalMinClusters(2)
       .kvType(KvDType.BFLOAT16).build();
-  static final int CHUNK = 16;
+  public static final int CHUNK = 16;
 
   private Synthetic() {}
 
-  static ModelFingerprint fingerprint(SplittableRandom r) {
+  public static ModelFingerprint fingerprint(SplittableRandom r) {
     byte[] b = new byte[32];
     r.nextBytes(b);
     return new ModelFingerprint(HexFormat.of().formatHex(b));
   }
 
-  static int[] tokens(SplittableRandom r, int n) {
+  public static int[] tokens(SplittableRandom r, int n) {
     int[] t = new int[n];
     for (int i = 0; i < n; i++) {
       t[i] = r.nextInt(256);
@@ -34,7 +34,7 @@ final class Synthetic {
   }
 
   /** Random keys and values: {@code kv[layer][token * kvWidth + head * dim + i]}. */
-  static float[][][] kv(SplittableRandom r, int n) {
+  public static float[][][] kv(SplittableRandom r, int n) {
     int w = SHAPE.kvWidth();
     float[][][] kv = new float[2][SHAPE.layers()][n * w];
     for (float[][] part : kv) {
@@ -48,7 +48,7 @@ final class Synthetic {
   }
 
   /** A wave context over {@code kv}'s first {@code n} tokens, prefill ended. */
-  static ContextCache cache(float[][][] kv, int n, WaveConfig config) {
+  public static ContextCache cache(float[][][] kv, int n, WaveConfig config) {
     ContextCache c = new WaveAttention(config).newContext(SHAPE);
     int w = SHAPE.kvWidth();
     for (int l = 0; l < SHAPE.layers(); l++) {
@@ -61,11 +61,11 @@ final class Synthetic {
     return c;
   }
 
-  static ContextCache cache(float[][][] kv, int n) {
+  public static ContextCache cache(float[][][] kv, int n) {
     return cache(kv, n, CONFIG);
   }
 
-  static float[] queries(SplittableRandom r) {
+  public static float[] queries(SplittableRandom r) {
     float[] q = new float[SHAPE.queryWidth()];
     for (int i = 0; i < q.length; i++) {
       q[i] = (float) r.nextGaussian();
@@ -73,7 +73,7 @@ final class Synthetic {
     return q;
   }
 
-  static long seed() {
+  public static long seed() {
     return new SplittableRandom().nextLong();
   }
 }

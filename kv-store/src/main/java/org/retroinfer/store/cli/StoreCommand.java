@@ -1,0 +1,200 @@
+package org.retroinfer.store.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import org.retroinfer.model.llama.Decoder;
+import org.retroinfer.model.sampling.Sampler;
+import org.retroinfer.model.tokenizer.ByteTokenizer;
+import org.retroinfer.store.ContextInfo;
+import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.PrefixMatch;
+import org.retroinfer.store.PromptCache;
+import org.retroinfer.store.rag.DocumentReuse;
+import org.retroinfer.wave.WaveConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code retroinfer store list|put|get|delete}: the context store from the command line. */
+@Command(name = "store", mixinStandardHelpOptions = true,
+    description = "Stored contexts (K/V + wave index) that outlive a process: list, put, get, delete.",
+    subcommands = {StoreCommand.ListCommand.class, StoreCommand.PutCommand.class,
+        StoreCommand.GetCommand.class, StoreCommand.DeleteCommand.class})
+public final class StoreCommand implements Runnable {
+  @Spec CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+  }
+
+  @Command(name = "list", mixinStandardHelpOptions = true, description = "List stored contexts.")
+  static final class ListCommand implements Callable<Integer> {
+    @Mixin StoreOptions options;
+    @Spec CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      try (ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
+        List<ContextInfo> all = store.list();
+        if (options.json) {
+          out.println(StoreOptions.json().writeValueAsString(all));
+        } else {
+          out.printf("%-33s %-9s %8s  %-12s %-16s %-20s %s%n", "id", "kind", "tokens", "model",
+              "tenant", "created", "name");
+          for (ContextInfo c : all) {
+            out.printf("%-33s %-9s %8d  %-12s %-16s %-20s %s%n", c.id(), c.kind(), c.tokens(),
+                c.model().substring(0, 12), c.tenant().isEmpty() ? "-" : c.tenant(),
+                c.created().toString().substring(0, 19), c.name());
+          }
+          out.println(all.size() + " contexts in " + store.directory());
+        }
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  @Command(name = "put", mixinStandardHelpOptions = true,
+      description = "Prefill a prompt (reusing any stored prefix) and store it with its wave index.")
+  static final class PutCommand implements Callable<Integer> {
+    @Mixin StoreOptions options;
+    @Spec CommandSpec spec;
+    @Option(names = "--text", description = "The prompt text.") String text;
+    @Option(names = "--file", description = "A file whose bytes are the prompt.") Path file;
+    @Option(names = "--name", defaultValue = "", description = "A label for the context.")
+    String name;
+    @Option(names = "--document", description = "Store as a RAG document (computed on its own,"
+        + " reusable at any position).") boolean document;
+    @Option(names = "--no-document-start", description = "Do not prepend the document-start token.")
+    boolean noStart;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      int[] tokens = StoreOptions.tokens(text, file, !noStart);
+      WaveConfig config = StoreOptions.config();
+      Map<String, Object> result = new LinkedHashMap<>();
+      try (StoreOptions.Loaded m = options.loadModel();
+          ContextStore store = ContextStore.open(options.storeDirectory())) {
+        ContextStore.Scope scope = store.scope(m.fingerprint(), options.tenant, config.kvType());
+        long t0 = System.nanoTime();
+        ContextInfo info;
+        int reused = 0;
+        if (document) {
+          info = new DocumentReuse(m.model(), scope, config).storeDocument(name, tokens);
+        } else {
+          PromptCache cache = new PromptCache(m.model(), scope, config);
+          PromptCache.Prepared p = cache.prepare(tokens, null);
+          try (var c = p.cache()) {
+            reused = p.reusedTokens();
+            info = cache.save(name, tokens, p);
+          }
+        }
+        result.put("context", info);
+        result.put("reusedTokens", reused);
+        result.put("seconds", (System.nanoTime() - t0) / 1e9);
+        if (options.json) {
+          out.println(StoreOptions.json().writeValueAsString(result));
+        } else {
+          out.printf("stored %s: %d tokens (%s, %d reused from the store) in %.1f s, in %s%n",
+              info.id(), info.tokens(), info.kind(), reused, (double) result.get("seconds"),
+              store.directory());
+        }
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  @Command(name = "get", mixinStandardHelpOptions = true,
+      description = "Find the longest stored prefix of a prompt; with --generate, continue it.")
+  static final class GetCommand implements Callable<Integer> {
+    @Mixin StoreOptions options;
+    @Spec CommandSpec spec;
+    @Option(names = "--text", description = "The prompt text.") String text;
+    @Option(names = "--file", description = "A file whose bytes are the prompt.") Path file;
+    @Option(names = "--generate", paramLabel = "N", defaultValue = "0",
+        description = "Decode N tokens greedily after the prompt (loads the stored prefix and"
+            + " prefills only the rest).") int generate;
+    @Option(names = "--no-document-start", description = "Do not prepend the document-start token.")
+    boolean noStart;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      int[] tokens = StoreOptions.tokens(text, file, !noStart);
+      WaveConfig config = StoreOptions.config();
+      Map<String, Object> result = new LinkedHashMap<>();
+      try (StoreOptions.Loaded m = options.loadModel();
+          ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
+        ContextStore.Scope scope = store.scope(m.fingerprint(), options.tenant, config.kvType());
+        Optional<PrefixMatch> match = scope.find(tokens);
+        result.put("promptTokens", tokens.length);
+        result.put("match", match.orElse(null));
+        if (generate > 0) {
+          PromptCache.Prepared p = new PromptCache(m.model(), scope, config).prepare(tokens, null);
+          try (var c = p.cache()) {
+            Decoder d = m.model().decoder(c);
+            int[] ids = new int[generate];
+            float[] logits = p.logits();
+            for (int i = 0; i < generate; i++) {
+              ids[i] = Sampler.argmax(logits);
+              if (i + 1 < generate) {
+                logits = d.step(ids[i]);
+              }
+            }
+            result.put("reusedTokens", p.reusedTokens());
+            result.put("firstTokenSeconds", (p.findNanos() + p.loadNanos() + p.prefillNanos()
+                + p.indexNanos()) / 1e9);
+            result.put("generated", new ByteTokenizer().decode(ids, 0, ids.length));
+          }
+        }
+      }
+      if (options.json) {
+        out.println(StoreOptions.json().writeValueAsString(result));
+      } else {
+        Object mm = result.get("match");
+        out.println(mm == null ? "no stored prefix of this " + tokens.length + "-token prompt"
+            : "longest stored prefix: " + ((PrefixMatch) mm).matchedTokens() + " of "
+                + tokens.length + " tokens, in context " + ((PrefixMatch) mm).context().id());
+        if (result.containsKey("generated")) {
+          out.printf("reused %d tokens, first token after %.2f s; generated:%n%s%n",
+              result.get("reusedTokens"), result.get("firstTokenSeconds"), result.get("generated"));
+        }
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  @Command(name = "delete", mixinStandardHelpOptions = true, description = "Delete a context.")
+  static final class DeleteCommand implements Callable<Integer> {
+    @Mixin StoreOptions options;
+    @Spec CommandSpec spec;
+    @Parameters(paramLabel = "ID", description = "The context id (see 'store list').") String id;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      try (ContextStore store = ContextStore.open(options.storeDirectory())) {
+        if (!store.delete(id)) {
+          throw new IllegalArgumentException("no context " + id + " in " + store.directory()
+              + "; 'retroinfer store list' shows the stored ones");
+        }
+      }
+      out.println(options.json ? "{\"deleted\":\"" + id + "\"}" : "deleted " + id);
+      out.flush();
+      return 0;
+    }
+  }
+}

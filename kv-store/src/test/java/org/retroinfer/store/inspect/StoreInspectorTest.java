@@ -1,0 +1,90 @@
+package org.retroinfer.store.inspect;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.retroinfer.lucene.ContextFields;
+import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.Synthetic;
+import org.retroinfer.wave.WaveHeadCache;
+import org.retroinfer.wave.attention.ContextCache;
+import org.retroinfer.wave.kv.KvDType;
+
+class StoreInspectorTest {
+  @TempDir Path dir;
+
+  @Test
+  void countsEveryClusterOfEveryFieldAndDetectsDamage() throws Exception {
+    long seed = Synthetic.seed();
+    SplittableRandom r = new SplittableRandom(seed);
+    int[] lengths = {300, 420};
+    long[] expectClusters = new long[Synthetic.SHAPE.layers() * Synthetic.SHAPE.kvHeads()];
+    long[] histogram = new long[StoreInspector.BINS];
+    try (ContextStore store = ContextStore.open(dir, Synthetic.CHUNK)) {
+      ContextStore.Scope scope = store.scope(Synthetic.fingerprint(r), "", KvDType.BFLOAT16);
+      for (int n : lengths) {
+        try (ContextCache c = Synthetic.cache(Synthetic.kv(r, n), n)) {
+          scope.put("", "prompt", Synthetic.tokens(r, n), c, null, null);
+          for (int l = 0; l < Synthetic.SHAPE.layers(); l++) {
+            for (int h = 0; h < Synthetic.SHAPE.kvHeads(); h++) {
+              var index = ((WaveHeadCache) c.head(l, h)).index();
+              expectClusters[l * Synthetic.SHAPE.kvHeads() + h] += index.clusterCount();
+              for (int k = 0; k < index.clusterCount(); k++) {
+                int size = index.clusterSize(k);
+                int b = 0;
+                while (b + 1 < StoreInspector.BINS && size >= 2 << b) {
+                  b++;
+                }
+                histogram[b]++;
+              }
+            }
+          }
+        }
+      }
+    }
+    InspectReport report = StoreInspector.inspect(dir, true);
+    assertEquals(2, report.contexts().size());
+    assertTrue(report.integrity().clean(), report.integrity().summary());
+    assertEquals(expectClusters.length, report.fields().size());
+    for (InspectReport.FieldClusters f : report.fields()) {
+      String[] p = f.field().substring("kv.k.".length()).split("\\.");
+      int i = Integer.parseInt(p[0]) * Synthetic.SHAPE.kvHeads() + Integer.parseInt(p[1]);
+      assertEquals(expectClusters[i], f.clusters(), f.field() + ", seed " + seed);
+      assertEquals(Arrays.stream(lengths).sum(), f.clusteredTokens() + f.steadyTokens());
+      assertTrue(f.field().equals(ContextFields.keyField(Integer.parseInt(p[0]),
+          Integer.parseInt(p[1]))));
+    }
+    assertEquals(Arrays.toString(histogram), Arrays.toString(report.clusterSizeHistogram()));
+    assertEquals(report.files().stream().mapToLong(InspectReport.FileBytes::bytes).sum(),
+        report.totalBytes());
+    String html = HtmlReport.render(report, null);
+    assertTrue(html.contains("<svg"), "the histogram is an inline SVG");
+    assertFalse(html.contains("<script"), "no scripts in the report");
+    assertFalse(html.matches("(?s).*(src|href)=\"https?:.*"), "no external resources");
+
+    // Damage the largest file of the index: the check must say so.
+    Path largest;
+    try (var files = Files.list(dir.resolve("index"))) {
+      largest = files.filter(f -> !f.getFileName().toString().endsWith(".lock"))
+          .max(Comparator.comparingLong(f -> f.toFile().length())).orElseThrow();
+    }
+    try (RandomAccessFile f = new RandomAccessFile(largest.toFile(), "rw")) {
+      long at = f.length() / 2;
+      f.seek(at);
+      int b = f.read();
+      f.seek(at);
+      f.write(b ^ 0x5a);
+    }
+    InspectReport damaged = StoreInspector.inspect(dir, true);
+    assertFalse(damaged.integrity().clean(), "flipped a byte in " + largest.getFileName());
+  }
+}

@@ -9,6 +9,8 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.zip.CRC32;
 import org.apache.lucene.codecs.CodecUtil;
 import org.apache.lucene.codecs.KnnFieldVectorsWriter;
@@ -123,6 +125,7 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
     if (byteWriter != null) {
       byteWriter.flush(maxDoc, sortMap);
     }
+    List<WaveFieldWriter[]> entries = new ArrayList<>(); // {key, value or null}
     Set<WaveFieldWriter> done = new HashSet<>();
     for (WaveFieldWriter w : fields) {
       if (done.contains(w)) {
@@ -144,12 +147,59 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
       if (value != null) {
         done.add(value);
       }
-      flushEntry(key, value, sortMap);
+      entries.add(new WaveFieldWriter[] {key, value});
+    }
+    // Clustering dominates the cost of a flush: cluster a few fields at a time in parallel (so that
+    // at most that many fields are held twice in memory), then write them in order.
+    int parallel = Math.max(1, Runtime.getRuntime().availableProcessors());
+    for (int i = 0; i < entries.size(); i += parallel) {
+      List<WaveFieldWriter[]> batch = entries.subList(i, Math.min(entries.size(), i + parallel));
+      List<CompletableFuture<List<SegmentBlock>>> futures = new ArrayList<>();
+      for (WaveFieldWriter[] e : batch) {
+        futures.add(CompletableFuture.supplyAsync(() -> cluster(e[0], e[1], sortMap)));
+      }
+      // Wait for every task, failed or not, so that no block is built after the cleanup below.
+      List<List<SegmentBlock>> built = new ArrayList<>();
+      RuntimeException failure = null;
+      for (CompletableFuture<List<SegmentBlock>> f : futures) {
+        try {
+          built.add(f.join());
+        } catch (CompletionException e) {
+          built.add(null);
+          if (failure == null) {
+            failure = e.getCause() instanceof RuntimeException re ? re : e;
+          }
+        }
+      }
+      try {
+        if (failure != null) {
+          throw failure;
+        }
+        for (int j = 0; j < batch.size(); j++) {
+          WaveFieldWriter key = batch.get(j)[0];
+          WaveFieldWriter value = batch.get(j)[1];
+          try (EntryWriter entry = beginEntry(key.info, value == null ? null : value.info, key.dim,
+              key.params.storage())) {
+            for (SegmentBlock b : built.get(j)) {
+              entry.add(b);
+            }
+          }
+        }
+      } finally {
+        for (List<SegmentBlock> blocks : built) {
+          if (blocks != null) {
+            for (SegmentBlock b : blocks) {
+              b.close();
+            }
+          }
+        }
+      }
     }
   }
 
-  private void flushEntry(WaveFieldWriter key, WaveFieldWriter value, Sorter.DocMap sortMap)
-      throws IOException {
+  /** The wave segments of one field (and its paired values), in the (sorted) segment's doc order. */
+  private static List<SegmentBlock> cluster(WaveFieldWriter key, WaveFieldWriter value,
+      Sorter.DocMap sortMap) {
     int[] docs = key.docs();
     VectorStore keys = key.store;
     VectorStore values = value == null ? null : value.store;
@@ -171,17 +221,7 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
       sorted = true;
     }
     try {
-      List<SegmentBlock> blocks = WaveClustering.build(keys, values, docs, key.params);
-      try (EntryWriter entry = beginEntry(key.info, value == null ? null : value.info, key.dim,
-          key.params.storage())) {
-        for (SegmentBlock b : blocks) {
-          entry.add(b);
-        }
-      } finally {
-        for (SegmentBlock b : blocks) {
-          b.close();
-        }
-      }
+      return WaveClustering.build(keys, values, docs, key.params);
     } finally {
       if (sorted) {
         keys.close();

@@ -249,8 +249,9 @@ public final class ContextStore implements AutoCloseable {
   public List<ContextInfo> list() throws IOException {
     return withReader(r -> {
       IndexSearcher s = searcher(r);
-      TopDocs top = s.search(kindQuery(StoreFields.KIND_RECORD, new MatchAllDocsQuery()),
-          Math.max(1, r.numDocs()));
+      Query q = kindQuery(StoreFields.KIND_RECORD, new MatchAllDocsQuery());
+      // sized by the hits, not the index: a store holds many token documents per context
+      TopDocs top = s.search(q, Math.max(1, s.count(q)));
       List<ContextInfo> out = new ArrayList<>();
       for (ScoreDoc sd : top.scoreDocs) {
         out.add(info(s.storedFields().document(sd.doc)));
@@ -562,8 +563,8 @@ public final class ContextStore implements AutoCloseable {
         for (String h : chain) {
           terms.add(new BytesRef(h));
         }
-        TopDocs top = s.search(kindQuery(StoreFields.KIND_PREFIX,
-            new TermInSetQuery(StoreFields.PREFIX, terms)), Math.max(1, r.numDocs()));
+        Query q = kindQuery(StoreFields.KIND_PREFIX, new TermInSetQuery(StoreFields.PREFIX, terms));
+        TopDocs top = s.search(q, Math.max(1, s.count(q)));
         Map<String, Integer> best = new HashMap<>();
         for (ScoreDoc sd : top.scoreDocs) {
           Document d = s.storedFields().document(sd.doc);

@@ -59,6 +59,9 @@ public final class RetroInfer implements Runnable {
   }
 
   public static void main(String[] args) {
+    // The store commands load Chronicle Map, which would otherwise send usage analytics at start-up;
+    // the flag must be set before its first class loads (the launcher passes it too).
+    System.setProperty("chronicle.analytics.disable", "true");
     System.exit(commandLine().execute(args));
   }
 

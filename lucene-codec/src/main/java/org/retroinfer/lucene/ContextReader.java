@@ -49,6 +49,18 @@ public final class ContextReader {
     return searcher(reader).count(metaQuery(contextId)) > 0;
   }
 
+  /** The ids of the complete contexts visible in {@code reader}, sorted. */
+  public static List<String> contextIds(IndexReader reader) throws IOException {
+    IndexSearcher searcher = searcher(reader);
+    List<String> ids = new ArrayList<>();
+    for (var sd : searcher.search(new TermQuery(new Term(ContextFields.KIND,
+        ContextFields.KIND_META)), Math.max(1, reader.numDocs())).scoreDocs) {
+      ids.add(searcher.storedFields().document(sd.doc).get(ContextFields.CONTEXT));
+    }
+    ids.sort(null);
+    return ids;
+  }
+
   /**
    * Loads context {@code contextId}.
    *

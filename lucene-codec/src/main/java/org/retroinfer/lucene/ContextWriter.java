@@ -166,6 +166,17 @@ public final class ContextWriter {
     }
   }
 
+  /**
+   * Deletes context {@code contextId} (all its token documents and its metadata document); a no-op
+   * if there is none. Like every delete, visible to readers after a commit or NRT reopen.
+   */
+  public void delete(String contextId) throws IOException {
+    Objects.requireNonNull(contextId, "contextId");
+    synchronized (lock) {
+      writer.deleteDocuments(new Term(ContextFields.CONTEXT, contextId));
+    }
+  }
+
   private void checkFlushLimits(Plan plan) {
     LiveIndexWriterConfig config = writer.getConfig();
     int largest = plan.sinks + (plan.length - plan.tailStart) + 1;

@@ -19,6 +19,7 @@ import org.apache.lucene.util.FixedBitSet;
 import org.retroinfer.wave.index.ClusteredSegment;
 import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.wave.kv.VectorStore;
+import org.retroinfer.wave.math.KvKernels;
 import org.retroinfer.wave.math.TopSelection;
 import org.roaringbitmap.RoaringBitmap;
 
@@ -61,7 +62,10 @@ public final class WaveField {
   private final int[] rowToDoc;
   private final int[] ordToRow;
   private final int[] ordToDoc;
-  private final float[][] centroids;
+  /** All centroids of the field, float32, one row per global cluster id (off-heap). */
+  private final VectorStore centroids;
+  /** Squared L2 norm of every centroid (ranking for EUCLIDEAN and COSINE fields). */
+  private final float[] centroidNorm2;
 
   WaveField(WaveVectorsReader reader, FieldInfo info, FieldInfo valueInfo, int dim,
       KvDType storage, int size, byte[] kind, int[] segRows, int[] segClusters,
@@ -95,26 +99,32 @@ public final class WaveField {
     int clusters = segClusterStart[segments];
     this.clusterRowStart = new int[clusters + 1];
     this.rowToDoc = new int[size];
-    this.centroids = new float[clusters][];
-    FixedBitSet seen = new FixedBitSet(Math.max(1, maxDoc));
-    IndexInput in = clusterInput.clone();
-    for (int s = 0; s < segments; s++) {
-      readClusterBlock(in, s, segClusters[s], segRows[s], clusterBlockLength[s], seen, maxDoc);
-    }
-    this.ordToRow = new int[size];
-    this.ordToDoc = new int[size];
-    int[] docToRow = new int[Math.max(1, maxDoc)];
-    Arrays.fill(docToRow, -1);
-    for (int row = 0; row < size; row++) {
-      docToRow[rowToDoc[row]] = row;
-    }
-    int ord = 0;
-    for (int doc = 0; doc < maxDoc && ord < size; doc++) {
-      if (docToRow[doc] >= 0) {
-        ordToRow[ord] = docToRow[doc];
-        ordToDoc[ord] = doc;
-        ord++;
+    this.centroids = VectorStore.allocate(dim, KvDType.FLOAT32, Math.max(1, clusters));
+    try {
+      this.centroidNorm2 = new float[clusters];
+      FixedBitSet seen = new FixedBitSet(Math.max(1, maxDoc));
+      IndexInput in = clusterInput.clone();
+      for (int s = 0; s < segments; s++) {
+        readClusterBlock(in, s, segClusters[s], segRows[s], clusterBlockLength[s], seen, maxDoc);
       }
+      this.ordToRow = new int[size];
+      this.ordToDoc = new int[size];
+      int[] docToRow = new int[Math.max(1, maxDoc)];
+      Arrays.fill(docToRow, -1);
+      for (int row = 0; row < size; row++) {
+        docToRow[rowToDoc[row]] = row;
+      }
+      int ord = 0;
+      for (int doc = 0; doc < maxDoc && ord < size; doc++) {
+        if (docToRow[doc] >= 0) {
+          ordToRow[ord] = docToRow[doc];
+          ordToDoc[ord] = doc;
+          ord++;
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      centroids.close();
+      throw e;
     }
   }
 
@@ -138,10 +148,20 @@ public final class WaveField {
       throw new CorruptIndexException("field '" + info.name + "', wave segment " + s
           + ": cluster offsets end at " + prev + ", expected " + rows + " rows", in);
     }
+    float[] centroid = new float[dim];
     for (int c = 0; c < clusters; c++) {
-      float[] centroid = new float[dim];
       in.readFloats(centroid, 0, dim);
-      centroids[c0 + c] = centroid;
+      try {
+        centroids.append(centroid, 0);
+      } catch (IllegalArgumentException e) {
+        throw new CorruptIndexException("field '" + info.name + "': centroid of cluster " + (c0 + c)
+            + " is not finite", in, e);
+      }
+      double norm2 = 0;
+      for (float x : centroid) {
+        norm2 += (double) x * x;
+      }
+      centroidNorm2[c0 + c] = (float) norm2;
     }
     if (valueInfo != null) {
       in.seek(in.getFilePointer() + 4L * clusters * dim);
@@ -228,7 +248,7 @@ public final class WaveField {
   }
 
   public int clusterCount() {
-    return centroids.length;
+    return centroidNorm2.length;
   }
 
   /** Whether wave segment {@code s} is a steady one (one unclustered cluster, doc order). */
@@ -266,7 +286,12 @@ public final class WaveField {
 
   /** The centroid of cluster {@code c} (a copy): the mean of its stored vectors. */
   public float[] centroid(int c) {
-    return centroids[c].clone();
+    return centroids.row(c);
+  }
+
+  /** All centroids, one float32 row per global cluster id: a read-only view, do not close. */
+  public VectorStore centroidStore() {
+    return centroids;
   }
 
   /** The centroids of wave segment {@code s}, {@code clusters x dim}, row-major. */
@@ -275,7 +300,7 @@ public final class WaveField {
     int c1 = segClusterStart[s + 1];
     float[] out = new float[(c1 - c0) * dim];
     for (int c = c0; c < c1; c++) {
-      System.arraycopy(centroids[c], 0, out, (c - c0) * dim, dim);
+      centroids.read(c, out, (c - c0) * dim);
     }
     return out;
   }
@@ -554,7 +579,7 @@ public final class WaveField {
    */
   void search(float[] target, KnnCollector collector, Bits accept, boolean values, int probes)
       throws IOException {
-    int clusters = centroids.length;
+    int clusters = centroidNorm2.length;
     if (size == 0 || clusters == 0) {
       return;
     }
@@ -563,13 +588,16 @@ public final class WaveField {
     int first;
     if (values) {
       for (int c = 0; c < clusters; c++) {
-        order[c] = TopSelection.pack(0f, c);
+        order[c] = rankKey(0f, c);
       }
       first = clusters;
     } else {
+      // One vectorised pass of dot products over all centroids (wave-core's ranking kernel), turned
+      // into an order-preserving proxy of the field's similarity.
+      float[] dots = new float[clusters];
+      KvKernels.scores(centroids, 0, clusters, target, 0, 1, 1f, dots, 0, clusters);
       for (int c = 0; c < clusters; c++) {
-        // Lucene's scores are >= 0; max() also turns -0.0 into 0.0 so that packing orders them.
-        order[c] = TopSelection.pack(Math.max(0f, sim.compare(target, centroids[c])), c);
+        order[c] = rankKey(rankScore(sim, dots[c], centroidNorm2[c]), c);
       }
       first = Math.min(clusters, Math.max(1, probes));
       TopSelection.selectLargest(order, 0, clusters, first);
@@ -593,7 +621,10 @@ public final class WaveField {
       }
       // Sorted ascending: walk from the end (largest score first).
       int pick = i < first ? first - 1 - i : clusters - 1 - (i - first);
-      int c = TopSelection.id(order[pick]);
+      int c = rankId(order[pick]);
+      int s = segmentOfRow(clusterRowStart[c]);
+      verify(s, values);
+      long base = blockOffset(s, values) - segRowStart[s] * rowBytes;
       for (int r = clusterRowStart[c]; r < clusterRowStart[c + 1]; r++) {
         int doc = rowToDoc[r];
         if (accept != null && !accept.get(doc)) {
@@ -602,12 +633,40 @@ public final class WaveField {
         if (collector.earlyTerminated()) {
           return;
         }
-        readRow(source, r, values, row);
+        source.read(base + r * rowBytes, storage, dim, row);
         collector.incVisitedCount(1);
         collector.collect(doc, sim.compare(target, row));
         collected++;
       }
       probed++;
     }
+  }
+
+  /**
+   * A score that orders centroids as the field's similarity orders them for one query: the query's
+   * norm is the same for every centroid, so cosine ranks by {@code q.c / |c|} and Euclidean
+   * distance by {@code 2 q.c - |c|^2}.
+   */
+  private static float rankScore(VectorSimilarityFunction sim, float dot, float norm2) {
+    return switch (sim) {
+      case EUCLIDEAN -> 2 * dot - norm2;
+      case COSINE -> norm2 > 0 ? dot / (float) Math.sqrt(norm2) : Float.NEGATIVE_INFINITY;
+      default -> dot;
+    };
+  }
+
+  /** Packs a score (any sign) and a cluster id: larger score first, then smaller id. */
+  private static long rankKey(float score, int c) {
+    int bits = Float.floatToIntBits(score + 0f); // -0 becomes +0
+    int sortable = bits ^ ((bits >> 31) & 0x7FFFFFFF); // signed ints ordered like the floats
+    return ((long) sortable << 32) | (Integer.MAX_VALUE - c);
+  }
+
+  private static int rankId(long key) {
+    return Integer.MAX_VALUE - (int) key;
+  }
+
+  void close() {
+    centroids.close();
   }
 }

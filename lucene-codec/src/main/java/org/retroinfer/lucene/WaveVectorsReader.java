@@ -370,6 +370,14 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
 
   @Override
   public void close() throws IOException {
-    IOUtils.close(clusterInput, dataInput, byteReader);
+    try {
+      IOUtils.close(clusterInput, dataInput, byteReader);
+    } finally {
+      for (FieldRef ref : fields.values()) {
+        if (!ref.values()) {
+          ref.field().close();
+        }
+      }
+    }
   }
 }

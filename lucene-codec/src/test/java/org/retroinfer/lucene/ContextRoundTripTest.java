@@ -97,12 +97,17 @@ class ContextRoundTripTest {
       cw.write("a", a.tokens(), a.context());
       cw.write("b", b.tokens(), b.context());
       cw.write("c", c.tokens(), c.context());
-      w.deleteDocuments(new org.apache.lucene.index.Term(ContextFields.CONTEXT, "b"));
+      w.commit();
+      try (DirectoryReader r = DirectoryReader.open(d)) {
+        assertEquals(java.util.List.of("a", "b", "c"), ContextReader.contextIds(r));
+      }
+      cw.delete("b");
       w.forceMerge(1);
       w.commit();
       try (DirectoryReader r = DirectoryReader.open(d)) {
         assertEquals(1, r.leaves().size());
         assertFalse(ContextReader.contains(r, "b"));
+        assertEquals(java.util.List.of("a", "c"), ContextReader.contextIds(r));
         for (TestContexts.Built x : new TestContexts.Built[] {a, c}) {
           String id = x == a ? "a" : "c";
           try (LoadedContext loaded = ContextReader.load(r, id)) {

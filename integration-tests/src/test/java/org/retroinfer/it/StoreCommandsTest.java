@@ -62,7 +62,11 @@ class StoreCommandsTest {
     assertEquals(id, list.get(0).get("id").asText());
 
     JsonNode get = json(run(new StoreCommand(), "get", "--store", s, "--file", prompt.toString(),
-        "--generate", "4", "--json"));
+        "--generate", "4", "--tier", dir.resolve("tier.cmap").toString(), "--tier-bytes",
+        "200000", "--json"));
+    JsonNode tier = get.get("tier");
+    assertTrue(tier.get("bytesHeld").asLong() <= 200_000 && tier.get("evictions").asLong() > 0,
+        "a context larger than the tier keeps at most its capacity: " + tier);
     assertEquals(1500, get.get("match").get("matchedTokens").asInt());
     assertEquals(1500, get.get("reusedTokens").asInt());
     assertEquals(4, get.get("generated").asText().length());

@@ -15,6 +15,7 @@ import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.PrefixMatch;
 import org.retroinfer.store.PromptCache;
 import org.retroinfer.store.rag.DocumentReuse;
+import org.retroinfer.store.tier.ClusterBlockTier;
 import org.retroinfer.wave.WaveConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -128,6 +129,11 @@ public final class StoreCommand implements Runnable {
             + " prefills only the rest).") int generate;
     @Option(names = "--no-document-start", description = "Do not prepend the document-start token.")
     boolean noStart;
+    @Option(names = "--tier", paramLabel = "FILE", description = "With --generate: also put the"
+        + " context's cluster blocks into this CPU tier file (Chronicle Map) and report it.")
+    Path tier;
+    @Option(names = "--tier-bytes", paramLabel = "BYTES", defaultValue = "268435456",
+        description = "Capacity of the CPU tier in bytes (default 256 MiB).") long tierBytes;
 
     @Override
     public Integer call() throws Exception {
@@ -144,6 +150,15 @@ public final class StoreCommand implements Runnable {
         if (generate > 0) {
           PromptCache.Prepared p = new PromptCache(m.model(), scope, config).prepare(tokens, null);
           try (var c = p.cache()) {
+            if (tier != null) {
+              int avg = config.tokensPerCluster() * 2 * c.shape().headDim() * config.kvType().bytes();
+              try (ClusterBlockTier t = ClusterBlockTier.open(tier, tierBytes, avg)) {
+                int blocks = t.warm(Math.floorMod(java.util.Arrays.hashCode(tokens), 1 << 30), c);
+                result.put("tier", Map.of("blocksPut", blocks, "blocksHeld", t.blocks(),
+                    "bytesHeld", t.bytes(), "capacityBytes", t.capacityBytes(),
+                    "evictions", t.evictions()));
+              }
+            }
             Decoder d = m.model().decoder(c);
             int[] ids = new int[generate];
             float[] logits = p.logits();
@@ -167,6 +182,9 @@ public final class StoreCommand implements Runnable {
         out.println(mm == null ? "no stored prefix of this " + tokens.length + "-token prompt"
             : "longest stored prefix: " + ((PrefixMatch) mm).matchedTokens() + " of "
                 + tokens.length + " tokens, in context " + ((PrefixMatch) mm).context().id());
+        if (result.containsKey("tier")) {
+          out.println("CPU tier " + tier + ": " + result.get("tier"));
+        }
         if (result.containsKey("generated")) {
           out.printf("reused %d tokens, first token after %.2f s; generated:%n%s%n",
               result.get("reusedTokens"), result.get("firstTokenSeconds"), result.get("generated"));

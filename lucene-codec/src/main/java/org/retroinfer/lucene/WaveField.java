@@ -342,6 +342,42 @@ public final class WaveField {
   }
 
   /**
+   * The keys of cluster {@code c}, rows in ascending doc order, as one contiguous block of the
+   * storage type (little-endian): a slice of the mapped file when the directory maps files (no
+   * copy at all), else an off-heap copy freed by the garbage collector.
+   */
+  public MemorySegment clusterKeys(int c) throws IOException {
+    return clusterBlock(c, false);
+  }
+
+  /** The values of cluster {@code c}, in the row order of {@link #clusterKeys(int)}. */
+  public MemorySegment clusterValues(int c) throws IOException {
+    requirePaired();
+    return clusterBlock(c, true);
+  }
+
+  private MemorySegment clusterBlock(int c, boolean values) throws IOException {
+    int s = segmentOfRow(clusterRowStart[c]);
+    verify(s, values);
+    long offset = blockOffset(s, values) + (clusterRowStart[c] - segRowStart[s]) * rowBytes;
+    long length = clusterSize(c) * rowBytes;
+    MemorySegment memory = reader.dataMemory();
+    if (memory != null) {
+      return memory.asSlice(offset, length).asReadOnly();
+    }
+    MemorySegment copy = java.lang.foreign.Arena.ofAuto().allocate(length, 64);
+    IndexInput in = reader.dataInput().clone();
+    in.seek(offset);
+    byte[] chunk = new byte[(int) Math.min(1 << 16, Math.max(1, length))];
+    for (long done = 0; done < length; done += chunk.length) {
+      int len = (int) Math.min(chunk.length, length - done);
+      in.readBytes(chunk, 0, len);
+      MemorySegment.copy(MemorySegment.ofArray(chunk), 0, copy, done, len);
+    }
+    return copy.asReadOnly();
+  }
+
+  /**
    * Wave segment {@code s} as wave-core's {@link ClusteredSegment}: {@code localIndex[i]} is the
    * segment-local token index (position minus {@code firstPosition}) of row {@code segmentFirstRow(s)
    * + i}.

@@ -119,6 +119,24 @@ class ContextRoundTripTest {
         LeafReaderContext leaf = r.leaves().get(0);
         WaveField f = WaveVectorsReader.waveField(leaf.reader(), ContextFields.keyField(1, 0));
         assertEquals(a.tokens().length + c.tokens().length, f.size());
+        // The cluster-level API hands out a cluster's K/V as slices of the mapped file, equal to
+        // the rows of the in-memory index that holds the same cluster.
+        WaveHeadCache ha = (WaveHeadCache) a.context().head(1, 0);
+        WaveIndex ia = ha.index();
+        int matched = 0;
+        for (int cl = 0; cl < f.clusterCount(); cl++) {
+          java.lang.foreign.MemorySegment keys = f.clusterKeys(cl);
+          assertTrue(keys.isMapped() && keys.isReadOnly(), "a view of the mapped file");
+          for (int ic = 0; ic < ia.clusterCount(); ic++) {
+            if (ia.clusterSize(ic) == f.clusterSize(cl)
+                && ia.keys().rows(ia.clusterStart(ic), ia.clusterStart(ic + 1)).mismatch(keys) == -1
+                && ia.values().rows(ia.clusterStart(ic), ia.clusterStart(ic + 1))
+                    .mismatch(f.clusterValues(cl)) == -1) {
+              matched++;
+            }
+          }
+        }
+        assertEquals(ia.clusterCount(), matched, "every cluster of a is one contiguous block");
       }
     } finally {
       a.context().close();

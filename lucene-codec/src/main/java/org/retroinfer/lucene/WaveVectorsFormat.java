@@ -109,7 +109,8 @@ import org.retroinfer.wave.kv.KvDType;
  * first time any of its rows is read, so a damaged block is reported as a
  * {@link org.apache.lucene.index.CorruptIndexException} and never served; the footer's checksum
  * covers the whole file and is verified by {@code checkIntegrity()} (and so before every merge).
- * The file's length is checked when the segment is opened, so a truncated file is caught at once.
+ * The footer is checked when the segment is opened, and every block must lie inside the file, so
+ * a truncated file is caught at once.
  *
  * <h2>Searching</h2>
  *

@@ -146,6 +146,48 @@ class ContextRoundTripTest {
   }
 
   @Test
+  void contextsWithoutAnIndexRoundTrip() throws Exception {
+    WaveConfig config = TestContexts.smallConfig(KvDType.BFLOAT16);
+    // Shorter than S + W + U: no index, attended exactly. And one whose prefill never ended.
+    TestContexts.Built shortOne = TestContexts.build(SHAPE, config, 100, 0, 41);
+    ContextCache unfinished = new org.retroinfer.wave.WaveAttention(config).newContext(SHAPE);
+    float[] k = new float[SHAPE.kvWidth()];
+    float[] v = new float[SHAPE.kvWidth()];
+    Random rnd = new Random(43);
+    for (int p = 0; p < 3; p++) { // fewer tokens than sinks
+      for (int l = 0; l < SHAPE.layers(); l++) {
+        for (int i = 0; i < k.length; i++) {
+          k[i] = (float) rnd.nextGaussian();
+          v[i] = (float) rnd.nextGaussian();
+        }
+        unfinished.append(l, k, v);
+      }
+    }
+    try (Directory d = new MMapDirectory(dir); IndexWriter w = TestContexts.writer(d)) {
+      ContextWriter cw = new ContextWriter(w);
+      cw.write("short", shortOne.tokens(), shortOne.context());
+      cw.write("tiny", new int[] {1, 2, 3}, unfinished);
+      w.commit();
+      try (DirectoryReader r = DirectoryReader.open(d)) {
+        try (LoadedContext loaded = ContextReader.load(r, "short")) {
+          assertEquals(0, loaded.head(0, 0).index().segmentCount());
+          assertSameCaches(shortOne.context(), loaded);
+          assertSameAttention(shortOne.context(), loaded, new Random(1), 2);
+        }
+        try (LoadedContext loaded = ContextReader.load(r, "tiny")) {
+          assertFalse(loaded.prefillDone());
+          assertArrayEquals(new int[] {1, 2, 3}, loaded.tokens());
+          assertSameCaches(unfinished, loaded);
+          assertSameAttention(unfinished, loaded, new Random(2), 2);
+        }
+      }
+    } finally {
+      shortOne.context().close();
+      unfinished.close();
+    }
+  }
+
+  @Test
   void loadsThroughADirectoryThatDoesNotMapFiles() throws Exception {
     WaveConfig config = TestContexts.smallConfig(KvDType.FLOAT16);
     TestContexts.Built built = TestContexts.build(SHAPE, config, 800, 0, 31);

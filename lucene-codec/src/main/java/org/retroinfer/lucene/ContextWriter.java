@@ -45,7 +45,8 @@ import org.retroinfer.wave.kv.VectorStore;
  * <p>Requirements on the writer, checked: its codec routes the {@link ContextFields} to
  * {@link WaveVectorsFormat} (e.g. {@link WaveCodec}); it never flushes on its own in the middle of a
  * wave segment (auto-flush by RAM disabled, by doc count above the largest flush, per-thread RAM
- * limit large enough), and it has no index sort. {@link #indexWriterConfig()} gives such a
+ * limit large enough: a flush that happens anyway is detected and the write fails, leaving
+ * nothing of the context), and it has no index sort. {@link #indexWriterConfig()} gives such a
  * configuration. Writing a context replaces any context stored under the same id. Calls on the
  * same {@link IndexWriter} are serialized; nothing else should add documents with context fields to
  * that writer at the same time. Nothing is committed: call {@link IndexWriter#commit()} to make the
@@ -135,8 +136,18 @@ public final class ContextWriter {
         for (int s = 0; s < index0.segmentCount(); s++) {
           int first = index0.segmentFirstPosition(s);
           TokenDocs docs = new TokenDocs(plan, Layout.SEGMENT);
-          for (int p = first; p < first + index0.segmentTokens(s); p++) {
+          int buffered = writer.numRamDocs();
+          int len = index0.segmentTokens(s);
+          for (int p = first; p < first + len; p++) {
             writer.addDocument(docs.token(p));
+          }
+          if (writer.numRamDocs() - buffered < len) {
+            // The writer flushed on its own inside the wave segment (per-thread RAM limit): the
+            // format would cluster two halves, not wave-core's segment.
+            throw new IllegalStateException("the writer flushed in the middle of wave segment " + s
+                + " (" + len + " tokens), probably at its per-thread RAM limit of "
+                + writer.getConfig().getRAMPerThreadHardLimitMB() + " MB; lower"
+                + " WaveConfig.segmentTokens or raise setRAMPerThreadHardLimitMB");
           }
           writer.flush();
         }
@@ -150,6 +161,9 @@ public final class ContextWriter {
         writer.addDocument(metaDocument(plan));
         writer.flush();
         success = true;
+      } catch (IllegalStateException e) {
+        throw new IllegalStateException("context '" + contextId + "' was not stored: "
+            + e.getMessage(), e);
       } catch (IllegalArgumentException e) {
         String hint = e.getMessage() != null && e.getMessage().contains("dimension")
             ? " (a field keeps the head dim of the first context stored in the index: store"
@@ -190,14 +204,16 @@ public final class ContextWriter {
           + " wave segment of this context has " + largest + " tokens; raise setMaxBufferedDocs"
           + " above it or use ContextWriter.indexWriterConfig()");
     }
-    long bytesPerToken = 2L * plan.shape.layers() * plan.shape.kvHeads() * plan.shape.headDim()
-        * plan.config.kvType().bytes() + 512;
+    // The writer flushes a thread's buffer at its per-thread RAM limit; a wave segment must fit.
+    // This is the certain case; write() also detects a flush that happened anyway.
+    long bytes = 2L * plan.shape.layers() * plan.shape.kvHeads() * plan.shape.headDim()
+        * plan.config.kvType().bytes() * largest;
     long limit = config.getRAMPerThreadHardLimitMB() * 1024L * 1024L;
-    if (bytesPerToken * largest > limit * 3 / 4) {
-      throw new IllegalArgumentException("a wave segment of " + largest + " tokens needs about "
-          + (bytesPerToken * largest >> 20) + " MB of indexing buffer, more than 3/4 of the"
-          + " writer's per-thread limit of " + config.getRAMPerThreadHardLimitMB() + " MB; lower"
-          + " WaveConfig.segmentTokens or raise setRAMPerThreadHardLimitMB");
+    if (bytes > limit) {
+      throw new IllegalArgumentException("a wave segment of " + largest + " tokens holds "
+          + (bytes >> 20) + " MB of K/V, more than the writer's per-thread RAM limit of "
+          + config.getRAMPerThreadHardLimitMB() + " MB; lower WaveConfig.segmentTokens or raise"
+          + " setRAMPerThreadHardLimitMB");
     }
   }
 

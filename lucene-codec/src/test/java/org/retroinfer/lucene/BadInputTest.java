@@ -230,6 +230,31 @@ class BadInputTest {
   }
 
   @Test
+  void aFlushInsideAWaveSegmentIsDetectedAndLeavesNothing() throws IOException {
+    // One wave segment of ~3400 tokens x 64 dims: 0.87 MB of bf16 K/V, under a 1 MB per-thread
+    // limit, but the buffers (capacity doubling, doc values, postings) exceed it: Lucene flushes
+    // in the middle, which would cluster two halves instead of wave-core's segment.
+    WaveConfig config = TestContexts.smallConfig(KvDType.BFLOAT16).toBuilder().segmentTokens(3600)
+        .build();
+    TestContexts.Built a = TestContexts.build(new AttentionShape(1, 1, 1, 64), config, 3500, 0, 5);
+    try (Directory d = new MMapDirectory(dir)) {
+      IndexWriterConfig c = ContextWriter.indexWriterConfig().setRAMPerThreadHardLimitMB(1);
+      try (IndexWriter w = new IndexWriter(d, c)) {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+            () -> new ContextWriter(w).write("a", a.tokens(), a.context()));
+        assertTrue(e.getMessage().contains("flushed in the middle of wave segment 0"),
+            e.getMessage());
+        w.commit();
+        try (DirectoryReader r = DirectoryReader.open(d)) {
+          assertEquals(0, r.numDocs(), "nothing of the context is visible");
+        }
+      }
+    } finally {
+      a.context().close();
+    }
+  }
+
+  @Test
   void contextWithMismatchedTokenIdsIsRejectedBeforeAnythingIsWritten() throws IOException {
     WaveConfig config = TestContexts.smallConfig(KvDType.FLOAT32);
     TestContexts.Built a = TestContexts.build(new AttentionShape(1, 1, 1, 16), config, 300, 0, 3);

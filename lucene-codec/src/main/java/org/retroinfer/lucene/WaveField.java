@@ -623,10 +623,12 @@ public final class WaveField {
     long[] order = new long[clusters];
     int first;
     if (values) {
+      // The clusters are the keys': their centroids say nothing about values. Scan them all.
       for (int c = 0; c < clusters; c++) {
         order[c] = rankKey(0f, c);
       }
       first = clusters;
+      probes = clusters;
     } else {
       // One vectorised pass of dot products over all centroids (wave-core's ranking kernel), turned
       // into an order-preserving proxy of the field's similarity.

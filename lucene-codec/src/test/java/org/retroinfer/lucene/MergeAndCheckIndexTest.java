@@ -169,6 +169,29 @@ class MergeAndCheckIndexTest {
           }
           assertTrue(fromOneSource, "a merged wave segment comes from one source wave segment");
         }
+        // A kNN search on the paired value field is exact (its clusters are the keys').
+        float[] target = gaussian(new Random(9), DIM, 1);
+        var hits = new org.apache.lucene.search.IndexSearcher(r).search(
+            new org.apache.lucene.search.KnnFloatVectorQuery("v", target, 5), 5).scoreDocs;
+        java.util.List<Double> dists = new java.util.ArrayList<>();
+        for (int id = 0; id < n; id++) {
+          if (!deleted.contains(id)) {
+            double dd = 0;
+            for (int t = 0; t < DIM; t++) {
+              dd += (values[id][t] - (double) target[t]) * (values[id][t] - target[t]);
+            }
+            dists.add(dd);
+          }
+        }
+        java.util.Collections.sort(dists);
+        for (int i = 0; i < 5; i++) {
+          int id = ids[hits[i].doc];
+          double dd = 0;
+          for (int t = 0; t < DIM; t++) {
+            dd += (values[id][t] - (double) target[t]) * (values[id][t] - target[t]);
+          }
+          assertEquals(dists.get(i), dd, 1e-4, "value-field hit " + i + " is the exact neighbour");
+        }
         // The values read back are the indexed ones, for the surviving docs.
         var vv = leaf.getFloatVectorValues("v");
         var it = vv.iterator();

@@ -19,7 +19,8 @@ import org.retroinfer.wave.kv.VectorStore;
  * estimated from centroid, size and value sum (estimation zone), the rest skipped; exact and
  * estimated parts are combined with the log-sum-exp merge of {@link SoftmaxState}.
  *
- * <p>{@link #endPrefill()} clusters all but the last W tokens of the prompt, segment by segment.
+ * <p>{@link #endPrefill()} clusters all but the last W tokens of the prompt, segment by segment,
+ * each centred on the mean key of all of them (the head's mean key, kept in the index).
  * Afterwards, whenever the tail reaches W + U tokens, its oldest U tokens become one new segment of
  * U / tokensPerCluster clusters; old segments are never re-clustered. Contexts shorter than
  * S + W + U have no index and are attended exactly.
@@ -43,6 +44,8 @@ public final class WaveHeadCache implements HeadCache {
   private float[] estLogits = new float[0];
   private float[] estWeights = new float[0];
   private int[] estIds = new int[0];
+  private int[] rangeStarts = new int[0];
+  private int[] rangeEnds = new int[0];
   private int lastExact;
 
   /** An empty cache. */
@@ -196,14 +199,40 @@ public final class WaveHeadCache implements HeadCache {
   private void indexTail(int[] segmentLengths) {
     int base = tailStart();
     int from = 0;
+    if (index.keyCentre() == null) {
+      // The first build fixes the head's mean key; every later segment is centred on it too.
+      int total = 0;
+      for (int len : segmentLengths) {
+        total += len;
+      }
+      index.setKeyCentre(meanKey(tailKeys, total));
+    }
+    float[] centre = index.keyCentre();
     for (int len : segmentLengths) {
       ClusteredSegment seg = SegmentedKMeans.cluster(tailKeys, tailValues, from, from + len,
-          base + from, config.clustersFor(len), config.kmeansIterations());
+          base + from, config.clustersFor(len), config.kmeansIterations(), centre);
       index.addSegment(seg, tailKeys, tailValues, from);
       from += len;
     }
     tailKeys.removeFirst(from);
     tailValues.removeFirst(from);
+  }
+
+  private static float[] meanKey(VectorStore keys, int rows) {
+    int d = keys.dim();
+    double[] acc = new double[d];
+    float[] row = new float[d];
+    for (int i = 0; i < rows; i++) {
+      keys.read(i, row, 0);
+      for (int t = 0; t < d; t++) {
+        acc[t] += row[t];
+      }
+    }
+    float[] mean = new float[d];
+    for (int t = 0; t < d; t++) {
+      mean[t] = (float) (acc[t] / rows);
+    }
+    return mean;
   }
 
   /**
@@ -231,13 +260,18 @@ public final class WaveHeadCache implements HeadCache {
       planInto(queries, qOff);
       VectorStore keys = index.keys();
       VectorStore values = index.values();
-      for (int i = 0; i < plan.retrievedCount(); i++) {
-        int c = plan.retrieved(i);
-        int from = index.clusterStart(c);
-        int to = index.clusterStart(c + 1);
-        exact.absorbRange(keys, values, from, to, queries, qOff, scale);
-        exactTokens += to - from;
+      int r = plan.retrievedCount();
+      if (rangeStarts.length < r) {
+        rangeStarts = new int[Math.max(r, rangeStarts.length * 2)];
+        rangeEnds = new int[rangeStarts.length];
       }
+      for (int i = 0; i < r; i++) {
+        int c = plan.retrieved(i);
+        rangeStarts[i] = index.clusterStart(c);
+        rangeEnds[i] = index.clusterStart(c + 1);
+        exactTokens += rangeEnds[i] - rangeStarts[i];
+      }
+      exact.absorbRanges(keys, values, rangeStarts, rangeEnds, r, queries, qOff, scale);
       int e = plan.estimatedCount();
       if (e > 0) {
         if (estWeights.length < e) {

@@ -54,10 +54,24 @@ class DecodeUpdateTest {
     values.appendAll(kv.values, 0, prompt + decoded);
     WaveIndex oneGo = WaveIndex.empty(d, KvDType.BFLOAT16);
     int[] bounds = {s, prompt - w, prompt - w + u, prompt - w + 2 * u};
+    // every segment is centred on the mean of the keys indexed at the end of the prefill
+    double[] mean = new double[d];
+    for (int j = bounds[0]; j < bounds[1]; j++) {
+      for (int t = 0; t < d; t++) {
+        mean[t] += keys.get(j, t);
+      }
+    }
+    float[] centre = new float[d];
+    for (int t = 0; t < d; t++) {
+      centre[t] = (float) (mean[t] / (bounds[1] - bounds[0]));
+    }
+    assertArrayEquals(centre, incremental.index().keyCentre(), 1e-6f);
+    centre = incremental.index().keyCentre(); // bit-identical input for the one-go build
+    oneGo.setKeyCentre(centre);
     for (int i = 0; i + 1 < bounds.length; i++) {
       int len = bounds[i + 1] - bounds[i];
       ClusteredSegment seg = SegmentedKMeans.cluster(keys, values, bounds[i], bounds[i + 1],
-          bounds[i], config.clustersFor(len), config.kmeansIterations());
+          bounds[i], config.clustersFor(len), config.kmeansIterations(), centre);
       oneGo.addSegment(seg, keys, values, bounds[i]);
     }
     org.retroinfer.wave.index.SegmentedKMeansTest.assertIndexesEqual(oneGo, incremental.index());

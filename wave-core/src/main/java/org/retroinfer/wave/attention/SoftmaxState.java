@@ -23,6 +23,7 @@ public final class SoftmaxState {
   private final float[] sum;
   private final float[] out;
   private final float[] block;
+  private float[] gathered = new float[0];
 
   public SoftmaxState(int heads, int dim) {
     if (heads <= 0 || dim <= 0) {
@@ -77,6 +78,44 @@ public final class SoftmaxState {
         sum[h] += KvKernels.expShifted(block, off, n, m);
       }
       KvKernels.accumulate(values, b, n, block, 0, BLOCK, heads, out, 0);
+    }
+  }
+
+  /**
+   * Absorbs exact attention over several row ranges {@code [starts[i], ends[i])}, i < count, of
+   * {@code keys}/{@code values} at once: all their logits are scored into one buffer and
+   * exponentiated in one pass per head, so that many small ranges (retrieved clusters of ~16 tokens)
+   * cost one softmax update instead of one each.
+   */
+  public void absorbRanges(VectorStore keys, VectorStore values, int[] starts, int[] ends, int count,
+      float[] q, int qOff, float scale) {
+    int rows = 0;
+    for (int i = 0; i < count; i++) {
+      rows += ends[i] - starts[i];
+    }
+    if (rows == 0) {
+      return;
+    }
+    if (gathered.length < heads * rows) {
+      gathered = new float[heads * Math.max(rows, gathered.length / heads * 2)];
+    }
+    int stride = gathered.length / heads;
+    int at = 0;
+    for (int i = 0; i < count; i++) {
+      int n = ends[i] - starts[i];
+      KvKernels.scores(keys, starts[i], n, q, qOff, heads, scale, gathered, at, stride);
+      at += n;
+    }
+    for (int h = 0; h < heads; h++) {
+      int off = h * stride;
+      float m = rescaleTo(h, KvKernels.max(gathered, off, rows));
+      sum[h] += KvKernels.expShifted(gathered, off, rows, m);
+    }
+    at = 0;
+    for (int i = 0; i < count; i++) {
+      int n = ends[i] - starts[i];
+      KvKernels.accumulate(values, starts[i], n, gathered, at, stride, heads, out, 0);
+      at += n;
     }
   }
 

@@ -41,6 +41,16 @@ public final class SegmentedKMeans {
    */
   public static ClusteredSegment cluster(VectorStore keys, VectorStore values, int from, int to,
       int firstPosition, int clusters, int iterations) {
+    return cluster(keys, values, from, to, firstPosition, clusters, iterations, null);
+  }
+
+  /**
+   * Like {@link #cluster(VectorStore, VectorStore, int, int, int, int, int)}, centring the keys on
+   * {@code centre} (the per-(layer, head) mean key) instead of the segment's own mean; null means
+   * the segment's mean.
+   */
+  public static ClusteredSegment cluster(VectorStore keys, VectorStore values, int from, int to,
+      int firstPosition, int clusters, int iterations, float[] centre) {
     int n = to - from;
     int d = keys.dim();
     if (n <= 0) {
@@ -60,7 +70,7 @@ public final class SegmentedKMeans {
     for (int i = 0; i < n; i++) {
       keys.read(from + i, x, i * d);
     }
-    centreAndNormalise(x, n, d);
+    centreAndNormalise(x, n, d, centre);
 
     float[] centroids = new float[k * d];
     for (int c = 0; c < k; c++) {
@@ -83,15 +93,24 @@ public final class SegmentedKMeans {
     return summarise(keys, values, from, n, firstPosition, assignment, k);
   }
 
-  private static void centreAndNormalise(float[] x, int n, int d) {
+  private static void centreAndNormalise(float[] x, int n, int d, float[] centre) {
     double[] mean = new double[d];
-    for (int i = 0; i < n; i++) {
-      for (int t = 0; t < d; t++) {
-        mean[t] += x[i * d + t];
+    if (centre != null) {
+      if (centre.length != d) {
+        throw new IllegalArgumentException("centre of dim " + centre.length + " for keys of dim " + d);
       }
-    }
-    for (int t = 0; t < d; t++) {
-      mean[t] /= n;
+      for (int t = 0; t < d; t++) {
+        mean[t] = centre[t];
+      }
+    } else {
+      for (int i = 0; i < n; i++) {
+        for (int t = 0; t < d; t++) {
+          mean[t] += x[i * d + t];
+        }
+      }
+      for (int t = 0; t < d; t++) {
+        mean[t] /= n;
+      }
     }
     for (int i = 0; i < n; i++) {
       double norm = 0;

@@ -31,6 +31,7 @@ public final class WaveIndex implements AutoCloseable {
   private int[] segmentTokens = new int[0];
   private int clusters;
   private int segments;
+  private float[] keyCentre;
 
   private WaveIndex(int dim, VectorStore keys, VectorStore values) {
     this.dim = dim;
@@ -112,6 +113,33 @@ public final class WaveIndex implements AutoCloseable {
 
   public int dim() {
     return dim;
+  }
+
+  /**
+   * The mean key that clustering centres keys on before spherical k-means, fixed by the first index
+   * build of the head (the indexed prompt tokens) and reused by every later segment; null until
+   * set. Persisted with the index so that decode-time updates after a reload cluster the same way.
+   */
+  public float[] keyCentre() {
+    return keyCentre == null ? null : keyCentre.clone();
+  }
+
+  /** Sets the {@link #keyCentre()}; once set it may only be set again to the same vector. */
+  public void setKeyCentre(float[] centre) {
+    if (centre.length != dim) {
+      throw new IllegalArgumentException("key centre of dim " + centre.length
+          + " does not match the index's head dim " + dim);
+    }
+    for (float c : centre) {
+      if (!Float.isFinite(c)) {
+        throw new IllegalArgumentException("key centre has a non-finite component " + c);
+      }
+    }
+    if (keyCentre != null && !Arrays.equals(keyCentre, centre)) {
+      throw new IllegalStateException("the index's key centre is already set to another vector;"
+          + " segments of one index share one centre");
+    }
+    keyCentre = centre.clone();
   }
 
   public KvDType kvType() {

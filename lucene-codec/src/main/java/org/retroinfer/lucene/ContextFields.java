@@ -20,7 +20,9 @@ import org.retroinfer.wave.WaveConfig;
  *       {@link WaveVectorsFormat} attributes that pair them, fix their storage type and clustering
  *       parameters, and choose the layout of the flush (see {@link ContextWriter}).
  *   <li>the metadata document holds, as stored fields, the attention shape, the
- *       {@link WaveConfig}, the token count, the sink count and whether the prefill was done.
+ *       {@link WaveConfig}, the token count, the sink count, whether the prefill was done, and
+ *       (when the context has an index) the key centre of every (layer, KV head) as one binary field
+ *       of {@code layers x kvHeads x headDim} little-endian floats.
  * </ul>
  *
  * Why one document per token: a token is what postings name (cluster members are documents), and
@@ -44,6 +46,7 @@ public final class ContextFields {
   static final String META_KV_HEADS = "kv.meta.kvHeads";
   static final String META_HEAD_DIM = "kv.meta.headDim";
   static final String META_CONFIG = "kv.meta.config";
+  static final String META_CENTRES = "kv.meta.centres";
   static final int META_VERSION_CURRENT = 1;
 
   private static final String KEY_PREFIX = "kv.k.";
@@ -70,10 +73,17 @@ public final class ContextFields {
     return field.startsWith(KEY_PREFIX) || field.startsWith(VALUE_PREFIX);
   }
 
-  /** The field type of a key field: wave attributes, paired with its value field. */
-  static FieldType keyType(int layer, int kvHead, int headDim, WaveConfig config, Layout layout) {
+  /**
+   * The field type of a key field: wave attributes, paired with its value field, centred on
+   * {@code centre} (the head's key centre; null: each wave segment on its own mean).
+   */
+  static FieldType keyType(int layer, int kvHead, int headDim, WaveConfig config, Layout layout,
+      float[] centre) {
     FieldType t = vectorType(headDim, config, layout);
     t.putAttribute(WaveVectorsFormat.ATTR_VALUES, valueField(layer, kvHead));
+    if (centre != null) {
+      t.putAttribute(WaveVectorsFormat.ATTR_CENTRE, FieldParams.encodeCentre(centre));
+    }
     t.freeze();
     return t;
   }

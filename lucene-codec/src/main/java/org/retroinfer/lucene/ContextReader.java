@@ -141,7 +141,18 @@ public final class ContextReader {
 
   /** The metadata document of a context. */
   private record Meta(int tokens, int sinks, boolean prefillDone, AttentionShape shape,
-      WaveConfig config) {
+      WaveConfig config, float[] centres) {
+
+    /** The key centre of (layer, KV head), or null if the context was stored without one. */
+    float[] centre(int layer, int kvHead) {
+      if (centres == null) {
+        return null;
+      }
+      int d = shape.headDim();
+      int from = (layer * shape.kvHeads() + kvHead) * d;
+      return Arrays.copyOfRange(centres, from, from + d);
+    }
+
     static Meta of(Document d, String id) throws CorruptIndexException {
       try {
         int version = intField(d, ContextFields.META_VERSION);
@@ -162,11 +173,32 @@ public final class ContextReader {
           throw new IllegalArgumentException(tokens + " tokens with " + sinks + " sinks");
         }
         return new Meta(tokens, sinks, intField(d, ContextFields.META_PREFILL_DONE) == 1, shape,
-            ConfigText.parse(config));
+            ConfigText.parse(config), centres(d, shape));
       } catch (IllegalArgumentException e) {
         throw new CorruptIndexException("context '" + id + "' has a bad metadata document: "
             + e.getMessage(), id, e);
       }
+    }
+
+    private static float[] centres(Document d, AttentionShape shape) {
+      org.apache.lucene.util.BytesRef bytes = d.getBinaryValue(ContextFields.META_CENTRES);
+      if (bytes == null) {
+        return null;
+      }
+      int n = shape.layers() * shape.kvHeads() * shape.headDim();
+      if (bytes.length != 4 * n) {
+        throw new IllegalArgumentException(ContextFields.META_CENTRES + " holds " + bytes.length
+            + " bytes, expected " + n + " floats");
+      }
+      float[] c = new float[n];
+      java.nio.ByteBuffer.wrap(bytes.bytes, bytes.offset, bytes.length)
+          .order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(c);
+      for (float x : c) {
+        if (!Float.isFinite(x)) {
+          throw new IllegalArgumentException(ContextFields.META_CENTRES + " holds " + x);
+        }
+      }
+      return c;
     }
 
     private static int intField(Document d, String name) {
@@ -262,6 +294,10 @@ public final class ContextReader {
     clustered.sort(Comparator.comparingInt(Piece::firstPosition));
 
     WaveIndex index = WaveIndex.empty(dim, info.config.kvType());
+    float[] centre = info.centre(layer, kvHead);
+    if (centre != null) {
+      index.setKeyCentre(centre);
+    }
     VectorStore sinkKeys = VectorStore.allocate(dim, info.config.kvType(), Math.max(1, info.sinks));
     VectorStore sinkValues = VectorStore.allocate(dim, info.config.kvType(), Math.max(1, info.sinks));
     VectorStore tailKeys = null;

@@ -230,7 +230,31 @@ public final class ContextWriter {
     d.add(new StoredField(ContextFields.META_KV_HEADS, plan.shape.kvHeads()));
     d.add(new StoredField(ContextFields.META_HEAD_DIM, plan.shape.headDim()));
     d.add(new StoredField(ContextFields.META_CONFIG, ConfigText.format(plan.config)));
+    byte[] centres = centres(plan);
+    if (centres != null) {
+      d.add(new StoredField(ContextFields.META_CENTRES, centres));
+    }
     return d;
+  }
+
+  /** Every head's key centre, little-endian floats in (layer, KV head) order; null if none has one. */
+  private static byte[] centres(Plan plan) {
+    AttentionShape shape = plan.shape;
+    int d = shape.headDim();
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(shape.layers() * shape.kvHeads() * d * 4)
+        .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    for (int l = 0; l < shape.layers(); l++) {
+      for (int h = 0; h < shape.kvHeads(); h++) {
+        float[] c = plan.heads[l][h].index().keyCentre();
+        if (c == null) {
+          return null;
+        }
+        for (float x : c) {
+          b.putFloat(x);
+        }
+      }
+    }
+    return b.array();
   }
 
   /** What is written, validated before anything is. */
@@ -333,7 +357,8 @@ public final class ContextWriter {
         for (int h = 0; h < shape.kvHeads(); h++) {
           int i = l * shape.kvHeads() + h;
           KnnFloatVectorField k = new KnnFloatVectorField(ContextFields.keyField(l, h),
-              keyRows[i], ContextFields.keyType(l, h, d, plan.config, layout));
+              keyRows[i], ContextFields.keyType(l, h, d, plan.config, layout,
+                  plan.heads[l][h].index().keyCentre()));
           KnnFloatVectorField v = new KnnFloatVectorField(ContextFields.valueField(l, h),
               valueRows[i], ContextFields.valueType(l, h, d, plan.config, layout));
           keys.add(k);

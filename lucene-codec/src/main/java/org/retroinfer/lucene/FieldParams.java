@@ -13,7 +13,7 @@ import org.retroinfer.wave.kv.KvDType;
  * field is rejected with that message instead.
  */
 record FieldParams(Layout layout, int segmentTokens, int tokensPerCluster, int iterations,
-    KvDType storage, String error) {
+    KvDType storage, float[] centre, String error) {
 
   static FieldParams of(FieldInfo info, Settings settings) {
     String name = info.name;
@@ -41,12 +41,57 @@ record FieldParams(Layout layout, int segmentTokens, int tokensPerCluster, int i
             + " segmentTokens and iterations >= 0, got tokensPerCluster " + tokensPerCluster
             + ", segmentTokens " + segmentTokens + ", iterations " + iterations);
       }
-      return new FieldParams(layout, segmentTokens, tokensPerCluster, iterations, storage, null);
+      float[] centre = centre(info);
+      return new FieldParams(layout, segmentTokens, tokensPerCluster, iterations, storage, centre,
+          null);
     } catch (IllegalArgumentException e) {
       return new FieldParams(Layout.SPLIT, settings.segmentTokens(), settings.tokensPerCluster(),
-          settings.kmeansIterations(), settings.storage(),
+          settings.kmeansIterations(), settings.storage(), null,
           e.getMessage() + "; fix the field type's attributes");
     }
+  }
+
+  private static float[] centre(FieldInfo info) {
+    String v = info.getAttribute(WaveVectorsFormat.ATTR_CENTRE);
+    if (v == null) {
+      return null;
+    }
+    float[] centre = decodeCentre(v);
+    if (centre == null || centre.length != info.getVectorDimension()) {
+      throw new IllegalArgumentException("field '" + info.name + "': attribute "
+          + WaveVectorsFormat.ATTR_CENTRE + " is not " + info.getVectorDimension()
+          + " finite floats in hexadecimal bits");
+    }
+    return centre;
+  }
+
+  /** The attribute text of a key centre: each float's bits in hexadecimal, comma-separated. */
+  static String encodeCentre(float[] centre) {
+    StringBuilder b = new StringBuilder(centre.length * 9);
+    for (int i = 0; i < centre.length; i++) {
+      if (i > 0) {
+        b.append(',');
+      }
+      b.append(Integer.toHexString(Float.floatToRawIntBits(centre[i])));
+    }
+    return b.toString();
+  }
+
+  /** The key centre of {@link #encodeCentre}'s text, or null if it is malformed or not finite. */
+  static float[] decodeCentre(String text) {
+    String[] parts = text.split(",", -1);
+    float[] centre = new float[parts.length];
+    try {
+      for (int i = 0; i < parts.length; i++) {
+        centre[i] = Float.intBitsToFloat(Integer.parseUnsignedInt(parts[i], 16));
+        if (!Float.isFinite(centre[i])) {
+          return null;
+        }
+      }
+    } catch (NumberFormatException e) {
+      return null;
+    }
+    return centre;
   }
 
   private static int intAttribute(FieldInfo info, String key, int fallback) {

@@ -11,7 +11,8 @@ import org.retroinfer.wave.kv.VectorStore;
 /**
  * Builds the wave segments of freshly indexed vectors with wave-core, exactly as
  * {@link org.retroinfer.wave.WaveHeadCache} clusters the same tokens: {@link SegmentedKMeans} per
- * wave segment, {@link WaveConfig#segmentLengths} and {@link WaveConfig#clustersFor} for the sizes.
+ * wave segment, centred on the field's key centre when it has one, {@link WaveConfig#segmentLengths}
+ * and {@link WaveConfig#clustersFor} for the sizes.
  */
 final class WaveClustering {
   private WaveClustering() {}
@@ -33,17 +34,17 @@ final class WaveClustering {
     for (int len : lengths) {
       blocks.add(params.layout() == Layout.STEADY
           ? steady(keys, values, docs, from, from + len)
-          : clustered(keys, values, docs, from, from + len, config));
+          : clustered(keys, values, docs, from, from + len, config, params.centre()));
       from += len;
     }
     return blocks;
   }
 
   private static SegmentBlock clustered(VectorStore keys, VectorStore values, int[] docs, int from,
-      int to, WaveConfig config) {
+      int to, WaveConfig config, float[] centre) {
     int len = to - from;
     ClusteredSegment seg = SegmentedKMeans.cluster(keys, values == null ? keys : values, from, to,
-        0, config.clustersFor(len), config.kmeansIterations());
+        0, config.clustersFor(len), config.kmeansIterations(), centre);
     int[] order = seg.order();
     int[] rowDocs = new int[len];
     VectorStore k = VectorStore.allocate(keys.dim(), keys.type(), len);

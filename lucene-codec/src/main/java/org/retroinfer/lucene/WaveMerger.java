@@ -299,7 +299,7 @@ final class WaveMerger {
         }
       }
       FieldParams split = new FieldParams(Layout.SPLIT, params.segmentTokens(),
-          params.tokensPerCluster(), params.iterations(), storage, null);
+          params.tokensPerCluster(), params.iterations(), storage, params.centre(), null);
       return WaveClustering.build(k, v, docs, split);
     }
   }

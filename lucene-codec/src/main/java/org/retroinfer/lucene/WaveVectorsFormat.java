@@ -52,7 +52,8 @@ import org.retroinfer.wave.kv.KvDType;
  * </ul>
  *
  * Clustering parameters come from the field attributes {@link #ATTR_SEGMENT_TOKENS},
- * {@link #ATTR_TOKENS_PER_CLUSTER}, {@link #ATTR_ITERATIONS} and {@link #ATTR_STORAGE} when present,
+ * {@link #ATTR_TOKENS_PER_CLUSTER}, {@link #ATTR_ITERATIONS}, {@link #ATTR_STORAGE} and
+ * {@link #ATTR_CENTRE} (the key centre; without it a wave segment is centred on its own mean) when present,
  * else from this format's {@link Settings}. A merge never re-clusters a wave segment: it keeps the
  * clusters of every merged segment, remaps doc ids, drops deleted documents from the postings,
  * and recomputes the centroid (mean of the surviving members) and value sum of a cluster that lost
@@ -152,6 +153,12 @@ public final class WaveVectorsFormat extends KnnVectorsFormat {
   public static final String ATTR_TOKENS_PER_CLUSTER = "retroinfer.wave.tokensPerCluster";
   /** Field attribute: k-means iterations. */
   public static final String ATTR_ITERATIONS = "retroinfer.wave.iterations";
+  /**
+   * Field attribute of a key field: the mean key to centre keys on before clustering (the head's
+   * {@link org.retroinfer.wave.index.WaveIndex#keyCentre()}), as comma-separated hexadecimal float
+   * bits; absent: each wave segment is centred on its own mean.
+   */
+  public static final String ATTR_CENTRE = "retroinfer.wave.centre";
 
   /** How the documents of one flush become wave segments; see the class javadoc. */
   public enum Layout {

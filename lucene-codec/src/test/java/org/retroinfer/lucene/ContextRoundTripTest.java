@@ -224,6 +224,7 @@ class ContextRoundTripTest {
         WaveIndex ia = a.index();
         WaveIndex ib = b.index();
         assertEquals(ia.segmentCount(), ib.segmentCount(), where);
+        assertArrayEquals(ia.keyCentre(), ib.keyCentre(), where + " key centre");
         for (int s = 0; s < ia.segmentCount(); s++) {
           ClusteredSegment sa = ia.segment(s);
           ClusteredSegment sb = ib.segment(s);

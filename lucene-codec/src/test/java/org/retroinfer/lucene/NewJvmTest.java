@@ -47,9 +47,11 @@ class NewJvmTest {
     } finally {
       built.context().close();
     }
-    // Runtime class path: main classes and non-test jars only.
+    // Runtime class path: this module's and wave-core's main classes (a directory in a reactor
+    // build, a jar otherwise), lucene-core and RoaringBitmap; no test code, no test-scope modules.
+    String classes = "target" + File.separator + "classes";
     List<String> cp = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
-        .filter(e -> e.endsWith("target" + File.separator + "classes")
+        .filter(e -> (e.endsWith(classes) && (e.contains("lucene-codec") || e.contains("wave-core")))
             || (e.endsWith(".jar") && (e.contains("lucene-core") || e.contains("RoaringBitmap")
                 || (e.contains("wave-core") && !e.contains("tests")))))
         .collect(Collectors.toList());

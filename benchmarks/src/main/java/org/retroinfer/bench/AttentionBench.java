@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.retroinfer.wave.Reference;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
@@ -117,7 +118,7 @@ public final class AttentionBench {
             cache.attend(0, q, out);
             long dt = System.nanoTime() - t0;
             times.get(m)[r] = dt / 1e6;
-            error.merge(m, relativeError(ref, out), Double::sum);
+            error.merge(m, Reference.relativeError(ref, out), Double::sum);
             long tokens = 0;
             for (int h = 0; h < shape.kvHeads(); h++) {
               tokens += cache.head(0, h).lastExactTokens();
@@ -151,16 +152,5 @@ public final class AttentionBench {
     double[] s = x.clone();
     Arrays.sort(s);
     return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  }
-
-  static double relativeError(float[] ref, float[] out) {
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < ref.length; i++) {
-      double d = (double) ref[i] - out[i];
-      num += d * d;
-      den += (double) ref[i] * ref[i];
-    }
-    return Math.sqrt(num / den);
   }
 }

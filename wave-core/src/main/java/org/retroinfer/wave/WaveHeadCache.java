@@ -205,7 +205,7 @@ public final class WaveHeadCache implements HeadCache {
       for (int len : segmentLengths) {
         total += len;
       }
-      index.setKeyCentre(meanKey(tailKeys, total));
+      index.setKeyCentre(SegmentedKMeans.meanKey(tailKeys, 0, total));
     }
     float[] centre = index.keyCentre();
     for (int len : segmentLengths) {
@@ -216,23 +216,6 @@ public final class WaveHeadCache implements HeadCache {
     }
     tailKeys.removeFirst(from);
     tailValues.removeFirst(from);
-  }
-
-  private static float[] meanKey(VectorStore keys, int rows) {
-    int d = keys.dim();
-    double[] acc = new double[d];
-    float[] row = new float[d];
-    for (int i = 0; i < rows; i++) {
-      keys.read(i, row, 0);
-      for (int t = 0; t < d; t++) {
-        acc[t] += row[t];
-      }
-    }
-    float[] mean = new float[d];
-    for (int t = 0; t < d; t++) {
-      mean[t] = (float) (acc[t] / rows);
-    }
-    return mean;
   }
 
   /**

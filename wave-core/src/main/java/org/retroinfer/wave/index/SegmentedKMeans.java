@@ -70,7 +70,7 @@ public final class SegmentedKMeans {
     for (int i = 0; i < n; i++) {
       keys.read(from + i, x, i * d);
     }
-    centreAndNormalise(x, n, d, centre);
+    centreAndNormalise(x, n, d, centre != null ? centre : meanKey(keys, from, to));
 
     float[] centroids = new float[k * d];
     for (int c = 0; c < k; c++) {
@@ -93,24 +93,30 @@ public final class SegmentedKMeans {
     return summarise(keys, values, from, n, firstPosition, assignment, k);
   }
 
-  private static void centreAndNormalise(float[] x, int n, int d, float[] centre) {
-    double[] mean = new double[d];
-    if (centre != null) {
-      if (centre.length != d) {
-        throw new IllegalArgumentException("centre of dim " + centre.length + " for keys of dim " + d);
-      }
+  /**
+   * The mean of rows {@code [from, to)} of {@code keys} (summed in float64): the centre that
+   * clustering subtracts, per segment or, as the wave index does, per head.
+   */
+  public static float[] meanKey(VectorStore keys, int from, int to) {
+    int d = keys.dim();
+    double[] acc = new double[d];
+    float[] row = new float[d];
+    for (int i = from; i < to; i++) {
+      keys.read(i, row, 0);
       for (int t = 0; t < d; t++) {
-        mean[t] = centre[t];
+        acc[t] += row[t];
       }
-    } else {
-      for (int i = 0; i < n; i++) {
-        for (int t = 0; t < d; t++) {
-          mean[t] += x[i * d + t];
-        }
-      }
-      for (int t = 0; t < d; t++) {
-        mean[t] /= n;
-      }
+    }
+    float[] mean = new float[d];
+    for (int t = 0; t < d; t++) {
+      mean[t] = (float) (acc[t] / (to - from));
+    }
+    return mean;
+  }
+
+  private static void centreAndNormalise(float[] x, int n, int d, float[] mean) {
+    if (mean.length != d) {
+      throw new IllegalArgumentException("centre of dim " + mean.length + " for keys of dim " + d);
     }
     for (int i = 0; i < n; i++) {
       double norm = 0;

@@ -1,6 +1,7 @@
 package org.retroinfer.wave.attention;
 
 import java.util.stream.IntStream;
+import org.retroinfer.wave.concurrent.WorkTeam;
 
 /** A {@link ContextCache} made of one independent {@link HeadCache} per (layer, KV head). */
 public final class HeadwiseContextCache implements ContextCache {
@@ -80,8 +81,11 @@ public final class HeadwiseContextCache implements ContextCache {
     if (layerHeads.length == 1) {
       layerHeads[0].attend(queries, 0, out, 0);
     } else {
-      IntStream.range(0, layerHeads.length).parallel()
-          .forEach(h -> layerHeads[h].attend(queries, h * groupWidth, out, h * groupWidth));
+      WorkTeam.shared().forRange(layerHeads.length, layerHeads.length, (from, to) -> {
+        for (int h = from; h < to; h++) {
+          layerHeads[h].attend(queries, h * groupWidth, out, h * groupWidth);
+        }
+      });
     }
   }
 

@@ -309,13 +309,20 @@ public final class KvKernels {
     int vecEnd = F.loopBound(d);
     int groupEnd = vecEnd / (4 * L) * (4 * L);
     int h = 0;
-    for (; g - h >= 4; h += 4) {
+    // four heads per pass; three heads (a group of 3, 6, ...) use the same kernel with the third
+    // head repeated as the fourth: it computes the third head's sums twice, in the same order, so
+    // both stores write identical values, and the rows are read in one pass instead of two
+    for (; g - h >= 3; h += 4) {
+      int heads = Math.min(4, g - h);
+      int p0 = pOff + h * pStride;
+      int p3 = heads == 4 ? p0 + 3 * pStride : p0 + 2 * pStride;
+      int d3 = heads == 4 ? 3 * d : 2 * d;
       for (int c = 0; c < groupEnd; c += 4 * L) {
-        accumulate4x4(seg, type, rowBytes, rows, p, pOff + h * pStride, pStride, o,
-            oOff + h * d + c, d, c * eb);
+        accumulate4x4(seg, type, rowBytes, rows, p, p0, pStride, p3, o, oOff + h * d + c, d, d3,
+            c * eb);
       }
-      accumulateColumns(seg, type, d, rowBytes, rows, p, pOff + h * pStride, pStride, 4, o,
-          oOff + h * d, groupEnd, vecEnd);
+      accumulateColumns(seg, type, d, rowBytes, rows, p, p0, pStride, heads, o, oOff + h * d,
+          groupEnd, vecEnd);
     }
     accumulateColumns(seg, type, d, rowBytes, rows, p, pOff + h * pStride, pStride, g - h, o,
         oOff + h * d, 0, vecEnd);
@@ -337,7 +344,7 @@ public final class KvKernels {
    * each row costs four broadcasts of its weights and four widened chunk loads.
    */
   private static void accumulate4x4(MemorySegment seg, KvDType type, int rowBytes, int rows,
-      float[] p, int p0, int pStride, float[] o, int o0, int d, int col) {
+      float[] p, int p0, int pStride, int p3, float[] o, int o0, int d, int d3, int col) {
     int cb = L * type.bytes();
     FloatVector a00 = FloatVector.fromArray(F, o, o0);
     FloatVector a01 = FloatVector.fromArray(F, o, o0 + L);
@@ -351,16 +358,16 @@ public final class KvKernels {
     FloatVector a21 = FloatVector.fromArray(F, o, o0 + 2 * d + L);
     FloatVector a22 = FloatVector.fromArray(F, o, o0 + 2 * d + 2 * L);
     FloatVector a23 = FloatVector.fromArray(F, o, o0 + 2 * d + 3 * L);
-    FloatVector a30 = FloatVector.fromArray(F, o, o0 + 3 * d);
-    FloatVector a31 = FloatVector.fromArray(F, o, o0 + 3 * d + L);
-    FloatVector a32 = FloatVector.fromArray(F, o, o0 + 3 * d + 2 * L);
-    FloatVector a33 = FloatVector.fromArray(F, o, o0 + 3 * d + 3 * L);
+    FloatVector a30 = FloatVector.fromArray(F, o, o0 + d3);
+    FloatVector a31 = FloatVector.fromArray(F, o, o0 + d3 + L);
+    FloatVector a32 = FloatVector.fromArray(F, o, o0 + d3 + 2 * L);
+    FloatVector a33 = FloatVector.fromArray(F, o, o0 + d3 + 3 * L);
     for (int j = 0; j < rows; j++) {
       int base = col + j * rowBytes;
       FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
       FloatVector w1 = FloatVector.broadcast(F, p[p0 + pStride + j]);
       FloatVector w2 = FloatVector.broadcast(F, p[p0 + 2 * pStride + j]);
-      FloatVector w3 = FloatVector.broadcast(F, p[p0 + 3 * pStride + j]);
+      FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
       FloatVector v = load(seg, base, type);
       a00 = v.fma(w0, a00);
       a10 = v.fma(w1, a10);
@@ -394,10 +401,10 @@ public final class KvKernels {
     a21.intoArray(o, o0 + 2 * d + L);
     a22.intoArray(o, o0 + 2 * d + 2 * L);
     a23.intoArray(o, o0 + 2 * d + 3 * L);
-    a30.intoArray(o, o0 + 3 * d);
-    a31.intoArray(o, o0 + 3 * d + L);
-    a32.intoArray(o, o0 + 3 * d + 2 * L);
-    a33.intoArray(o, o0 + 3 * d + 3 * L);
+    a30.intoArray(o, o0 + d3);
+    a31.intoArray(o, o0 + d3 + L);
+    a32.intoArray(o, o0 + d3 + 2 * L);
+    a33.intoArray(o, o0 + d3 + 3 * L);
   }
 
   /** Value chunks {@code [cFrom, cTo)} for {@code g} heads: four, two or one per pass. */

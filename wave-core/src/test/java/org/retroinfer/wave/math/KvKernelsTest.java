@@ -17,7 +17,7 @@ class KvKernelsTest {
     Stream.Builder<Arguments> b = Stream.builder();
     for (KvDType type : KvDType.values()) {
       for (int d : new int[] {8, 20, 64, 72, 128}) {
-        for (int g : new int[] {1, 2, 3, 4, 5}) {
+        for (int g : new int[] {1, 2, 3, 4, 5, 6, 7}) {
           b.add(Arguments.of(type, d, g));
         }
       }

@@ -23,6 +23,14 @@ public final class WaveOptions {
       description = "Share of clusters estimated from their centroids (default 0.232).")
   Double estimation;
 
+  @Option(names = "--sinks", paramLabel = "TOKENS",
+      description = "First tokens always attended exactly, S (default 4).")
+  Integer sinks;
+
+  @Option(names = "--window", paramLabel = "TOKENS",
+      description = "Last tokens always attended exactly, W (default 64).")
+  Integer window;
+
   public WaveConfig config() {
     WaveConfig.Builder b = WaveConfig.builder();
     if (kvType != null) {
@@ -36,6 +44,12 @@ public final class WaveOptions {
     }
     if (estimation != null) {
       b.estimationFraction(estimation);
+    }
+    if (sinks != null) {
+      b.sinkTokens(sinks);
+    }
+    if (window != null) {
+      b.windowTokens(window);
     }
     return b.build();
   }

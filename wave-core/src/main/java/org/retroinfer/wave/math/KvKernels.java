@@ -48,7 +48,10 @@ public final class KvKernels {
   /**
    * Horizontal sums of four vectors at once: lane h of the result is the sum of the lanes of
    * vector h (h < 4). A transposing add tree: two blend-and-swap levels fold the four vectors into
-   * one, then log2(L / 4) swap-adds finish; cheaper than four separate lane reductions.
+   * one, then log2(L / 4) swap-adds finish. Its order of additions is fixed, so results are the
+   * same bit for bit however the code runs. {@code reduceLanes(ADD)} was measured 20% faster in
+   * the scores kernel but leaves the order to the implementation: interpreted, C1 and C2 code sum
+   * in different orders, and decode updates stopped matching a one-go build in the last bit.
    */
   static FloatVector reduce4(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
     FloatVector b01 = a0.blend(a1, ODD_LANES).add(a1.blend(a0, ODD_LANES).rearrange(SWAP_1));
@@ -67,21 +70,35 @@ public final class KvKernels {
 
 
   /**
-   * One vector of {@code type} values at {@code byteOffset}, widened to float32. A single method
-   * with no helper calls: C2 inlines it at hot call sites, and a vector that crosses a call that is
-   * not inlined is boxed on the heap (deeper helper chains hit the inlining depth limit).
+   * One vector of {@code type} values at {@code byteOffset}, widened to float32. Kept, like its
+   * three helpers, under C2's always-inline bytecode size (35 bytes): the kernels call it at several
+   * sites per loop, a site that C2 does not inline passes the vector through the heap (boxed), and a
+   * larger method is refused at sites that C2 does not count as hot (measured: one such site in the
+   * value kernel cost a third of wave attention's time in a decode loop).
    */
   static FloatVector load(MemorySegment seg, long byteOffset, KvDType type) {
-    if (type == KvDType.FLOAT32) {
-      return FloatVector.fromMemorySegment(F, seg, byteOffset, LE);
-    }
+    return type == KvDType.BFLOAT16 ? loadBf16(seg, byteOffset)
+        : type == KvDType.FLOAT32 ? loadF32(seg, byteOffset) : loadF16(seg, byteOffset);
+  }
+
+  /** bfloat16 is the upper half of a float32: widen each lane to 32 bits and shift it up. */
+  static FloatVector loadBf16(MemorySegment seg, long byteOffset) {
+    return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
+        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+        .reinterpretAsFloats();
+  }
+
+  static FloatVector loadF32(MemorySegment seg, long byteOffset) {
+    return FloatVector.fromMemorySegment(F, seg, byteOffset, LE);
+  }
+
+  /**
+   * float16: exponent and mantissa moved into place and rescaled by 2^112 (exact for normal and
+   * subnormal values; stores never hold infinities or NaN), then the sign.
+   */
+  static FloatVector loadF16(MemorySegment seg, long byteOffset) {
     IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
         .convertShape(VectorOperators.S2I, I, 0);
-    if (type == KvDType.BFLOAT16) {
-      return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(); // the float's upper half
-    }
-    // float16: exponent and mantissa moved into place and rescaled by 2^112 (exact for normal and
-    // subnormal values; stores never hold infinities or NaN), then the sign
     return h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
         .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16))
         .reinterpretAsFloats();
@@ -118,6 +135,7 @@ public final class KvKernels {
 
   private static void scoresSlice(MemorySegment seg, KvDType type, int d, int rowBytes, int rows,
       float[] q, int qOff, int g, float scale, float[] out, int outOff, int outStride) {
+    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
     float[] lanes = new float[L];
@@ -146,8 +164,8 @@ public final class KvKernels {
         FloatVector b2 = FloatVector.zero(F);
         FloatVector b3 = FloatVector.zero(F);
         for (int c = 0; c < vecEnd; c += L) {
-          FloatVector k = load(seg, base + c * eb, type);
-          FloatVector k2 = load(seg, base2 + c * eb, type);
+          FloatVector k = bf16 ? loadBf16(seg, base + c * eb) : load(seg, base + c * eb, type);
+          FloatVector k2 = bf16 ? loadBf16(seg, base2 + c * eb) : load(seg, base2 + c * eb, type);
           FloatVector x = FloatVector.fromArray(F, q, q0 + c);
           a0 = k.fma(x, a0);
           b0 = k2.fma(x, b0);
@@ -185,13 +203,16 @@ public final class KvKernels {
   /** Scores of one query head (what is left when g is odd and above 2, or g = 1). */
   private static void scoresOneHead(MemorySegment seg, KvDType type, int d, int rowBytes,
       int rows, float[] q, int q0, float scale, float[] out, int o0) {
+    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
     for (int j = 0; j < rows; j++) {
       int base = j * rowBytes;
       FloatVector a0 = FloatVector.zero(F);
       for (int c = 0; c < vecEnd; c += L) {
-        a0 = load(seg, base + c * eb, type).fma(FloatVector.fromArray(F, q, q0 + c), a0);
+        int at = base + c * eb;
+        FloatVector k = bf16 ? loadBf16(seg, at) : load(seg, at, type);
+        a0 = k.fma(FloatVector.fromArray(F, q, q0 + c), a0);
       }
       float s0 = a0.reduceLanes(VectorOperators.ADD);
       for (int c = vecEnd; c < d; c++) {
@@ -345,6 +366,7 @@ public final class KvKernels {
    */
   private static void accumulate4x4(MemorySegment seg, KvDType type, int rowBytes, int rows,
       float[] p, int p0, int pStride, int p3, float[] o, int o0, int d, int d3, int col) {
+    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
     int cb = L * type.bytes();
     FloatVector a00 = FloatVector.fromArray(F, o, o0);
     FloatVector a01 = FloatVector.fromArray(F, o, o0 + L);
@@ -368,22 +390,22 @@ public final class KvKernels {
       FloatVector w1 = FloatVector.broadcast(F, p[p0 + pStride + j]);
       FloatVector w2 = FloatVector.broadcast(F, p[p0 + 2 * pStride + j]);
       FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
-      FloatVector v = load(seg, base, type);
+      FloatVector v = bf16 ? loadBf16(seg, base) : load(seg, base, type);
       a00 = v.fma(w0, a00);
       a10 = v.fma(w1, a10);
       a20 = v.fma(w2, a20);
       a30 = v.fma(w3, a30);
-      v = load(seg, base + cb, type);
+      v = bf16 ? loadBf16(seg, base + cb) : load(seg, base + cb, type);
       a01 = v.fma(w0, a01);
       a11 = v.fma(w1, a11);
       a21 = v.fma(w2, a21);
       a31 = v.fma(w3, a31);
-      v = load(seg, base + 2 * cb, type);
+      v = bf16 ? loadBf16(seg, base + 2 * cb) : load(seg, base + 2 * cb, type);
       a02 = v.fma(w0, a02);
       a12 = v.fma(w1, a12);
       a22 = v.fma(w2, a22);
       a32 = v.fma(w3, a32);
-      v = load(seg, base + 3 * cb, type);
+      v = bf16 ? loadBf16(seg, base + 3 * cb) : load(seg, base + 3 * cb, type);
       a03 = v.fma(w0, a03);
       a13 = v.fma(w1, a13);
       a23 = v.fma(w2, a23);
@@ -410,6 +432,7 @@ public final class KvKernels {
   /** Value chunks {@code [cFrom, cTo)} for {@code g} heads: four, two or one per pass. */
   private static void accumulateColumns(MemorySegment seg, KvDType type, int d, int rowBytes,
       int rows, float[] p, int pOff, int pStride, int g, float[] o, int oOff, int cFrom, int cTo) {
+    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
     int eb = type.bytes();
     for (int c = cFrom; c < cTo; c += L) {
       int col = c * eb;
@@ -423,7 +446,8 @@ public final class KvKernels {
         FloatVector a2 = FloatVector.fromArray(F, o, o0 + 2 * d);
         FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * d);
         for (int j = 0; j < rows; j++) {
-          FloatVector v = load(seg, col + j * rowBytes, type);
+          int at = col + j * rowBytes;
+          FloatVector v = bf16 ? loadBf16(seg, at) : load(seg, at, type);
           a0 = v.fma(FloatVector.broadcast(F, p[p0 + j]), a0);
           a1 = v.fma(FloatVector.broadcast(F, p[p0 + pStride + j]), a1);
           a2 = v.fma(FloatVector.broadcast(F, p[p0 + 2 * pStride + j]), a2);
@@ -442,7 +466,8 @@ public final class KvKernels {
         FloatVector a0 = FloatVector.fromArray(F, o, o0);
         FloatVector a1 = FloatVector.fromArray(F, o, o1);
         for (int j = 0; j < rows; j++) {
-          FloatVector v = load(seg, col + j * rowBytes, type);
+          int at = col + j * rowBytes;
+          FloatVector v = bf16 ? loadBf16(seg, at) : load(seg, at, type);
           a0 = v.fma(FloatVector.broadcast(F, p[p0 + j]), a0);
           a1 = v.fma(FloatVector.broadcast(F, p[p1 + j]), a1);
         }
@@ -454,7 +479,9 @@ public final class KvKernels {
         int p0 = pOff + h * pStride;
         FloatVector a0 = FloatVector.fromArray(F, o, o0);
         for (int j = 0; j < rows; j++) {
-          a0 = load(seg, col + j * rowBytes, type).fma(FloatVector.broadcast(F, p[p0 + j]), a0);
+          int at = col + j * rowBytes;
+          FloatVector v = bf16 ? loadBf16(seg, at) : load(seg, at, type);
+          a0 = v.fma(FloatVector.broadcast(F, p[p0 + j]), a0);
         }
         a0.intoArray(o, o0);
       }
@@ -470,6 +497,7 @@ public final class KvKernels {
       int pStride, int g, float[] o, int oOff) {
     MemorySegment seg = values.rawMemory();
     KvDType type = values.type();
+    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
     int d = values.dim();
     long rowBytes = values.rowBytes();
     int eb = type.bytes();
@@ -481,7 +509,9 @@ public final class KvKernels {
         int p0 = pOff + h * pStride;
         FloatVector a0 = FloatVector.fromArray(F, o, o0);
         for (int i = 0; i < count; i++) {
-          a0 = load(seg, rowIds[i] * rowBytes + col, type).fma(FloatVector.broadcast(F, p[p0 + i]), a0);
+          long at = rowIds[i] * rowBytes + col;
+          FloatVector v = bf16 ? loadBf16(seg, at) : load(seg, at, type);
+          a0 = v.fma(FloatVector.broadcast(F, p[p0 + i]), a0);
         }
         a0.intoArray(o, o0);
       }

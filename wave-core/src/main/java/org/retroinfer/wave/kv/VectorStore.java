@@ -107,6 +107,21 @@ public final class VectorStore implements AutoCloseable {
     return segment.asSlice(from * rowBytes, (to - from) * rowBytes);
   }
 
+  /**
+   * Reads one value from every 64-byte cache line of rows {@code [from, to)} and returns their
+   * XOR. Touching many scattered row ranges one after the other, before the arithmetic on them,
+   * lets the processor fetch them all at once instead of one latency at a time.
+   */
+  public long touch(int from, int to) {
+    checkRange(from, to);
+    long end = to * rowBytes;
+    long x = 0;
+    for (long at = from * rowBytes; at < end; at += 64) {
+      x ^= segment.get(ValueLayout.JAVA_BYTE, at);
+    }
+    return x;
+  }
+
   /** The raw segment, including unused capacity: for kernels that index it themselves. */
   public MemorySegment rawMemory() {
     ensureOpen();

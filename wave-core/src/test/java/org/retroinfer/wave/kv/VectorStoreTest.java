@@ -126,4 +126,23 @@ class VectorStoreTest {
     s.close();
     assertThrows(IllegalStateException.class, () -> s.row(0));
   }
+
+  /** touch reads one byte every 64 bytes from the range's first byte, and checks the range. */
+  @Test
+  void touchXorsOneBytePerCacheLine() {
+    try (VectorStore s = VectorStore.allocate(24, KvDType.FLOAT32, 4)) {
+      float[] row = new float[24];
+      for (int r = 0; r < 6; r++) {
+        java.util.Arrays.fill(row, Float.intBitsToFloat(r + 1)); // every float's low byte: r + 1
+        s.append(row, 0);
+      }
+      // 96-byte rows: rows [0, 4) are read at bytes 0, 64 (row 0), 128 (row 1), 192, 256 (row 2)
+      // and 320 (row 3)
+      assertEquals(1 ^ 1 ^ 2 ^ 3 ^ 3 ^ 4, s.touch(0, 4));
+      // rows [1, 3): bytes 96, 160 (row 1), 224 (row 2)
+      assertEquals(2 ^ 2 ^ 3, s.touch(1, 3));
+      assertEquals(0, s.touch(2, 2));
+      assertThrows(IndexOutOfBoundsException.class, () -> s.touch(5, 7));
+    }
+  }
 }

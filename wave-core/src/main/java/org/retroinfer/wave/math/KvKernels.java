@@ -497,14 +497,116 @@ public final class KvKernels {
       int pStride, int g, float[] o, int oOff) {
     MemorySegment seg = values.rawMemory();
     KvDType type = values.type();
-    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
     int d = values.dim();
     long rowBytes = values.rowBytes();
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
-    for (int c = 0; c < vecEnd; c += L) {
+    int groupEnd = vecEnd / (4 * L) * (4 * L);
+    int h = 0;
+    // as accumulateSlice: four heads (or three, the third repeated) by four value chunks per pass,
+    // so that each scattered row is fetched once per pass instead of once per head and chunk
+    for (; g - h >= 3; h += 4) {
+      int heads = Math.min(4, g - h);
+      int p0 = pOff + h * pStride;
+      int p3 = heads == 4 ? p0 + 3 * pStride : p0 + 2 * pStride;
+      int d3 = heads == 4 ? 3 * d : 2 * d;
+      for (int c = 0; c < groupEnd; c += 4 * L) {
+        rows4x4(seg, type, rowBytes, rowIds, count, p, p0, pStride, p3, o, oOff + h * d + c, d, d3,
+            (long) c * eb);
+      }
+      rowColumns(seg, type, rowBytes, rowIds, count, p, p0, pStride, heads, o, oOff + h * d, d,
+          groupEnd, vecEnd);
+    }
+    rowColumns(seg, type, rowBytes, rowIds, count, p, pOff + h * pStride, pStride, g - h, o,
+        oOff + h * d, d, 0, vecEnd);
+    for (int c = vecEnd; c < d; c++) {
+      for (int x = 0; x < g; x++) {
+        float acc = 0;
+        int p0 = pOff + x * pStride;
+        for (int i = 0; i < count; i++) {
+          acc += p[p0 + i] * loadScalar(seg, rowIds[i] * rowBytes + (long) c * eb, type);
+        }
+        o[oOff + x * d + c] += acc;
+      }
+    }
+  }
+
+  /** {@link #accumulate4x4} over listed rows. */
+  private static void rows4x4(MemorySegment seg, KvDType type, long rowBytes, int[] rowIds,
+      int count, float[] p, int p0, int pStride, int p3, float[] o, int o0, int d, int d3,
+      long col) {
+    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    long cb = (long) L * type.bytes();
+    FloatVector a00 = FloatVector.fromArray(F, o, o0);
+    FloatVector a01 = FloatVector.fromArray(F, o, o0 + L);
+    FloatVector a02 = FloatVector.fromArray(F, o, o0 + 2 * L);
+    FloatVector a03 = FloatVector.fromArray(F, o, o0 + 3 * L);
+    FloatVector a10 = FloatVector.fromArray(F, o, o0 + d);
+    FloatVector a11 = FloatVector.fromArray(F, o, o0 + d + L);
+    FloatVector a12 = FloatVector.fromArray(F, o, o0 + d + 2 * L);
+    FloatVector a13 = FloatVector.fromArray(F, o, o0 + d + 3 * L);
+    FloatVector a20 = FloatVector.fromArray(F, o, o0 + 2 * d);
+    FloatVector a21 = FloatVector.fromArray(F, o, o0 + 2 * d + L);
+    FloatVector a22 = FloatVector.fromArray(F, o, o0 + 2 * d + 2 * L);
+    FloatVector a23 = FloatVector.fromArray(F, o, o0 + 2 * d + 3 * L);
+    FloatVector a30 = FloatVector.fromArray(F, o, o0 + d3);
+    FloatVector a31 = FloatVector.fromArray(F, o, o0 + d3 + L);
+    FloatVector a32 = FloatVector.fromArray(F, o, o0 + d3 + 2 * L);
+    FloatVector a33 = FloatVector.fromArray(F, o, o0 + d3 + 3 * L);
+    for (int j = 0; j < count; j++) {
+      long base = rowIds[j] * rowBytes + col;
+      FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
+      FloatVector w1 = FloatVector.broadcast(F, p[p0 + pStride + j]);
+      FloatVector w2 = FloatVector.broadcast(F, p[p0 + 2 * pStride + j]);
+      FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
+      FloatVector v = bf16 ? loadBf16(seg, base) : load(seg, base, type);
+      a00 = v.fma(w0, a00);
+      a10 = v.fma(w1, a10);
+      a20 = v.fma(w2, a20);
+      a30 = v.fma(w3, a30);
+      v = bf16 ? loadBf16(seg, base + cb) : load(seg, base + cb, type);
+      a01 = v.fma(w0, a01);
+      a11 = v.fma(w1, a11);
+      a21 = v.fma(w2, a21);
+      a31 = v.fma(w3, a31);
+      v = bf16 ? loadBf16(seg, base + 2 * cb) : load(seg, base + 2 * cb, type);
+      a02 = v.fma(w0, a02);
+      a12 = v.fma(w1, a12);
+      a22 = v.fma(w2, a22);
+      a32 = v.fma(w3, a32);
+      v = bf16 ? loadBf16(seg, base + 3 * cb) : load(seg, base + 3 * cb, type);
+      a03 = v.fma(w0, a03);
+      a13 = v.fma(w1, a13);
+      a23 = v.fma(w2, a23);
+      a33 = v.fma(w3, a33);
+    }
+    a00.intoArray(o, o0);
+    a01.intoArray(o, o0 + L);
+    a02.intoArray(o, o0 + 2 * L);
+    a03.intoArray(o, o0 + 3 * L);
+    a10.intoArray(o, o0 + d);
+    a11.intoArray(o, o0 + d + L);
+    a12.intoArray(o, o0 + d + 2 * L);
+    a13.intoArray(o, o0 + d + 3 * L);
+    a20.intoArray(o, o0 + 2 * d);
+    a21.intoArray(o, o0 + 2 * d + L);
+    a22.intoArray(o, o0 + 2 * d + 2 * L);
+    a23.intoArray(o, o0 + 2 * d + 3 * L);
+    a30.intoArray(o, o0 + d3);
+    a31.intoArray(o, o0 + d3 + L);
+    a32.intoArray(o, o0 + d3 + 2 * L);
+    a33.intoArray(o, o0 + d3 + 3 * L);
+  }
+
+  /** Value chunks {@code [cFrom, cTo)} of listed rows for {@code heads} heads, one at a time. */
+  private static void rowColumns(MemorySegment seg, KvDType type, long rowBytes, int[] rowIds,
+      int count, float[] p, int pOff, int pStride, int heads, float[] o, int oOff, int d,
+      int cFrom, int cTo) {
+    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    int eb = type.bytes();
+    for (int c = cFrom; c < cTo; c += L) {
       long col = (long) c * eb;
-      for (int h = 0; h < g; h++) {
+      for (int h = 0; h < heads; h++) {
         int o0 = oOff + h * d + c;
         int p0 = pOff + h * pStride;
         FloatVector a0 = FloatVector.fromArray(F, o, o0);
@@ -514,16 +616,6 @@ public final class KvKernels {
           a0 = v.fma(FloatVector.broadcast(F, p[p0 + i]), a0);
         }
         a0.intoArray(o, o0);
-      }
-    }
-    for (int c = vecEnd; c < d; c++) {
-      for (int h = 0; h < g; h++) {
-        float acc = 0;
-        int p0 = pOff + h * pStride;
-        for (int i = 0; i < count; i++) {
-          acc += p[p0 + i] * loadScalar(seg, rowIds[i] * rowBytes + (long) c * eb, type);
-        }
-        o[oOff + h * d + c] += acc;
       }
     }
   }

@@ -24,6 +24,9 @@ public final class WorkTeam {
   /** How long an idle helper spins before it parks. */
   public static final long SPIN_NANOS = 200_000;
 
+  /** Pure spins (a few microseconds) before a waiting thread starts to yield its core. */
+  static final int YIELD_AFTER_SPINS = 1_000;
+
   /** Work on items {@code [from, to)}. */
   @FunctionalInterface
   public interface RangeBody {
@@ -118,8 +121,15 @@ public final class WorkTeam {
           }
         }
         region.work();
-        while (region.done.get() < parts) {
-          Thread.onSpinWait();
+        // a helper may have been preempted inside its chunk (the machine is busy: JIT compiler
+        // threads, other processes): after a short spin, yield so that it can run here, instead
+        // of spinning through a whole scheduler time slice (measured: about 4 ms per stall)
+        for (int spins = 0; region.done.get() < parts; spins++) {
+          if (spins < YIELD_AFTER_SPINS) {
+            Thread.onSpinWait();
+          } else {
+            Thread.yield();
+          }
         }
       } finally {
         busy.set(false);
@@ -149,6 +159,9 @@ public final class WorkTeam {
           }
           parked[id].set(false);
           idleSince = System.nanoTime();
+          spins = 0;
+        } else if (spins > YIELD_AFTER_SPINS) {
+          Thread.yield(); // idle: leave the core to any other runnable thread
         } else {
           Thread.onSpinWait();
         }

@@ -87,9 +87,7 @@ public final class Decoder {
     for (int l = 0; l < config.layers(); l++) {
       LayerWeights w = model.weights().layers()[l];
       model.rmsNorm(x, 0, xn, 0, h, w.attentionNorm());
-      product(w.wq(), xn, q);
-      product(w.wk(), xn, k);
-      product(w.wv(), xn, v);
+      products(w.wq(), q, w.wk(), k, w.wv(), v, xn);
       model.rope().rotate(q, 0, config.queryHeads(), cos, sin, 0);
       model.rope().rotate(k, 0, config.kvHeads(), cos, sin, 0);
       long t0 = System.nanoTime();
@@ -99,8 +97,7 @@ public final class Decoder {
       product(w.wo(), att, proj);
       KvKernels.axpy(1f, proj, 0, x, 0, h);
       model.rmsNorm(x, 0, xn, 0, h, w.mlpNorm());
-      product(w.gate(), xn, gate);
-      product(w.up(), xn, up);
+      products(w.gate(), gate, w.up(), up, null, null, xn);
       Llama.swiglu(gate, up, gate.length);
       product(w.down(), gate, proj);
       KvKernels.axpy(1f, proj, 0, x, 0, h);
@@ -130,6 +127,51 @@ public final class Decoder {
   }
 
   private static final WorkTeam TEAM = WorkTeam.shared();
+
+  /**
+   * Up to three products of the same input in one parallel region: {@code ya = a x},
+   * {@code yb = b x}, {@code yc = c x} ({@code c} may be null), chunks over all their groups of
+   * four rows. One region instead of three saves two hand-offs and two tails of uneven chunks
+   * (measured with StreamingLLM, whose attention is cheapest: the rest of a step went from
+   * 1.02-1.11 ms to 0.76-0.92 ms in three alternating runs).
+   */
+  private static void products(WeightMatrix a, float[] ya, WeightMatrix b, float[] yb,
+      WeightMatrix c, float[] yc, float[] x) {
+    int ga = a.rows() / 4;
+    int gb = b.rows() / 4;
+    int gc = c == null ? 0 : c.rows() / 4;
+    if (ga == 0 || gb == 0 || (c != null && gc == 0)) {
+      product(a, x, ya);
+      product(b, x, yb);
+      if (c != null) {
+        product(c, x, yc);
+      }
+      return;
+    }
+    int groups = ga + gb + gc;
+    long macs = (long) a.rows() * a.cols() + (long) b.rows() * b.cols()
+        + (c == null ? 0 : (long) c.rows() * c.cols());
+    int chunks = (int) Math.min(4L * TEAM.threads(), Math.max(1, macs / MIN_CHUNK_MACS));
+    TEAM.forRange(groups, chunks, (from, to) -> {
+      rowsOf(a, x, ya, ga, from, to);
+      rowsOf(b, x, yb, gb, from - ga, to - ga);
+      if (c != null) {
+        rowsOf(c, x, yc, gc, from - ga - gb, to - ga - gb);
+      }
+    });
+  }
+
+  /**
+   * Rows of groups {@code [from, to)} of {@code m}, clipped to its {@code groups}; the last group
+   * takes the rows past the last multiple of four.
+   */
+  private static void rowsOf(WeightMatrix m, float[] x, float[] y, int groups, int from, int to) {
+    int f = Math.max(0, from);
+    int t = Math.min(groups, to);
+    if (f < t) {
+      m.matvec(x, 0, y, 0, 4 * f, t == groups ? m.rows() : 4 * t);
+    }
+  }
   /** Multiply-adds below which a chunk is not worth a hand-off. */
   private static final long MIN_CHUNK_MACS = 16_384;
 }

@@ -82,6 +82,14 @@ public final class DemoCommand implements Callable<Integer> {
       out.printf("prefill    %,d tokens in %.1f s (%,.0f tokens/s, exact causal attention)%n",
           context, prefill, context / prefill);
 
+      // then one untimed pass of both methods over this very prompt: the JIT finishes compiling
+      // the decode path for this context's shapes (cluster counts, zone sizes). Measured: with the
+      // synthetic warm-up alone wave's steps took 2.5-7 ms, with this pass alone 4.5-5 ms, with
+      // both 1.7-2.7 ms (bench decode, after 100 warm-up steps: 2.2 ms)
+      err.println("warm-up    both methods decode once untimed (JIT compilation)");
+      err.flush();
+      decode(llama, state, "full", config, null);
+      decode(llama, state, "wave", config, null);
       Result full = decode(llama, state, "full", config, null);
       Result waveResult = decode(llama, state, "wave", config,
           new ProgressBar(err, "index", "(layer, KV head) caches"));

@@ -185,6 +185,12 @@ public final class WaveHeadCache implements HeadCache {
   }
 
   @Override
+  public boolean nextAppendIsHeavy() {
+    return prefillDone && sinkKeys.size() >= config.sinkTokens()
+        && tailKeys.size() + 1 >= config.windowTokens() + config.updateTokens();
+  }
+
+  @Override
   public void endPrefill() {
     if (prefillDone) {
       return;

@@ -25,6 +25,14 @@ public interface HeadCache extends AutoCloseable {
    */
   void append(float[] key, int keyOff, float[] value, int valueOff);
 
+  /**
+   * Whether the next {@link #append} will do more than store the token, e.g. cluster a segment of
+   * a wave index: a caller holding several heads may then run their appends in parallel.
+   */
+  default boolean nextAppendIsHeavy() {
+    return false;
+  }
+
   /** Marks the end of the prompt: builds the index over what was appended. Idempotent. */
   void endPrefill();
 

@@ -62,8 +62,22 @@ public final class HeadwiseContextCache implements ContextCache {
           + " x headDim " + shape.headDim() + " = " + width);
     }
     int d = shape.headDim();
-    for (int h = 0; h < shape.kvHeads(); h++) {
-      heads[layer][h].append(keys, h * d, values, h * d);
+    HeadCache[] layerHeads = heads[layer];
+    boolean heavy = false;
+    for (HeadCache head : layerHeads) {
+      heavy |= head.nextAppendIsHeavy();
+    }
+    if (heavy && layerHeads.length > 1) {
+      // an index update (clustering U tokens per head): the heads' updates in parallel
+      WorkTeam.shared().forRange(layerHeads.length, layerHeads.length, (from, to) -> {
+        for (int h = from; h < to; h++) {
+          layerHeads[h].append(keys, h * d, values, h * d);
+        }
+      });
+    } else {
+      for (int h = 0; h < layerHeads.length; h++) {
+        layerHeads[h].append(keys, h * d, values, h * d);
+      }
     }
   }
 

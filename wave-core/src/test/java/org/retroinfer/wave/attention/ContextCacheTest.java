@@ -51,6 +51,65 @@ class ContextCacheTest {
     }
   }
 
+  /**
+   * Decode-time index updates run the KV heads of a layer in parallel: the result equals heads fed
+   * the same rows one by one, bit for bit, and every head got its update.
+   */
+  @Test
+  void parallelIndexUpdatesEqualSequentialOnes() {
+    AttentionShape shape = new AttentionShape(1, 6, 3, 16);
+    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).windowTokens(8)
+        .updateTokens(64).segmentTokens(128).retrievalMinClusters(2).build();
+    Random rnd = new Random(11);
+    AttentionBackend backend = AttentionBackends.create("wave", config);
+    HeadCache[] alone = new HeadCache[shape.kvHeads()];
+    for (int h = 0; h < alone.length; h++) {
+      alone[h] = backend.newHead(shape.headDim(), shape.groupSize());
+    }
+    try (ContextCache cache = backend.newContext(shape)) {
+      float[] k = new float[shape.kvWidth()];
+      float[] v = new float[shape.kvWidth()];
+      int d = shape.headDim();
+      for (int t = 0; t < 600; t++) {
+        if (t == 300) {
+          cache.endPrefill();
+          for (HeadCache h : alone) {
+            h.endPrefill();
+          }
+        }
+        for (int i = 0; i < k.length; i++) {
+          k[i] = (float) rnd.nextGaussian();
+          v[i] = (float) rnd.nextGaussian();
+        }
+        cache.append(0, k, v);
+        for (int h = 0; h < alone.length; h++) {
+          alone[h].append(k, h * d, v, h * d);
+        }
+      }
+      float[] q = new float[shape.queryWidth()];
+      for (int i = 0; i < q.length; i++) {
+        q[i] = (float) rnd.nextGaussian();
+      }
+      float[] out = new float[q.length];
+      cache.attend(0, q, out);
+      int gw = shape.groupSize() * d;
+      for (int h = 0; h < alone.length; h++) {
+        float[] one = new float[gw];
+        alone[h].attend(q, h * gw, one, 0);
+        assertArrayEquals(one, java.util.Arrays.copyOfRange(out, h * gw, (h + 1) * gw), 0f);
+        int segments = ((org.retroinfer.wave.WaveHeadCache) cache.head(0, h)).index()
+            .segmentCount();
+        assertTrue(segments >= 5, "head " + h + " has " + segments + " segments");
+        assertEquals(segments,
+            ((org.retroinfer.wave.WaveHeadCache) alone[h]).index().segmentCount());
+      }
+    } finally {
+      for (HeadCache h : alone) {
+        h.close();
+      }
+    }
+  }
+
   @Test
   void mismatchedDimensionsAreRejectedWithTheExpectedShape() {
     AttentionShape shape = new AttentionShape(1, 4, 2, 8);

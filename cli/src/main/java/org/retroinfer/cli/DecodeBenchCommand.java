@@ -107,23 +107,27 @@ public final class DecodeBenchCommand implements Callable<Integer> {
             context / prefill, config.kvType());
         out.printf("decode     %d steps per method after %d warm-up steps, interleaved across"
             + " methods, from position %,d%n%n", steps, warmup, context);
-        out.printf("%-12s %10s %10s %10s %10s %9s %13s %10s %12s %10s %8s%n", "method",
-            "median ms", "mean ms", "p90 ms", "tokens/s", "speedup", "attention ms", "attn x",
-            "exact/head", "index s", "index%");
+        out.printf("%-12s %10s %10s %10s %10s %10s %9s %13s %10s %12s %10s %8s%n", "method",
+            "median ms", "mean ms", "p90 ms", "max ms", "tokens/s", "speedup", "attention ms",
+            "attn x", "exact/head", "index s", "index%");
         double base = median(nanos[0]);
         double baseAttention = median(attention[0]);
         int heads = llama.config().layers() * llama.config().kvHeads();
         for (int m = 0; m < specs.size(); m++) {
           double med = median(nanos[m]);
           double att = median(attention[m]);
-          out.printf("%-12s %10.3f %10.3f %10.3f %10.1f %8.2fx %13.3f %9.2fx %12.0f %10.3f %7.1f%%%n",
+          out.printf("%-12s %10.3f %10.3f %10.3f %10.3f %10.1f %8.2fx %13.3f %9.2fx %12.0f %10.3f"
+              + " %7.1f%%%n",
               specs.get(m), med / 1e6, Arrays.stream(nanos[m]).average().orElse(0) / 1e6,
-              percentile(nanos[m], 0.9) / 1e6, 1e9 / med, base / med, att / 1e6,
+              percentile(nanos[m], 0.9) / 1e6, Arrays.stream(nanos[m]).max().orElse(0) / 1e6,
+              1e9 / med, base / med, att / 1e6,
               baseAttention / att, (double) exact[m] / steps / heads, index[m],
               100 * index[m] / prefill);
         }
         out.println("\n(attention ms: median time per step inside the cache, append + attend of all"
-            + " layers; the rest of a step is the model's own products, the same for every method)");
+            + " layers; the rest of a step is the model's own products, the same for every method."
+            + " max ms: the slowest step, e.g. one that adds a segment to the wave index every"
+            + " 1,024 decoded tokens)");
         out.flush();
       } finally {
         caches.forEach(ContextCache::close);

@@ -197,7 +197,14 @@ public final class WaveHeadCache implements HeadCache {
     }
     prefillDone = true;
     if (tailKeys.size() >= config.windowTokens() + config.updateTokens()) {
-      indexTail(config.segmentLengths(tailKeys.size() - config.windowTokens()));
+      // room for the prompt's rows and the next decode-time segments up front: growing the
+      // cluster-contiguous stores later copies all of them inside one decode step
+      int indexed = tailKeys.size() - config.windowTokens();
+      int rows = (int) Math.min(Integer.MAX_VALUE - 8,
+          (long) index.keys().size() + indexed + Math.max(indexed / 2, 4L * config.updateTokens()));
+      index.keys().reserve(rows);
+      index.values().reserve(rows);
+      indexTail(config.segmentLengths(indexed));
     }
   }
 

@@ -254,6 +254,14 @@ public final class VectorStore implements AutoCloseable {
   }
 
   /** Bytes of off-heap memory held (capacity, not size). */
+  /** Makes room for at least {@code rows} rows in all, so that appends up to there do not copy. */
+  public void reserve(int rows) {
+    ensureWritable();
+    if (rows > capacity) {
+      ensureCapacity(rows);
+    }
+  }
+
   public long capacityBytes() {
     return owned ? capacity * rowBytes : 0;
   }

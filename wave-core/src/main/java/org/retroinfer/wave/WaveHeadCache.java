@@ -257,11 +257,12 @@ public final class WaveHeadCache implements HeadCache {
   public void attend(float[] queries, int qOff, float[] out, int outOff) {
     exact.reset();
     int exactTokens = sinkKeys.size() + tailKeys.size();
+    boolean indexed = index.clusterCount() > 0;
+    VectorStore keys = index.keys();
+    VectorStore values = index.values();
     int r = 0;
-    if (index.clusterCount() > 0) {
+    if (indexed) {
       planInto(queries, qOff);
-      VectorStore keys = index.keys();
-      VectorStore values = index.values();
       r = plan.retrievedCount();
       if (rangeStarts.length < r) {
         rangeStarts = new int[Math.max(r, rangeStarts.length * 2)];
@@ -280,9 +281,7 @@ public final class WaveHeadCache implements HeadCache {
     }
     exact.absorbRange(sinkKeys, sinkValues, 0, sinkKeys.size(), queries, qOff, scale);
     exact.absorbRange(tailKeys, tailValues, 0, tailKeys.size(), queries, qOff, scale);
-    if (index.clusterCount() > 0) {
-      VectorStore keys = index.keys();
-      VectorStore values = index.values();
+    if (indexed) {
       exact.absorbRanges(keys, values, rangeStarts, rangeEnds, r, queries, qOff, scale);
       int e = plan.estimatedCount();
       if (e > 0) {

@@ -119,14 +119,12 @@ public final class Decoder {
     int groups = rows / 4;
     long macs = (long) rows * m.cols();
     int chunks = (int) Math.min(2L * TEAM.threads(), Math.max(1, macs / MIN_CHUNK_MACS));
-    TEAM.forRange(groups, chunks,
-        (from, to) -> m.matvec(x, 0, y, 0, 4 * from, to == groups ? rows : 4 * to));
     if (groups == 0) {
       m.matvec(x, 0, y, 0, 0, rows);
+    } else {
+      TEAM.forRange(groups, chunks, (from, to) -> rowsOf(m, x, y, groups, from, to));
     }
   }
-
-  private static final WorkTeam TEAM = WorkTeam.shared();
 
   /**
    * Up to three products of the same input in one parallel region: {@code ya = a x},
@@ -172,6 +170,8 @@ public final class Decoder {
       m.matvec(x, 0, y, 0, 4 * f, t == groups ? m.rows() : 4 * t);
     }
   }
+
+  private static final WorkTeam TEAM = WorkTeam.shared();
   /** Multiply-adds below which a chunk is not worth a hand-off. */
   private static final long MIN_CHUNK_MACS = 16_384;
 }

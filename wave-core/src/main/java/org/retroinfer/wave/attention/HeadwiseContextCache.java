@@ -67,17 +67,16 @@ public final class HeadwiseContextCache implements ContextCache {
     for (HeadCache head : layerHeads) {
       heavy |= head.nextAppendIsHeavy();
     }
-    if (heavy && layerHeads.length > 1) {
-      // an index update (clustering U tokens per head): the heads' updates in parallel
-      WorkTeam.shared().forRange(layerHeads.length, layerHeads.length, (from, to) -> {
-        for (int h = from; h < to; h++) {
-          layerHeads[h].append(keys, h * d, values, h * d);
-        }
-      });
-    } else {
-      for (int h = 0; h < layerHeads.length; h++) {
+    WorkTeam.RangeBody body = (from, to) -> {
+      for (int h = from; h < to; h++) {
         layerHeads[h].append(keys, h * d, values, h * d);
       }
+    };
+    if (heavy) {
+      // an index update (clustering U tokens per head): the heads' updates in parallel
+      WorkTeam.shared().forRange(layerHeads.length, layerHeads.length, body);
+    } else {
+      body.run(0, layerHeads.length);
     }
   }
 

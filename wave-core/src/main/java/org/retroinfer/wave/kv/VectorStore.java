@@ -253,15 +253,13 @@ public final class VectorStore implements AutoCloseable {
     size = 0;
   }
 
-  /** Bytes of off-heap memory held (capacity, not size). */
   /** Makes room for at least {@code rows} rows in all, so that appends up to there do not copy. */
   public void reserve(int rows) {
     ensureWritable();
-    if (rows > capacity) {
-      ensureCapacity(rows);
-    }
+    ensureCapacity(rows);
   }
 
+  /** Bytes of off-heap memory held (capacity, not size). */
   public long capacityBytes() {
     return owned ? capacity * rowBytes : 0;
   }

@@ -67,8 +67,6 @@ public final class KvKernels {
     return c;
   }
 
-
-
   /**
    * One vector of {@code type} values at {@code byteOffset}, widened to float32. Kept, like its
    * three helpers, under C2's always-inline bytecode size (35 bytes): the kernels call it at several
@@ -487,7 +485,6 @@ public final class KvKernels {
       }
     }
   }
-
 
   /**
    * Like {@link #accumulate} over the listed rows {@code rowIds[0..count)} instead of a range:

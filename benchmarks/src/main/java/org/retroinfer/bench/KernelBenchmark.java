@@ -1,7 +1,17 @@
 package org.retroinfer.bench;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -51,8 +61,11 @@ public class KernelBenchmark {
   private float[] p;
   private float[] o;
   private SoftmaxState state;
-  /** K in blocks of 16 tokens, dimension by dimension (bfloat16 bits), for {@link #blockedScores}. */
-  private java.lang.foreign.MemorySegment blockedKeys;
+  /**
+   * K in blocks of one vector's lanes, dimension by dimension ({@link KvKernels#blockIndex}),
+   * bfloat16 bits, for {@link #blockedScores}.
+   */
+  private MemorySegment blockedKeys;
 
   @Setup
   public void setUp() {
@@ -77,17 +90,16 @@ public class KernelBenchmark {
     }
     o = new float[group * dim];
     state = new SoftmaxState(group, dim);
-    blockedKeys = java.lang.foreign.Arena.ofAuto().allocate((long) rows * dim * 2, 64);
+    blockedKeys = Arena.ofAuto().allocate(2L * KvKernels.blockedLength(rows, dim), 64);
     float[] k = new float[dim];
     for (int j = 0; j < rows; j++) {
       keys.read(j, k, 0);
       for (int t = 0; t < dim; t++) {
-        long at = ((long) (j / 16) * dim * 16 + (long) t * 16 + j % 16) * 2;
-        blockedKeys.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, at,
+        blockedKeys.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2L * KvKernels.blockIndex(j, t, dim),
             (short) (Float.floatToRawIntBits(k[t]) >>> 16));
       }
     }
-    if (group == 4 && rows % 16 == 0 && type == KvDType.BFLOAT16) {
+    if (group == 4 && rows % LANES == 0 && type == KvDType.BFLOAT16) {
       float[] expected = scores().clone();
       float[] got = blockedScores();
       for (int i = 0; i < 4 * rows; i++) {
@@ -99,42 +111,39 @@ public class KernelBenchmark {
     }
   }
 
-  private static final jdk.incubator.vector.VectorSpecies<Float> FS =
-      jdk.incubator.vector.FloatVector.SPECIES_512;
-  private static final jdk.incubator.vector.VectorSpecies<Short> SS =
-      jdk.incubator.vector.ShortVector.SPECIES_256;
-  private static final jdk.incubator.vector.VectorSpecies<Integer> IS =
-      jdk.incubator.vector.IntVector.SPECIES_512;
+  private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Short> SS =
+      VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
+  private static final VectorSpecies<Integer> IS = FS.withLanes(int.class);
+  private static final int LANES = FS.length();
 
   /**
-   * An experiment for the scores kernel, not used by wave-core: keys stored in blocks of 16
-   * tokens, dimension by dimension, so that one FMA scores 16 tokens for one head and no
-   * horizontal sum is needed (bfloat16, 4 heads, 16 lanes). Checked against {@link #scores} at
-   * set-up.
+   * An experiment for the scores kernel, not used by wave-core: keys stored in blocks of one
+   * vector's lanes (16 tokens with AVX-512), dimension by dimension, so that one FMA scores a
+   * block for one head and no horizontal sum is needed (bfloat16, 4 heads). Checked against
+   * {@link #scores} at set-up.
    */
   @Benchmark
   public float[] blockedScores() {
-    var le = java.nio.ByteOrder.LITTLE_ENDIAN;
-    for (int b = 0; b < rows / 16; b++) {
-      var a0 = jdk.incubator.vector.FloatVector.zero(FS);
-      var a1 = a0;
-      var a2 = a0;
-      var a3 = a0;
-      long base = (long) b * dim * 32;
+    for (int b = 0; b < rows / LANES; b++) {
+      FloatVector a0 = FloatVector.zero(FS);
+      FloatVector a1 = a0;
+      FloatVector a2 = a0;
+      FloatVector a3 = a0;
+      long base = 2L * KvKernels.blockIndex(b * LANES, 0, dim);
       for (int t = 0; t < dim; t++) {
-        var v = ((jdk.incubator.vector.IntVector) jdk.incubator.vector.ShortVector
-            .fromMemorySegment(SS, blockedKeys, base + t * 32L, le)
-            .convertShape(jdk.incubator.vector.VectorOperators.S2I, IS, 0))
-            .lanewise(jdk.incubator.vector.VectorOperators.LSHL, 16).reinterpretAsFloats();
-        a0 = v.fma(jdk.incubator.vector.FloatVector.broadcast(FS, q[t]), a0);
-        a1 = v.fma(jdk.incubator.vector.FloatVector.broadcast(FS, q[dim + t]), a1);
-        a2 = v.fma(jdk.incubator.vector.FloatVector.broadcast(FS, q[2 * dim + t]), a2);
-        a3 = v.fma(jdk.incubator.vector.FloatVector.broadcast(FS, q[3 * dim + t]), a3);
+        FloatVector v = ((IntVector) ShortVector.fromMemorySegment(SS, blockedKeys,
+            base + 2L * LANES * t, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IS,
+            0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        a0 = v.fma(FloatVector.broadcast(FS, q[t]), a0);
+        a1 = v.fma(FloatVector.broadcast(FS, q[dim + t]), a1);
+        a2 = v.fma(FloatVector.broadcast(FS, q[2 * dim + t]), a2);
+        a3 = v.fma(FloatVector.broadcast(FS, q[3 * dim + t]), a3);
       }
-      a0.mul(0.1f).intoArray(p, b * 16);
-      a1.mul(0.1f).intoArray(p, rows + b * 16);
-      a2.mul(0.1f).intoArray(p, 2 * rows + b * 16);
-      a3.mul(0.1f).intoArray(p, 3 * rows + b * 16);
+      a0.mul(0.1f).intoArray(p, b * LANES);
+      a1.mul(0.1f).intoArray(p, rows + b * LANES);
+      a2.mul(0.1f).intoArray(p, 2 * rows + b * LANES);
+      a3.mul(0.1f).intoArray(p, 3 * rows + b * LANES);
     }
     return p;
   }

@@ -135,7 +135,7 @@ public final class WeightMatrix {
 
   /**
    * {@code y[yOff + r] = W[r] . x[xOff .. xOff + cols)} for rows {@code r} in {@code [from, to)}, on
-   * the calling thread. Four rows share each load of {@code x}.
+   * the calling thread.
    */
   public void matvec(float[] x, int xOff, float[] y, int yOff, int from, int to) {
     int r = from;
@@ -194,10 +194,13 @@ public final class WeightMatrix {
   }
 
   /**
-   * 16-bit rows, two at a time, read as 32-bit words that each hold an even and an odd element:
+   * 16-bit rows, one at a time, read as 32-bit words that each hold an even and an odd element:
    * the words are split into an "even" and an "odd" float vector with shifts and masks (no lane
    * shuffles), and multiplied with the even and odd elements of {@code x}, de-interleaved once.
-   * Returns the first row not done.
+   * Two chunks per step into four accumulators: a decode step's products are short rows (384 to
+   * 1024 columns), so one accumulator chain per row left the core waiting on FMA latency
+   * (measured: two rows with one chain each ran 2-3x slower than this on the shipped model's
+   * weights). Returns the first row not done.
    */
   private int matvecPairs(float[] x, int xOff, float[] y, int yOff, int from, int to) {
     int pairs = cols / 2;
@@ -212,39 +215,46 @@ public final class WeightMatrix {
     }
     boolean bf16 = dtype == TensorDType.BF16;
     int vecEnd = I.loopBound(pairs);
-    int r = from;
-    for (; to - r >= 2; r += 2) {
-      long b0 = r * rowBytes;
-      long b1 = b0 + rowBytes;
-      FloatVector a0 = FloatVector.zero(F);
-      FloatVector a1 = FloatVector.zero(F);
-      for (int i = 0; i < vecEnd; i += L) {
-        FloatVector xe = FloatVector.fromArray(F, xs, i);
-        FloatVector xo = FloatVector.fromArray(F, xs, pairs + i);
-        IntVector w0 = IntVector.fromMemorySegment(I, data, b0 + 4L * i, ByteOrder.LITTLE_ENDIAN);
-        IntVector w1 = IntVector.fromMemorySegment(I, data, b1 + 4L * i, ByteOrder.LITTLE_ENDIAN);
+    int twoEnd = vecEnd - vecEnd % (2 * L);
+    for (int r = from; r < to; r++) {
+      long b = r * rowBytes;
+      FloatVector e0 = FloatVector.zero(F);
+      FloatVector o0 = FloatVector.zero(F);
+      FloatVector e1 = FloatVector.zero(F);
+      FloatVector o1 = FloatVector.zero(F);
+      int i = 0;
+      for (; i < twoEnd; i += 2 * L) {
+        IntVector w0 = IntVector.fromMemorySegment(I, data, b + 4L * i, ByteOrder.LITTLE_ENDIAN);
+        IntVector w1 = IntVector.fromMemorySegment(I, data, b + 4L * (i + L), ByteOrder.LITTLE_ENDIAN);
         if (bf16) {
-          a0 = bf16High(w0.lanewise(VectorOperators.LSHL, 16)).fma(xe, a0);
-          a0 = bf16High(w0).fma(xo, a0);
-          a1 = bf16High(w1.lanewise(VectorOperators.LSHL, 16)).fma(xe, a1);
-          a1 = bf16High(w1).fma(xo, a1);
+          e0 = bf16High(w0.lanewise(VectorOperators.LSHL, 16)).fma(FloatVector.fromArray(F, xs, i), e0);
+          o0 = bf16High(w0).fma(FloatVector.fromArray(F, xs, pairs + i), o0);
+          e1 = bf16High(w1.lanewise(VectorOperators.LSHL, 16)).fma(FloatVector.fromArray(F, xs, i + L), e1);
+          o1 = bf16High(w1).fma(FloatVector.fromArray(F, xs, pairs + i + L), o1);
         } else {
-          a0 = f16High(w0.lanewise(VectorOperators.LSHL, 16)).fma(xe, a0);
-          a0 = f16High(w0).fma(xo, a0);
-          a1 = f16High(w1.lanewise(VectorOperators.LSHL, 16)).fma(xe, a1);
-          a1 = f16High(w1).fma(xo, a1);
+          e0 = f16High(w0.lanewise(VectorOperators.LSHL, 16)).fma(FloatVector.fromArray(F, xs, i), e0);
+          o0 = f16High(w0).fma(FloatVector.fromArray(F, xs, pairs + i), o0);
+          e1 = f16High(w1.lanewise(VectorOperators.LSHL, 16)).fma(FloatVector.fromArray(F, xs, i + L), e1);
+          o1 = f16High(w1).fma(FloatVector.fromArray(F, xs, pairs + i + L), o1);
         }
       }
-      float s0 = a0.reduceLanes(VectorOperators.ADD);
-      float s1 = a1.reduceLanes(VectorOperators.ADD);
-      for (int c = 2 * vecEnd; c < cols; c++) {
-        s0 += get(r, c) * x[xOff + c];
-        s1 += get(r + 1, c) * x[xOff + c];
+      if (i < vecEnd) {
+        IntVector w0 = IntVector.fromMemorySegment(I, data, b + 4L * i, ByteOrder.LITTLE_ENDIAN);
+        if (bf16) {
+          e0 = bf16High(w0.lanewise(VectorOperators.LSHL, 16)).fma(FloatVector.fromArray(F, xs, i), e0);
+          o0 = bf16High(w0).fma(FloatVector.fromArray(F, xs, pairs + i), o0);
+        } else {
+          e0 = f16High(w0.lanewise(VectorOperators.LSHL, 16)).fma(FloatVector.fromArray(F, xs, i), e0);
+          o0 = f16High(w0).fma(FloatVector.fromArray(F, xs, pairs + i), o0);
+        }
       }
-      y[yOff + r] = s0;
-      y[yOff + r + 1] = s1;
+      float s = e0.add(o0).add(e1.add(o1)).reduceLanes(VectorOperators.ADD);
+      for (int c = 2 * vecEnd; c < cols; c++) {
+        s += get(r, c) * x[xOff + c];
+      }
+      y[yOff + r] = s;
     }
-    return r;
+    return to;
   }
 
   private static final ThreadLocal<float[]> SPLIT = ThreadLocal.withInitial(() -> new float[0]);

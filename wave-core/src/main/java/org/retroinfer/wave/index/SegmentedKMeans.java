@@ -157,8 +157,14 @@ public final class SegmentedKMeans {
         int valid = Math.min(COLS, k - c0);
         for (int r = 0; r < ROWS; r++) {
           int off = r * COLS;
-          // a full tile that cannot beat the row's best is skipped after one vector max
-          if (valid == COLS && rowMax(tile, off) <= best[r]) {
+          if (valid == COLS) {
+            // a full tile: its largest product, and if that beats the row's best, the first
+            // column holding it (what a scan with strict > would keep)
+            float m = rowMax(tile, off);
+            if (m > best[r]) {
+              best[r] = m;
+              assignment[r0 + r] = c0 + firstIndexOf(tile, off, m);
+            }
             continue;
           }
           for (int j = 0; j < valid; j++) {
@@ -239,6 +245,17 @@ public final class SegmentedKMeans {
     return FloatVector.fromArray(F, tile, off).max(FloatVector.fromArray(F, tile, off + L))
         .max(FloatVector.fromArray(F, tile, off + 2 * L).max(FloatVector.fromArray(F, tile, off + 3 * L)))
         .reduceLanes(VectorOperators.MAX);
+  }
+
+  /** The first of the {@link #COLS} columns at {@code tile[off..]} equal to {@code m}, which one is. */
+  private static int firstIndexOf(float[] tile, int off, float m) {
+    for (int v = 0; v < COLS; v += L) {
+      long bits = FloatVector.fromArray(F, tile, off + v).eq(m).toLong();
+      if (bits != 0) {
+        return v + Long.numberOfTrailingZeros(bits);
+      }
+    }
+    throw new AssertionError("tile row max not found");
   }
 
   /** Moves each centroid to its members' normalised sum; returns whether any assignment-relevant change happened. */

@@ -2,6 +2,8 @@ package org.retroinfer.wave.index;
 
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.retroinfer.wave.kv.VectorStore;
@@ -26,7 +28,9 @@ import org.retroinfer.wave.kv.VectorStore;
  */
 public final class SegmentedKMeans {
   private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Integer> I = F.withLanes(int.class);
   private static final int L = F.length();
+  private static final IntVector IOTA = IntVector.zero(I).addIndex(1);
   /** Rows per micro-tile of the assignment product. */
   private static final int ROWS = 4;
   /** Centroid columns per micro-tile: four vectors. */
@@ -145,36 +149,52 @@ public final class SegmentedKMeans {
 
   /**
    * assignment[i] = argmax_j x_i . c_j, computed as the product X * C^T in tiles of 4 rows by
-   * 4 vectors of centroids, keeping only each row's running best (ties: lowest j).
+   * 4 vectors of centroids. Each row keeps a running best per vector lane (value and column, a
+   * strictly larger product replaces it, so a lane keeps its first best column); at the end of the
+   * row the lanes' largest value wins, and among lanes that hold it the lowest column: the first
+   * argmax, as a scan would find it. Padding columns (j >= k) never win.
    */
   static void assign(float[] x, int nPad, int d, float[] ct, int kPad, int k, int[] assignment,
       float[] tile) {
-    float[] best = new float[ROWS];
+    float[] bestValue = new float[ROWS * L];
+    int[] bestColumn = new int[ROWS * L];
     for (int r0 = 0; r0 < nPad; r0 += ROWS) {
-      java.util.Arrays.fill(best, Float.NEGATIVE_INFINITY);
+      Arrays.fill(bestValue, Float.NEGATIVE_INFINITY);
+      Arrays.fill(bestColumn, 0);
       for (int c0 = 0; c0 < kPad; c0 += COLS) {
         productTile(x, r0 * d, d, ct, kPad, c0, tile);
-        int valid = Math.min(COLS, k - c0);
-        for (int r = 0; r < ROWS; r++) {
-          int off = r * COLS;
-          if (valid == COLS) {
-            // a full tile: its largest product, and if that beats the row's best, the first
-            // column holding it (what a scan with strict > would keep)
-            float m = rowMax(tile, off);
-            if (m > best[r]) {
-              best[r] = m;
-              assignment[r0 + r] = c0 + firstIndexOf(tile, off, m);
-            }
-            continue;
-          }
-          for (int j = 0; j < valid; j++) {
-            if (tile[off + j] > best[r]) {
-              best[r] = tile[off + j];
-              assignment[r0 + r] = c0 + j;
-            }
-          }
-        }
+        keepBest(tile, c0, k, bestValue, bestColumn);
       }
+      for (int r = 0; r < ROWS; r++) {
+        FloatVector v = FloatVector.fromArray(F, bestValue, r * L);
+        float m = v.reduceLanes(VectorOperators.MAX);
+        assignment[r0 + r] = IntVector.fromArray(I, bestColumn, r * L)
+            .reduceLanes(VectorOperators.MIN, v.eq(m).cast(I));
+      }
+    }
+  }
+
+  /** Folds one product tile into the rows' per-lane best values and columns. */
+  private static void keepBest(float[] tile, int c0, int k, float[] bestValue, int[] bestColumn) {
+    for (int r = 0; r < ROWS; r++) {
+      FloatVector best = FloatVector.fromArray(F, bestValue, r * L);
+      IntVector column = IntVector.fromArray(I, bestColumn, r * L);
+      for (int v = 0; v < COLS; v += L) {
+        int first = c0 + v;
+        if (first >= k) {
+          break;
+        }
+        FloatVector p = FloatVector.fromArray(F, tile, r * COLS + v);
+        IntVector ids = IntVector.broadcast(I, first).add(IOTA);
+        VectorMask<Float> better = p.compare(VectorOperators.GT, best);
+        if (first + L > k) {
+          better = better.and(ids.compare(VectorOperators.LT, k).cast(F));
+        }
+        best = best.blend(p, better);
+        column = column.blend(ids, better.cast(I));
+      }
+      best.intoArray(bestValue, r * L);
+      column.intoArray(bestColumn, r * L);
     }
   }
 
@@ -239,23 +259,6 @@ public final class SegmentedKMeans {
     a31.intoArray(tile, 3 * COLS + L);
     a32.intoArray(tile, 3 * COLS + 2 * L);
     a33.intoArray(tile, 3 * COLS + 3 * L);
-  }
-
-  private static float rowMax(float[] tile, int off) {
-    return FloatVector.fromArray(F, tile, off).max(FloatVector.fromArray(F, tile, off + L))
-        .max(FloatVector.fromArray(F, tile, off + 2 * L).max(FloatVector.fromArray(F, tile, off + 3 * L)))
-        .reduceLanes(VectorOperators.MAX);
-  }
-
-  /** The first of the {@link #COLS} columns at {@code tile[off..]} equal to {@code m}, which one is. */
-  private static int firstIndexOf(float[] tile, int off, float m) {
-    for (int v = 0; v < COLS; v += L) {
-      long bits = FloatVector.fromArray(F, tile, off + v).eq(m).toLong();
-      if (bits != 0) {
-        return v + Long.numberOfTrailingZeros(bits);
-      }
-    }
-    throw new AssertionError("tile row max not found");
   }
 
   /** Moves each centroid to its members' normalised sum; returns whether any assignment-relevant change happened. */

@@ -193,6 +193,49 @@ public class SegmentedKMeansTest {
   }
 
   @Test
+  void blockedAssignmentBreaksTiesTowardTheLowestColumn() {
+    Random rnd = new Random(23);
+    int n = 8;
+    int d = 16;
+    int k = 150;
+    int cols = 4 * jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+    int kPad = (k + cols - 1) / cols * cols;
+    float[] u = new float[d];
+    for (int t = 0; t < d; t++) {
+      u[t] = (float) rnd.nextGaussian();
+    }
+    float[] x = new float[n * d];
+    for (int i = 0; i < n; i++) {
+      System.arraycopy(u, 0, x, i * d, d);
+    }
+    float[] ct = new float[d * kPad];
+    for (int t = 0; t < d; t++) {
+      for (int j = 0; j < k; j++) {
+        ct[t * kPad + j] = (float) rnd.nextGaussian() * 0.1f;
+      }
+      // the same best centroid at columns 67, 20 and 140: 67 sits in a lower vector lane than 20
+      for (int j : new int[] {67, 20, 140}) {
+        ct[t * kPad + j] = 5 * u[t];
+      }
+    }
+    int[] got = new int[n];
+    SegmentedKMeans.assign(x, n, d, ct, kPad, k, got, new float[cols * 4]);
+    for (int i = 0; i < n; i++) {
+      assertEquals(20, got[i], "row " + i);
+    }
+    // all centroids equal: column 0
+    for (int t = 0; t < d; t++) {
+      for (int j = 0; j < k; j++) {
+        ct[t * kPad + j] = u[t];
+      }
+    }
+    SegmentedKMeans.assign(x, n, d, ct, kPad, k, got, new float[cols * 4]);
+    for (int i = 0; i < n; i++) {
+      assertEquals(0, got[i], "row " + i);
+    }
+  }
+
+  @Test
   void rejectsBadArguments() {
     VectorStore keys = VectorStore.allocate(8, KvDType.FLOAT32, 4);
     VectorStore values = VectorStore.allocate(4, KvDType.FLOAT32, 4);

@@ -209,14 +209,89 @@ public final class CausalAttention {
     s.sum[r] += total.reduceLanes(VectorOperators.ADD);
   }
 
+  /**
+   * Four rows by four value chunks: {@code acc[o0 + i * d + c*L ..] += sum_j p[p0 + i * KEY_BLOCK + j]
+   * V[v0 + j * kw + c*L ..]} for rows i < 4 and chunks c < 4. Sixteen independent accumulators: with
+   * four (one chunk at a time) each FMA waited on the one before it (64 keys per block), which held
+   * the value pass of prefill at half the FMA rate.
+   */
+  private static void accumulate4x4(Scratch s, int o0, int d, int p0, float[] values, int v0,
+      int nk, int kw) {
+    float[] acc = s.acc;
+    float[] p = s.scores;
+    FloatVector a00 = FloatVector.fromArray(F, acc, o0);
+    FloatVector a01 = FloatVector.fromArray(F, acc, o0 + L);
+    FloatVector a02 = FloatVector.fromArray(F, acc, o0 + 2 * L);
+    FloatVector a03 = FloatVector.fromArray(F, acc, o0 + 3 * L);
+    FloatVector a10 = FloatVector.fromArray(F, acc, o0 + d);
+    FloatVector a11 = FloatVector.fromArray(F, acc, o0 + d + L);
+    FloatVector a12 = FloatVector.fromArray(F, acc, o0 + d + 2 * L);
+    FloatVector a13 = FloatVector.fromArray(F, acc, o0 + d + 3 * L);
+    FloatVector a20 = FloatVector.fromArray(F, acc, o0 + 2 * d);
+    FloatVector a21 = FloatVector.fromArray(F, acc, o0 + 2 * d + L);
+    FloatVector a22 = FloatVector.fromArray(F, acc, o0 + 2 * d + 2 * L);
+    FloatVector a23 = FloatVector.fromArray(F, acc, o0 + 2 * d + 3 * L);
+    FloatVector a30 = FloatVector.fromArray(F, acc, o0 + 3 * d);
+    FloatVector a31 = FloatVector.fromArray(F, acc, o0 + 3 * d + L);
+    FloatVector a32 = FloatVector.fromArray(F, acc, o0 + 3 * d + 2 * L);
+    FloatVector a33 = FloatVector.fromArray(F, acc, o0 + 3 * d + 3 * L);
+    for (int j = 0; j < nk; j++) {
+      int v = v0 + j * kw;
+      FloatVector v0v = FloatVector.fromArray(F, values, v);
+      FloatVector v1v = FloatVector.fromArray(F, values, v + L);
+      FloatVector v2v = FloatVector.fromArray(F, values, v + 2 * L);
+      FloatVector v3v = FloatVector.fromArray(F, values, v + 3 * L);
+      FloatVector w = FloatVector.broadcast(F, p[p0 + j]);
+      a00 = v0v.fma(w, a00);
+      a01 = v1v.fma(w, a01);
+      a02 = v2v.fma(w, a02);
+      a03 = v3v.fma(w, a03);
+      w = FloatVector.broadcast(F, p[p0 + KEY_BLOCK + j]);
+      a10 = v0v.fma(w, a10);
+      a11 = v1v.fma(w, a11);
+      a12 = v2v.fma(w, a12);
+      a13 = v3v.fma(w, a13);
+      w = FloatVector.broadcast(F, p[p0 + 2 * KEY_BLOCK + j]);
+      a20 = v0v.fma(w, a20);
+      a21 = v1v.fma(w, a21);
+      a22 = v2v.fma(w, a22);
+      a23 = v3v.fma(w, a23);
+      w = FloatVector.broadcast(F, p[p0 + 3 * KEY_BLOCK + j]);
+      a30 = v0v.fma(w, a30);
+      a31 = v1v.fma(w, a31);
+      a32 = v2v.fma(w, a32);
+      a33 = v3v.fma(w, a33);
+    }
+    a00.intoArray(acc, o0);
+    a01.intoArray(acc, o0 + L);
+    a02.intoArray(acc, o0 + 2 * L);
+    a03.intoArray(acc, o0 + 3 * L);
+    a10.intoArray(acc, o0 + d);
+    a11.intoArray(acc, o0 + d + L);
+    a12.intoArray(acc, o0 + d + 2 * L);
+    a13.intoArray(acc, o0 + d + 3 * L);
+    a20.intoArray(acc, o0 + 2 * d);
+    a21.intoArray(acc, o0 + 2 * d + L);
+    a22.intoArray(acc, o0 + 2 * d + 2 * L);
+    a23.intoArray(acc, o0 + 2 * d + 3 * L);
+    a30.intoArray(acc, o0 + 3 * d);
+    a31.intoArray(acc, o0 + 3 * d + L);
+    a32.intoArray(acc, o0 + 3 * d + 2 * L);
+    a33.intoArray(acc, o0 + 3 * d + 3 * L);
+  }
+
   /** acc[r] += sum_j p[r][j] V[kb + j], vectorised over the head dim; four rows share each load. */
   private static void accumulateValues(Scratch s, int rows, int d, float[] values, int kb, int nk,
       int col, int kw) {
     int vecEnd = F.loopBound(d);
+    int wideEnd = vecEnd - vecEnd % (4 * L);
     int r = 0;
     for (; rows - r >= 4; r += 4) {
       int p0 = r * KEY_BLOCK;
-      for (int c = 0; c < vecEnd; c += L) {
+      for (int c = 0; c < wideEnd; c += 4 * L) {
+        accumulate4x4(s, r * d + c, d, p0, values, (kb * kw) + col + c, nk, kw);
+      }
+      for (int c = wideEnd; c < vecEnd; c += L) {
         int o0 = r * d + c;
         FloatVector a0 = FloatVector.fromArray(F, s.acc, o0);
         FloatVector a1 = FloatVector.fromArray(F, s.acc, o0 + d);

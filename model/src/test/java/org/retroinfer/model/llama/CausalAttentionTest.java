@@ -15,7 +15,7 @@ class CausalAttentionTest {
   @CsvSource({
       // queryHeads, kvHeads, headDim, start, n
       "6, 2, 64, 0, 100", "6, 2, 64, 130, 37", "4, 4, 32, 0, 1", "8, 2, 48, 65, 64",
-      "2, 1, 20, 3, 17", "3, 1, 64, 200, 129"})
+      "2, 1, 20, 3, 17", "3, 1, 64, 200, 129", "4, 2, 80, 10, 70", "2, 1, 128, 0, 65"})
   void matchesFloat64(int queryHeads, int kvHeads, int d, int start, int n) {
     AttentionShape shape = new AttentionShape(1, queryHeads, kvHeads, d);
     int total = start + n;

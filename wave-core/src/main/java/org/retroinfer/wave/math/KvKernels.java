@@ -68,22 +68,29 @@ public final class KvKernels {
   }
 
   /**
-   * One vector of {@code type} values at {@code byteOffset}, widened to float32. Kept, like its
-   * three helpers, under C2's always-inline bytecode size (35 bytes): the kernels call it at several
-   * sites per loop, a site that C2 does not inline passes the vector through the heap (boxed), and a
-   * larger method is refused at sites that C2 does not count as hot (measured: one such site in the
-   * value kernel cost a third of wave attention's time in a decode loop).
+   * One vector of {@code type} values at {@code byteOffset}, widened to float32. Kept, like
+   * {@link #loadBf16} and {@link #loadF32}, within C2's always-inline bytecode size (at most 35
+   * bytes; {@code javap -c} shows it): the kernels call these at several sites per loop, a site
+   * that C2 does not inline passes the vector through the heap (boxed) and runs the vector
+   * operations after it in their slow Java fallback, and a larger method is refused at sites that
+   * C2 does not count as hot. One such site in the value kernel once cost a third of wave
+   * attention's time in a decode loop; later {@code load} and {@code loadBf16} had grown to 36
+   * bytes and C2 refused them ("callee is too large") in compiles of the value kernel.
+   * {@code KvKernelsInliningTest} holds the sizes. float16 ({@link #loadF16}) is larger and may
+   * still box at cold sites.
    */
   static FloatVector load(MemorySegment seg, long byteOffset, KvDType type) {
-    return type == KvDType.BFLOAT16 ? loadBf16(seg, byteOffset)
-        : type == KvDType.FLOAT32 ? loadF32(seg, byteOffset) : loadF16(seg, byteOffset);
+    return type == KvDType.FLOAT32 ? loadF32(seg, byteOffset) : loadHalf(seg, byteOffset, type);
+  }
+
+  private static FloatVector loadHalf(MemorySegment seg, long byteOffset, KvDType type) {
+    return type == KvDType.BFLOAT16 ? loadBf16(seg, byteOffset) : loadF16(seg, byteOffset);
   }
 
   /** bfloat16 is the upper half of a float32: widen each lane to 32 bits and shift it up. */
   static FloatVector loadBf16(MemorySegment seg, long byteOffset) {
-    return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
-        .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
-        .reinterpretAsFloats();
+    return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE).castShape(I, 0))
+        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
   }
 
   static FloatVector loadF32(MemorySegment seg, long byteOffset) {

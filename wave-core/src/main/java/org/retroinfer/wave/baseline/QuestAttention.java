@@ -57,6 +57,7 @@ public final class QuestAttention implements AttentionBackend {
     private float[] scores = new float[0];
     private float[] total = new float[0];
     private long[] order = new long[0];
+    private long[] scratch = new long[0];
     private final float[] key;
 
     Head(int dim, int groupSize, KvDType type, IntUnaryOperator budget) {
@@ -103,6 +104,7 @@ public final class QuestAttention implements AttentionBackend {
         scores = new float[groupSize * cap];
         total = new float[cap];
         order = new long[cap];
+        scratch = new long[cap];
       }
       int stride = scores.length / groupSize;
       Arrays.fill(total, 0, last, 0f);
@@ -118,7 +120,7 @@ public final class QuestAttention implements AttentionBackend {
       for (int p = 0; p < last; p++) {
         order[p] = TopSelection.pack(total[p], p);
       }
-      TopSelection.selectLargest(order, 0, last, pick);
+      TopSelection.selectLargest(order, 0, last, pick, scratch);
       state.reset();
       int read = 0;
       for (int i = 0; i < pick; i++) {

@@ -46,6 +46,7 @@ public final class TopKOracleAttention implements AttentionBackend {
     private float[] total = new float[0];
     private float[] picked = new float[0];
     private long[] order = new long[0];
+    private long[] scratch = new long[0];
     private int[] rows = new int[0];
 
     Head(int dim, int groupSize, KvDType type, IntUnaryOperator budget) {
@@ -67,6 +68,7 @@ public final class TopKOracleAttention implements AttentionBackend {
         probs = new float[cap];
         total = new float[cap];
         order = new long[cap];
+        scratch = new long[cap];
         rows = new int[cap];
         picked = new float[groupSize * cap];
       }
@@ -81,7 +83,7 @@ public final class TopKOracleAttention implements AttentionBackend {
       for (int j = 0; j < n; j++) {
         order[j] = TopSelection.pack(total[j], j);
       }
-      TopSelection.selectLargest(order, 0, n, k);
+      TopSelection.selectLargest(order, 0, n, k, scratch);
       for (int i = 0; i < k; i++) {
         rows[i] = TopSelection.id(order[i]);
         for (int h = 0; h < groupSize; h++) {

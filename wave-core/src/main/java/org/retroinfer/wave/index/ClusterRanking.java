@@ -18,6 +18,7 @@ public final class ClusterRanking {
   private float[] probs = new float[0];
   private float[] total = new float[0];
   private long[] keys = new long[0];
+  private long[] scratch = new long[0];
   private int stride;
 
   public ClusterRanking(int groupSize) {
@@ -47,8 +48,8 @@ public final class ClusterRanking {
     for (int c = 0; c < clusters; c++) {
       keys[c] = TopSelection.pack(total[c], c);
     }
-    TopSelection.selectLargest(keys, 0, clusters, r + e);
-    TopSelection.selectLargest(keys, 0, r + e, r);
+    TopSelection.selectLargest(keys, 0, clusters, r + e, scratch);
+    TopSelection.selectLargest(keys, 0, r + e, r, scratch);
     plan.reset(r, e);
     int[] ret = plan.retrievedArray();
     int[] est = plan.estimatedArray();
@@ -84,6 +85,7 @@ public final class ClusterRanking {
       probs = new float[cap];
       total = new float[cap];
       keys = new long[cap];
+      scratch = new long[cap];
     }
   }
 }

@@ -10,43 +10,81 @@ public final class TopSelection {
 
   /**
    * Reorders {@code a[lo, hi)} so that its {@code k} largest keys occupy {@code a[lo, lo + k)}
-   * (in no particular order).
+   * (in no particular order). Allocates its scratch; see
+   * {@link #selectLargest(long[], int, int, int, long[])} for hot paths.
    */
   public static void selectLargest(long[] a, int lo, int hi, int k) {
+    if (k > 0 && k < hi - lo) {
+      selectLargest(a, lo, hi, k, new long[hi - lo]);
+    }
+  }
+
+  /**
+   * Reorders {@code a[lo, hi)} so that its {@code k} largest keys occupy {@code a[lo, lo + k)}
+   * (in no particular order), using {@code scratch} (at least {@code hi - lo} longs). A quickselect
+   * whose partition pass copies every key to one of two places and advances both places' ends by
+   * the compare's result, with no data-dependent branch: an in-place partition mispredicted about
+   * every other compare on ranking scores (measured: 10.7 us against 3.75 us to pick 301 and then
+   * 64 of 1,020 cluster scores, the ranking of one head at 16K; 86 us against 28 us for 2,048 and
+   * then 148 of 8,192, at 128K).
+   */
+  public static void selectLargest(long[] a, int lo, int hi, int k, long[] scratch) {
     if (k <= 0 || k >= hi - lo) {
       return;
     }
-    int target = lo + k - 1; // where the k-th largest must end up
-    int l = lo;
-    int r = hi - 1;
-    while (r > l) {
-      long pivot = medianOfThree(a[l], a[(l + r) >>> 1], a[r]);
-      int i = l;
-      int j = r;
-      while (i <= j) {
-        while (a[i] > pivot) {
-          i++;
-        }
-        while (a[j] < pivot) {
-          j--;
-        }
-        if (i <= j) {
-          long t = a[i];
-          a[i] = a[j];
-          a[j] = t;
-          i++;
-          j--;
-        }
+    if (scratch.length < hi - lo) {
+      throw new IllegalArgumentException("scratch of " + scratch.length + " longs for "
+          + (hi - lo) + " keys");
+    }
+    int target = lo + k; // a[lo, target) must end up holding the k largest
+    int l = lo; // a[lo, l) are known to be among them
+    int r = hi; // a[r, hi) are known not to be
+    while (r - l > SMALL) {
+      long pivot = medianOfThree(a[l], a[(l + r) >>> 1], a[r - 1]);
+      int above = l;
+      int rest = 0;
+      for (int i = l; i < r; i++) {
+        long x = a[i];
+        a[above] = x; // above <= i: never overwrites a key not yet read
+        scratch[rest] = x;
+        int up = x > pivot ? 1 : 0;
+        above += up;
+        rest += 1 - up;
       }
-      if (target <= j) {
-        r = j;
-      } else if (target >= i) {
-        l = i;
-      } else {
+      System.arraycopy(scratch, 0, a, above, rest); // keys <= pivot, the pivot among them
+      if (above > target) {
+        r = above; // more than needed above the pivot: the boundary is among them
+      } else if (above == target) {
         return;
+      } else {
+        // every key above the pivot is in, and so is the pivot, the largest of the rest
+        int at = above;
+        while (a[at] != pivot) {
+          at++;
+        }
+        a[at] = a[above];
+        a[above] = pivot;
+        l = above + 1;
+        if (l == target) {
+          return;
+        }
       }
     }
+    for (int i = l; i < target; i++) { // a few keys left: pick the largest, one at a time
+      int best = i;
+      for (int j = i + 1; j < r; j++) {
+        if (a[j] > a[best]) {
+          best = j;
+        }
+      }
+      long t = a[i];
+      a[i] = a[best];
+      a[best] = t;
+    }
   }
+
+  /** Ranges this short finish by repeated maximum search. */
+  private static final int SMALL = 16;
 
   /** Packs a non-negative score and an id into a key: larger score first, then smaller id. */
   public static long pack(float nonNegativeScore, int id) {

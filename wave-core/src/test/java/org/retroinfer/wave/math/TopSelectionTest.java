@@ -6,11 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class TopSelectionTest {
 
-  @Test
-  void selectsTheLargestKeysLikeSorting() {
+  @ParameterizedTest(name = "scratch={0}")
+  @ValueSource(booleans = {false, true})
+  void selectsTheLargestKeysLikeSorting(boolean withScratch) {
     Random rnd = new Random(12);
     for (int trial = 0; trial < 300; trial++) {
       int n = 1 + rnd.nextInt(3000);
@@ -23,11 +26,39 @@ class TopSelectionTest {
       int k = rnd.nextInt(n + 1);
       long[] sorted = Arrays.copyOfRange(a, 2, 2 + n);
       Arrays.sort(sorted);
-      TopSelection.selectLargest(a, 2, 2 + n, k);
+      if (withScratch) {
+        TopSelection.selectLargest(a, 2, 2 + n, k, new long[n + rnd.nextInt(3)]);
+      } else {
+        TopSelection.selectLargest(a, 2, 2 + n, k);
+      }
       long[] top = Arrays.copyOfRange(a, 2, 2 + k);
       Arrays.sort(top);
       assertArrayEquals(Arrays.copyOfRange(sorted, n - k, n), top, "n=" + n + " k=" + k);
       long[] all = Arrays.copyOfRange(a, 2, 2 + n);
+      Arrays.sort(all);
+      assertArrayEquals(sorted, all, "selection must permute, not lose keys");
+    }
+  }
+
+  @Test
+  void scratchSelectionHandlesEqualKeysAndSortedInput() {
+    Random rnd = new Random(13);
+    for (int trial = 0; trial < 200; trial++) {
+      int n = 1 + rnd.nextInt(600);
+      long[] a = new long[n];
+      int kind = trial % 3;
+      for (int i = 0; i < n; i++) {
+        a[i] = kind == 0 ? rnd.nextInt(4) : kind == 1 ? i : n - i; // duplicates, ascending, descending
+      }
+      int k = rnd.nextInt(n + 1);
+      long[] sorted = a.clone();
+      Arrays.sort(sorted);
+      TopSelection.selectLargest(a, 0, n, k, new long[n]);
+      long[] top = Arrays.copyOf(a, k);
+      Arrays.sort(top);
+      assertArrayEquals(Arrays.copyOfRange(sorted, n - k, n), top, "kind=" + kind + " n=" + n
+          + " k=" + k);
+      long[] all = a.clone();
       Arrays.sort(all);
       assertArrayEquals(sorted, all, "selection must permute, not lose keys");
     }

@@ -179,15 +179,22 @@ public final class WaveHeadCache implements HeadCache {
       k.removeLast();
       throw e;
     }
-    if (prefillDone && tailKeys.size() >= config.windowTokens() + config.updateTokens()) {
+    if (prefillDone && tailIsFull(tailKeys.size())) {
       indexTail(new int[] {config.updateTokens()});
     }
   }
 
   @Override
   public boolean nextAppendIsHeavy() {
-    return prefillDone && sinkKeys.size() >= config.sinkTokens()
-        && tailKeys.size() + 1 >= config.windowTokens() + config.updateTokens();
+    return prefillDone && sinkKeys.size() >= config.sinkTokens() && tailIsFull(tailKeys.size() + 1);
+  }
+
+  /**
+   * Whether a tail of {@code tokens} holds a segment's worth beyond the window: the point where
+   * the prompt gets an index, and where decoding adds a segment to it.
+   */
+  private boolean tailIsFull(int tokens) {
+    return tokens >= config.windowTokens() + config.updateTokens();
   }
 
   @Override
@@ -196,7 +203,7 @@ public final class WaveHeadCache implements HeadCache {
       return;
     }
     prefillDone = true;
-    if (tailKeys.size() >= config.windowTokens() + config.updateTokens()) {
+    if (tailIsFull(tailKeys.size())) {
       // room for the prompt's rows and the next decode-time segments up front: growing the
       // cluster-contiguous stores later copies all of them inside one decode step
       int indexed = tailKeys.size() - config.windowTokens();

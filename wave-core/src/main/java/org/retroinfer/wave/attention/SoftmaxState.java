@@ -46,6 +46,22 @@ public final class SoftmaxState {
     return dim;
   }
 
+  /**
+   * Sizes the scratch memory of {@link #absorbRanges} for ranges of up to {@code rows} rows in all,
+   * so that the first call after an index change does not allocate (a growth branch taken inside a
+   * compiled decode step sends it back to the interpreter and costs a recompilation).
+   */
+  public void reserveRows(int rows) {
+    if (gathered.length < (long) heads * rows) {
+      gathered = new float[Math.multiplyExact(heads, rows)];
+    }
+  }
+
+  /** How many rows {@link #absorbRanges} can take in one call without allocating. */
+  public int reservedRows() {
+    return gathered.length / heads;
+  }
+
   /** Forgets everything absorbed. */
   public void reset() {
     Arrays.fill(max, Float.NEGATIVE_INFINITY);

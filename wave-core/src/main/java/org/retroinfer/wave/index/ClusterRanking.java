@@ -75,6 +75,14 @@ public final class ClusterRanking {
     return total[c];
   }
 
+  /**
+   * Sizes the scratch memory for an index of up to {@code clusters} clusters ahead of the first
+   * {@link #plan} on it.
+   */
+  public void reserve(int clusters) {
+    ensure(clusters);
+  }
+
   private void ensure(int clusters) {
     if (total.length < clusters) {
       // whole lane blocks: blockedScores writes the padding of the last one

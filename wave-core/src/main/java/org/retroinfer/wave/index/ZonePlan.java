@@ -15,13 +15,18 @@ public final class ZonePlan {
   private int retrievedCount;
   private int estimatedCount;
 
-  void reset(int r, int e) {
+  /** Sizes the plan for up to {@code r} retrieved and {@code e} estimated clusters. */
+  public void reserve(int r, int e) {
     if (retrieved.length < r) {
       retrieved = new int[r];
     }
     if (estimated.length < e) {
       estimated = new int[e];
     }
+  }
+
+  void reset(int r, int e) {
+    reserve(r, e);
     retrievedCount = r;
     estimatedCount = e;
   }

@@ -7,7 +7,6 @@ import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.SoftmaxState;
 import org.retroinfer.wave.index.WaveIndex;
-import org.retroinfer.wave.math.KvKernels;
 
 /** Random wave-core head caches and an independent tripartite reference for the tests. */
 public final class TestData {
@@ -81,10 +80,13 @@ public final class TestData {
       float[] logits = new float[g * e];
       float[] weights = new float[e];
       for (int i = 0; i < e; i++) {
-        float[] one = new float[g];
-        KvKernels.scores(idx.centroids(), estimated[i], 1, q, qOff, g, scale, one, 0, 1);
+        // the centroids as wave-core ranks with them (rounded to the keys' type)
         for (int hh = 0; hh < g; hh++) {
-          logits[hh * e + i] = one[hh];
+          double l = 0;
+          for (int t = 0; t < d; t++) {
+            l += (double) q[qOff + hh * d + t] * idx.rankingCentroid(estimated[i], t);
+          }
+          logits[hh * e + i] = (float) (l * scale);
         }
         weights[i] = idx.clusterSize(estimated[i]);
       }

@@ -2,6 +2,7 @@ package org.retroinfer.gpu.layout;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.WaveHeadCache;
@@ -14,7 +15,9 @@ import org.retroinfer.wave.kv.VectorStore;
  * reads (host memory here; the engine uploads them or pins them): the steady pool (each item's
  * sinks, then its tail), the cluster-contiguous pool (each item's indexed K/V exactly as its
  * {@link WaveIndex} stores them), and the float32 centroids and value sums. Bytes are copied
- * unchanged, so 16-bit K/V keep wave-core's layout bit for bit.
+ * unchanged, so 16-bit K/V keep wave-core's layout bit for bit; the centroids hold the values that
+ * wave-core ranks with ({@link WaveIndex#rankingCentroid}: rounded to the keys' type), so both
+ * rank and estimate from the same numbers.
  */
 public final class WaveBatch implements AutoCloseable {
   private final Arena arena = Arena.ofShared();
@@ -71,7 +74,12 @@ public final class WaveBatch implements AutoCloseable {
         long row = tables.clusterRow[(int) tables.centBase[i]];
         copy(idx.keys(), clusterK, row * rb);
         copy(idx.values(), clusterV, row * rb);
-        copy(idx.centroids(), centroids, tables.centBase[i] * d * 4);
+        long c0 = tables.centBase[i] * d;
+        for (int c = 0; c < idx.clusterCount(); c++) {
+          for (int t = 0; t < d; t++) {
+            centroids.setAtIndex(ValueLayout.JAVA_FLOAT, c0 + (long) c * d + t, idx.rankingCentroid(c, t));
+          }
+        }
         copy(idx.valueSums(), valueSums, tables.centBase[i] * d * 4);
       }
     }

@@ -171,7 +171,7 @@ public final class Explainer {
           estimated += clusterMass[c] / g;
           double l = 0;
           for (int t = 0; t < d; t++) {
-            l += (double) q[qo + t] * index.centroids().get(c, t);
+            l += (double) q[qo + t] * index.rankingCentroid(c, t); // what attend estimates from
           }
           estimate += index.clusterSize(c) * Math.exp(l * scale - max) / z / g;
         }

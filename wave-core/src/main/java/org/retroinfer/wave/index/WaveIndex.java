@@ -1,5 +1,7 @@
 package org.retroinfer.wave.index;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.wave.kv.VectorStore;
@@ -32,8 +34,12 @@ public final class WaveIndex implements AutoCloseable {
   private int clusters;
   private int segments;
   private float[] keyCentre;
-  /** The centroids again, lane-blocked for ranking (KvKernels.blockedScores). */
-  private float[] blockedCentroids = new float[0];
+  /**
+   * The centroids again, lane-blocked for ranking (KvKernels.blockedScores) and stored as the
+   * keys' type: 16-bit when K/V are, so ranking reads half the bytes.
+   */
+  private final KvDType rankingType;
+  private MemorySegment blockedCentroids = MemorySegment.NULL;
 
   private WaveIndex(int dim, VectorStore keys, VectorStore values) {
     this.dim = dim;
@@ -41,6 +47,7 @@ public final class WaveIndex implements AutoCloseable {
     this.values = values;
     this.centroids = VectorStore.allocate(dim, KvDType.FLOAT32, 256);
     this.valueSums = VectorStore.allocate(dim, KvDType.FLOAT32, 256);
+    this.rankingType = keys.type();
   }
 
   /** An index with no clusters, for keys and values of {@code dim} stored as {@code type}. */
@@ -93,16 +100,27 @@ public final class WaveIndex implements AutoCloseable {
       clusterStart[clusters + c + 1] = rowBase + offsets[c + 1];
     }
     centroids.appendAll(segment.centroids(), 0, k);
-    int need = org.retroinfer.wave.math.KvKernels.blockedLength(clusters + k, dim);
-    if (blockedCentroids.length < need) {
-      blockedCentroids = Arrays.copyOf(blockedCentroids, Math.max(need, blockedCentroids.length * 2));
+    long need = (long) org.retroinfer.wave.math.KvKernels.blockedLength(clusters + k, dim)
+        * rankingType.bytes();
+    if (blockedCentroids.byteSize() < need) {
+      long bytes = Math.max(need, 2 * blockedCentroids.byteSize());
+      MemorySegment grown = rankingType == KvDType.FLOAT32
+          ? MemorySegment.ofArray(new float[Math.toIntExact(bytes / 4)])
+          : MemorySegment.ofArray(new short[Math.toIntExact(bytes / 2)]);
+      grown.copyFrom(blockedCentroids);
+      blockedCentroids = grown;
     }
     float[] cent = segment.centroids();
     for (int c = 0; c < k; c++) {
       for (int t = 0; t < dim; t++) {
-        // the stored (float32) centroid, as centroids() returns it
-        blockedCentroids[org.retroinfer.wave.math.KvKernels.blockIndex(clusters + c, t, dim)] =
-            cent[c * dim + t];
+        long at = (long) org.retroinfer.wave.math.KvKernels.blockIndex(clusters + c, t, dim)
+            * rankingType.bytes();
+        float v = cent[c * dim + t];
+        if (rankingType == KvDType.FLOAT32) {
+          blockedCentroids.set(ValueLayout.JAVA_FLOAT_UNALIGNED, at, v);
+        } else {
+          blockedCentroids.set(ValueLayout.JAVA_SHORT_UNALIGNED, at, rankingType.encode16(v));
+        }
       }
     }
     valueSums.appendAll(segment.valueSums(), 0, k);
@@ -230,11 +248,25 @@ public final class WaveIndex implements AutoCloseable {
   }
 
   /**
-   * The centroids lane-blocked for {@link org.retroinfer.wave.math.KvKernels#blockedScores}
-   * (read-only use; valid until the next segment is added).
+   * The centroids lane-blocked for {@link org.retroinfer.wave.math.KvKernels#blockedScores}, as
+   * {@link #rankingType()} (read-only use; valid until the next segment is added).
    */
-  public float[] blockedCentroids() {
+  public MemorySegment blockedCentroids() {
     return blockedCentroids;
+  }
+
+  /**
+   * The type ranking reads centroids in: the keys' type. A centroid rounded to 16 bits is as
+   * precise as the keys it summarises, and ranking (the largest read of wave attention at long
+   * contexts) reads half the bytes. {@link #centroids()} keeps them in float32.
+   */
+  public KvDType rankingType() {
+    return rankingType;
+  }
+
+  /** Centroid component {@code t} of cluster {@code c} as ranking reads it. */
+  public float rankingCentroid(int c, int t) {
+    return rankingType.round(centroids.get(c, t));
   }
 
   /** Value sums, one float32 row per cluster. */

@@ -253,19 +253,21 @@ public final class KvKernels {
   }
 
   /**
-   * Scaled dot products of {@code g} queries with {@code count} vectors stored in lane blocks
-   * ({@link #blockIndex}): {@code out[outOff + h * outStride + i] = scale * (q_h . x_i)} for
+   * Scaled dot products of {@code g} queries with {@code count} vectors of {@code type} stored in
+   * lane blocks ({@link #blockIndex}, in elements of {@code type}): {@code out[outOff + h * outStride + i] = scale * (q_h . x_i)} for
    * {@code i < count}, rounded up to whole blocks of {@link #lanes()} (the padding scores 0 against
    * zero vectors; {@code out} must have room). Vectorised across the vectors, not within them, so
    * there are no horizontal reductions: this is the layout for scoring many short, fixed vectors
    * (centroids) per query.
    */
-  public static void blockedScores(float[] blocked, int count, int d, float[] q, int qOff, int g,
-      float scale, float[] out, int outOff, int outStride) {
+  public static void blockedScores(MemorySegment blocked, KvDType type, int count, int d,
+      float[] q, int qOff, int g, float scale, float[] out, int outOff, int outStride) {
+    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    long vb = (long) L * type.bytes();
     int blocks = (count + L - 1) / L;
     FloatVector s = FloatVector.broadcast(F, scale);
     for (int b = 0; b < blocks; b++) {
-      int base = b * d * L;
+      long base = (long) b * d * vb;
       int h = 0;
       for (; g - h >= 2; h += 4) {
         int q0 = qOff + h * d;
@@ -277,7 +279,8 @@ public final class KvKernels {
         FloatVector a2 = FloatVector.zero(F);
         FloatVector a3 = FloatVector.zero(F);
         for (int t = 0; t < d; t++) {
-          FloatVector x = FloatVector.fromArray(F, blocked, base + t * L);
+          long at = base + t * vb;
+          FloatVector x = bf16 ? loadBf16(blocked, at) : load(blocked, at, type);
           a0 = x.fma(FloatVector.broadcast(F, q[q0 + t]), a0);
           a1 = x.fma(FloatVector.broadcast(F, q[q1 + t]), a1);
           a2 = x.fma(FloatVector.broadcast(F, q[q2 + t]), a2);
@@ -297,8 +300,9 @@ public final class KvKernels {
         int q0 = qOff + h * d;
         FloatVector a0 = FloatVector.zero(F);
         for (int t = 0; t < d; t++) {
-          a0 = FloatVector.fromArray(F, blocked, base + t * L)
-              .fma(FloatVector.broadcast(F, q[q0 + t]), a0);
+          long at = base + t * vb;
+          FloatVector x = bf16 ? loadBf16(blocked, at) : load(blocked, at, type);
+          a0 = x.fma(FloatVector.broadcast(F, q[q0 + t]), a0);
         }
         a0.mul(s).intoArray(out, outOff + h * outStride + b * L);
       }

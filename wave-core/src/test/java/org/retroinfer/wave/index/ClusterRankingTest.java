@@ -21,6 +21,8 @@ class ClusterRankingTest {
       WaveHeadCache wave = SegmentedKMeansTest.build(kv, config, 3);
       WaveIndex index = wave.index();
       assertEquals(type, index.rankingType());
+      // off-heap like K/V: a heap segment made the shared load helpers' type profile polymorphic
+      assertTrue(index.blockedCentroids().isNative());
       int d = kv.d;
       for (int c = 0; c < index.clusterCount(); c += 37) {
         for (int t = 0; t < d; t++) {

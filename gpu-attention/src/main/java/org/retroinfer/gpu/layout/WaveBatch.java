@@ -77,7 +77,8 @@ public final class WaveBatch implements AutoCloseable {
         long c0 = tables.centBase[i] * d;
         for (int c = 0; c < idx.clusterCount(); c++) {
           for (int t = 0; t < d; t++) {
-            centroids.setAtIndex(ValueLayout.JAVA_FLOAT, c0 + (long) c * d + t, idx.rankingCentroid(c, t));
+            centroids.setAtIndex(ValueLayout.JAVA_FLOAT, c0 + (long) c * d + t,
+                idx.rankingCentroid(c, t));
           }
         }
         copy(idx.valueSums(), valueSums, tables.centBase[i] * d * 4);

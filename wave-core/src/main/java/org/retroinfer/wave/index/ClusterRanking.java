@@ -36,8 +36,8 @@ public final class ClusterRanking {
           + clusters + " clusters");
     }
     ensure(clusters);
-    KvKernels.blockedScores(index.blockedCentroids(), index.rankingType(), clusters, index.dim(), q, qOff, groupSize,
-        scale, logits, 0, stride);
+    KvKernels.blockedScores(index.blockedCentroids(), index.rankingType(), clusters, index.dim(),
+        q, qOff, groupSize, scale, logits, 0, stride);
     java.util.Arrays.fill(total, 0, clusters, 0f);
     for (int h = 0; h < groupSize; h++) {
       int off = h * stride;

@@ -254,9 +254,10 @@ public final class KvKernels {
 
   /**
    * Scaled dot products of {@code g} queries with {@code count} vectors of {@code type} stored in
-   * lane blocks ({@link #blockIndex}, in elements of {@code type}): {@code out[outOff + h * outStride + i] = scale * (q_h . x_i)} for
-   * {@code i < count}, rounded up to whole blocks of {@link #lanes()} (the padding scores 0 against
-   * zero vectors; {@code out} must have room). Vectorised across the vectors, not within them, so
+   * lane blocks ({@link #blockIndex}, in elements of {@code type}):
+   * {@code out[outOff + h * outStride + i] = scale * (q_h . x_i)} for {@code i < count}, rounded
+   * up to whole blocks of {@link #lanes()} (the padding scores 0 against zero vectors; {@code out}
+   * must have room). Vectorised across the vectors, not within them, so
    * there are no horizontal reductions: this is the layout for scoring many short, fixed vectors
    * (centroids) per query.
    */

@@ -317,11 +317,7 @@ public final class WaveHeadCache implements HeadCache {
     int r = 0;
     if (indexed) {
       planInto(queries, qOff);
-      r = plan.retrievedCount();
-      if (rangeStarts.length < r) {
-        rangeStarts = new int[Math.max(r, rangeStarts.length * 2)];
-        rangeEnds = new int[rangeStarts.length];
-      }
+      r = plan.retrievedCount(); // fitScratch sized the arrays for this index
       long touched = 0;
       for (int i = 0; i < r; i++) {
         int c = plan.retrieved(i);
@@ -339,11 +335,6 @@ public final class WaveHeadCache implements HeadCache {
       exact.absorbRanges(keys, values, rangeStarts, rangeEnds, r, queries, qOff, scale);
       int e = plan.estimatedCount();
       if (e > 0) {
-        if (estWeights.length < e) {
-          estWeights = new float[Math.max(e, estWeights.length * 2)];
-          estLogits = new float[groupSize * estWeights.length];
-          estIds = new int[estWeights.length];
-        }
         int[] ids = estIds;
         float[] logits = ranking.logits();
         int stride = ranking.logitStride();

@@ -1,11 +1,10 @@
 package org.retroinfer.wave.index;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.wave.kv.VectorStore;
+import org.retroinfer.wave.math.KvKernels;
 import org.roaringbitmap.RoaringBitmap;
 
 /**
@@ -37,16 +36,13 @@ public final class WaveIndex implements AutoCloseable {
   private float[] keyCentre;
   /**
    * The centroids again, lane-blocked for ranking (KvKernels.blockedScores) and stored as the
-   * keys' type: 16-bit when K/V are, so ranking reads half the bytes.
+   * keys' type, so that 16-bit K/V rank from half the bytes: one row per block of {@link
+   * KvKernels#lanes()} clusters and dimension, its lanes the block's clusters. Off-heap like the
+   * K/V: the load helpers that read it are shared with the attention kernels, and a heap segment
+   * there made their segment type profile polymorphic (measured: full attention's decode steps
+   * 1.7x slower with the copy in a heap array).
    */
-  private final KvDType rankingType;
-  /**
-   * Off-heap like the K/V: the load helpers that read it are shared with the attention kernels,
-   * and a heap segment there made their segment type profile polymorphic (measured: full
-   * attention's decode steps 1.7x slower with the copy in a heap array).
-   */
-  private Arena blockedArena;
-  private MemorySegment blockedCentroids = MemorySegment.NULL;
+  private final VectorStore blockedCentroids;
 
   private WaveIndex(int dim, VectorStore keys, VectorStore values) {
     this.dim = dim;
@@ -54,7 +50,7 @@ public final class WaveIndex implements AutoCloseable {
     this.values = values;
     this.centroids = VectorStore.allocate(dim, KvDType.FLOAT32, 256);
     this.valueSums = VectorStore.allocate(dim, KvDType.FLOAT32, 256);
-    this.rankingType = keys.type();
+    this.blockedCentroids = VectorStore.allocate(KvKernels.lanes(), keys.type(), 256);
   }
 
   /** An index with no clusters, for keys and values of {@code dim} stored as {@code type}. */
@@ -107,32 +103,7 @@ public final class WaveIndex implements AutoCloseable {
       clusterStart[clusters + c + 1] = rowBase + offsets[c + 1];
     }
     centroids.appendAll(segment.centroids(), 0, k);
-    long need = (long) org.retroinfer.wave.math.KvKernels.blockedLength(clusters + k, dim)
-        * rankingType.bytes();
-    if (blockedCentroids.byteSize() < need) {
-      long bytes = Math.max(need, 2 * blockedCentroids.byteSize());
-      Arena arena = Arena.ofShared();
-      MemorySegment grown = arena.allocate(bytes, 64);
-      MemorySegment.copy(blockedCentroids, 0, grown, 0, blockedCentroids.byteSize());
-      if (blockedArena != null) {
-        blockedArena.close();
-      }
-      blockedArena = arena;
-      blockedCentroids = grown;
-    }
-    float[] cent = segment.centroids();
-    for (int c = 0; c < k; c++) {
-      for (int t = 0; t < dim; t++) {
-        long at = (long) org.retroinfer.wave.math.KvKernels.blockIndex(clusters + c, t, dim)
-            * rankingType.bytes();
-        float v = cent[c * dim + t];
-        if (rankingType == KvDType.FLOAT32) {
-          blockedCentroids.set(ValueLayout.JAVA_FLOAT_UNALIGNED, at, v);
-        } else {
-          blockedCentroids.set(ValueLayout.JAVA_SHORT_UNALIGNED, at, rankingType.encode16(v));
-        }
-      }
-    }
+    addBlocked(segment.centroids(), k);
     valueSums.appendAll(segment.valueSums(), 0, k);
     int[] order = segment.order();
     positions = ensure(positions, rowBase + order.length);
@@ -147,6 +118,33 @@ public final class WaveIndex implements AutoCloseable {
     clusters += k;
     segments++;
     segmentFirstCluster[segments] = clusters;
+  }
+
+  /**
+   * Writes the {@code k} new centroids into the blocked copy after the {@code clusters} already
+   * there: the last block may be shared with the previous segment's clusters.
+   */
+  private void addBlocked(float[] cent, int k) {
+    int lanes = KvKernels.lanes();
+    int firstBlock = clusters / lanes;
+    int endBlock = (clusters + k + lanes - 1) / lanes;
+    float[] row = new float[lanes];
+    blockedCentroids.reserve(endBlock * dim);
+    while (blockedCentroids.size() < endBlock * dim) {
+      blockedCentroids.append(row, 0); // zero rows: padding lanes score 0
+    }
+    for (int b = firstBlock; b < endBlock; b++) {
+      for (int t = 0; t < dim; t++) {
+        blockedCentroids.read(b * dim + t, row, 0);
+        for (int lane = 0; lane < lanes; lane++) {
+          int c = b * lanes + lane - clusters; // in the new segment
+          if (c >= 0 && c < k) {
+            row[lane] = cent[c * dim + t];
+          }
+        }
+        blockedCentroids.set(b * dim + t, row, 0);
+      }
+    }
   }
 
   private static int[] ensure(int[] a, int length) {
@@ -262,7 +260,7 @@ public final class WaveIndex implements AutoCloseable {
    * {@link #rankingType()} (read-only use; valid until the next segment is added).
    */
   public MemorySegment blockedCentroids() {
-    return blockedCentroids;
+    return blockedCentroids.memory();
   }
 
   /**
@@ -271,12 +269,16 @@ public final class WaveIndex implements AutoCloseable {
    * contexts) reads half the bytes. {@link #centroids()} keeps them in float32.
    */
   public KvDType rankingType() {
-    return rankingType;
+    return blockedCentroids.type();
   }
 
   /** Centroid component {@code t} of cluster {@code c} as ranking reads it. */
   public float rankingCentroid(int c, int t) {
-    return rankingType.round(centroids.get(c, t));
+    if (c < 0 || c >= clusters) {
+      throw new IndexOutOfBoundsException("cluster " + c + " outside [0, " + clusters + ")");
+    }
+    int lanes = KvKernels.lanes();
+    return blockedCentroids.get(c / lanes * dim + t, c % lanes);
   }
 
   /** Value sums, one float32 row per cluster. */
@@ -310,7 +312,7 @@ public final class WaveIndex implements AutoCloseable {
   /** Off-heap bytes held. */
   public long memoryBytes() {
     return keys.capacityBytes() + values.capacityBytes() + centroids.capacityBytes()
-        + valueSums.capacityBytes() + blockedCentroids.byteSize();
+        + valueSums.capacityBytes() + blockedCentroids.capacityBytes();
   }
 
   @Override
@@ -319,10 +321,6 @@ public final class WaveIndex implements AutoCloseable {
     values.close();
     centroids.close();
     valueSums.close();
-    if (blockedArena != null) {
-      blockedArena.close();
-      blockedArena = null;
-      blockedCentroids = MemorySegment.NULL;
-    }
+    blockedCentroids.close();
   }
 }

@@ -47,15 +47,34 @@ rm -rf "$out/jre"
 
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
-# Runs on the GPU machine: unpack the JRE, run the tests and the benchmark (table last).
-set -euo pipefail
+# Runs on the GPU machine: unpack the JRE, then three phases, each in its own JVM under its own time
+# limit, so that a hang in one loses none of the others: the GPU tests, the decode benchmark (rows as
+# they end, its table last), the CPU-side tests. Exit status 1 if any phase failed.
+# Usage: run.sh [contexts] [batches] [steps] [drift]; time limits (s) from GPU_TESTS_S (default 180),
+# BENCH_S (300) and CPU_TESTS_S (120); a limit of 0 skips the phase.
+set -uo pipefail
 d="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 jre="${TMPDIR:-/tmp}/retroinfer-jre"
-rm -rf "$jre" && mkdir -p "$jre" && tar -C "$jre" -xJf "$d/jre.tar.xz"
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
-exec "$jre/jre/bin/java" -Xmx32g -XX:+UseParallelGC --add-modules=jdk.incubator.vector \
-  --enable-native-access=ALL-UNNAMED -Dretroinfer.module.dir="$d/../.." \
-  -cp "$d/lib/*" org.retroinfer.gpu.DeviceCheck "$@"
+start=$SECONDS
+rm -rf "$jre" && mkdir -p "$jre" && tar -C "$jre" -xJf "$d/jre.tar.xz" || exit 1
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+echo "cores: $(nproc), memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+status=0
+phase() {
+  local limit=$1; shift
+  if (( limit <= 0 )); then echo "=== $1: skipped"; return; fi
+  echo "=== $1 (limit ${limit} s, at ${SECONDS} s)"
+  timeout -k 10 "$limit" "$jre/jre/bin/java" -Xmx32g -XX:+UseParallelGC \
+    --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+    -Dretroinfer.module.dir="$d/../.." -cp "$d/lib/*" org.retroinfer.gpu.DeviceCheck "$@"
+  local rc=$?
+  echo "=== $1: exit $rc$( (( rc == 124 || rc == 137 )) && echo ' (time limit)') after $((SECONDS - start)) s"
+  (( rc == 0 )) || status=1
+}
+phase "${GPU_TESTS_S:-180}" gpu-tests
+phase "${BENCH_S:-300}" bench "$@"
+phase "${CPU_TESTS_S:-120}" cpu-tests
+exit $status
 RUN
 chmod +x "$out/run.sh"
 

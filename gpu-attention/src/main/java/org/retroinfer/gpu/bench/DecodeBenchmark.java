@@ -61,8 +61,17 @@ public final class DecodeBenchmark {
       List<Row> rows = new ArrayList<>();
       for (int ctx : contexts) {
         for (int b : batches) {
-          rows.add(run(cx, ctx, b, steps, drift));
-          System.out.println("done: context " + ctx + ", batch " + b);
+          long t0 = System.nanoTime();
+          try {
+            Row r = run(cx, ctx, b, steps, drift);
+            rows.add(r);
+            System.out.printf(Locale.ROOT, "done: context %d, batch %d in %.1f s: %s%n", ctx, b,
+                (System.nanoTime() - t0) / 1e9, format(r, peak));
+          } catch (RuntimeException | OutOfMemoryError e) {
+            // one failed row (device memory at the largest sizes, say) must not lose the others
+            System.out.println("FAILED: context " + ctx + ", batch " + b + ": " + e);
+            e.printStackTrace(System.out);
+          }
         }
       }
       System.out.println();
@@ -75,14 +84,17 @@ public final class DecodeBenchmark {
       System.out.println("|---|---|---|---|---|---|---|---|---|---|---|");
       // full us and wave us: one synchronised step each; the kernel column: back-to-back launches
       for (Row r : rows) {
-        System.out.printf(Locale.ROOT,
-            "| %dK | %d | %.1f | %.1f, %.0f (%.0f%%) | %.1f (%.1fx) | %.1f | %.3f | %.1f | %.1f | %.1f | %.1fx |%n",
-            r.context / 1024, r.batch, r.fullUs, r.fullKernelUs, r.fullGbs, 100 * r.fullGbs * 1e9 / peak,
-            r.waveUs,
-            r.fullUs / r.waveUs, r.cachedUs, r.hitRatio, r.cachedPcieMb, r.uncachedUs,
-            r.uncachedPcieMb, r.uncachedUs / r.cachedUs);
+        System.out.println(format(r, peak));
       }
     }
+  }
+
+  private static String format(Row r, double peak) {
+    return String.format(Locale.ROOT,
+        "| %dK | %d | %.1f | %.1f, %.0f (%.0f%%) | %.1f (%.1fx) | %.1f | %.3f | %.1f | %.1f | %.1f | %.1fx |",
+        r.context / 1024, r.batch, r.fullUs, r.fullKernelUs, r.fullGbs, 100 * r.fullGbs * 1e9 / peak,
+        r.waveUs, r.fullUs / r.waveUs, r.cachedUs, r.hitRatio, r.cachedPcieMb, r.uncachedUs,
+        r.uncachedPcieMb, r.uncachedUs / r.cachedUs);
   }
 
   static Row run(CudaContext cx, int context, int batch, int steps, double drift) {

@@ -33,15 +33,20 @@ constexpr int TILE = 128;   // rows scored per tile (scores of a tile live in sh
 constexpr int MAX_D = 256;
 constexpr int UNROLL = 4;   // rows in flight per team in the streaming loops
 constexpr int SELECT_THREADS = 1024;
+constexpr int MERGE_THREADS = 256;
+constexpr int MERGE_CHUNK = 1024;
 
 struct F32 {
   static constexpr int BYTES = 4;
+  static constexpr bool IS_BF16 = false;
 };
 struct F16 {
   static constexpr int BYTES = 2;
+  static constexpr bool IS_BF16 = false;
 };
 struct BF16 {
   static constexpr int BYTES = 2;
+  static constexpr bool IS_BF16 = true;
 };
 
 __device__ __forceinline__ float bf16_lo(unsigned w) { return __uint_as_float(w << 16); }
@@ -260,7 +265,54 @@ __device__ __forceinline__ void load_queries(const Teams& tm, const float* Q, in
   }
 }
 
+// Raw 16-byte words of one slot (8 components) of a row: one for 16-bit types, two for float32.
+template <typename T>
+struct Slot {
+  static constexpr int WORDS = T::BYTES == 4 ? 2 : 1;
+};
+
+template <typename T>
+__device__ __forceinline__ void load_slot(const char* row, int slot, uint4 (&w)[Slot<T>::WORDS]) {
+  const uint4* p = reinterpret_cast<const uint4*>(row) + slot * Slot<T>::WORDS;
+#pragma unroll
+  for (int i = 0; i < Slot<T>::WORDS; ++i) w[i] = __ldg(p + i);
+}
+
+template <typename T>
+__device__ __forceinline__ void widen(const uint4 (&w)[Slot<T>::WORDS], float (&x)[8]) {
+  if constexpr (T::BYTES == 4) {
+    x[0] = __uint_as_float(w[0].x); x[1] = __uint_as_float(w[0].y);
+    x[2] = __uint_as_float(w[0].z); x[3] = __uint_as_float(w[0].w);
+    x[4] = __uint_as_float(w[1].x); x[5] = __uint_as_float(w[1].y);
+    x[6] = __uint_as_float(w[1].z); x[7] = __uint_as_float(w[1].w);
+  } else if constexpr (T::IS_BF16) {
+    x[0] = bf16_lo(w[0].x); x[1] = bf16_hi(w[0].x); x[2] = bf16_lo(w[0].y); x[3] = bf16_hi(w[0].y);
+    x[4] = bf16_lo(w[0].z); x[5] = bf16_hi(w[0].z); x[6] = bf16_lo(w[0].w); x[7] = bf16_hi(w[0].w);
+  } else {
+    x[0] = f16_lo(w[0].x); x[1] = f16_hi(w[0].x); x[2] = f16_lo(w[0].y); x[3] = f16_hi(w[0].y);
+    x[4] = f16_lo(w[0].z); x[5] = f16_hi(w[0].z); x[6] = f16_lo(w[0].w); x[7] = f16_hi(w[0].w);
+  }
+}
+
+// Merges softmax state (mo, lo, ao) into (m, l, a): both are (max logit, sum of exp(l - max),
+// sum of exp(l - max) v) over disjoint rows.
+template <int G>
+__device__ __forceinline__ void merge_state(int h, float mo, float lo, float& m, float& l, float (&a)[G][8],
+                                            const float (&ao)[8]) {
+  const float mNew = fmaxf(m, mo);
+  const float ref = mNew == -INFINITY ? 0.f : mNew;
+  const float x = expf(m - ref);
+  const float y = expf(mo - ref);
+  l = l * x + lo * y;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) a[h][e] = a[h][e] * x + ao[e] * y;
+  m = mNew;
+}
+
 // Split-K exact attention: block (split, item) attends rows [base + from, base + to) of K/V.
+// Each team of lanes streams its own rows with its own online softmax state, U rows at a time with
+// all their K and V loads in flight together, and no block-wide barrier until the end, where the
+// teams of a warp merge by shuffles and the warps through shared memory into the split's state.
 template <typename T, int G>
 __device__ void attend_partial_impl(const char* __restrict__ K, const char* __restrict__ V,
                                     const long long* __restrict__ itemBase,
@@ -268,9 +320,11 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
                                     int d, int g, float scale, int rowsPerSplit, int partsPerItem,
                                     int partOffset, float* __restrict__ partM,
                                     float* __restrict__ partL, float* __restrict__ partO) {
-  __shared__ float s_p[G][TILE];
+  constexpr int W = Slot<T>::WORDS;
+  constexpr int U = (G >= 8 ? 4 : 8) / W;  // rows per team per step (registers: 2 * U * W uint4)
   __shared__ float s_acc[G][MAX_D];
-  __shared__ float s_m[G], s_l[G], s_alpha[G];
+  __shared__ float s_mw[WARPS][G];
+  __shared__ float s_l[G];
   const int item = blockIdx.y;
   const int split = blockIdx.x;
   const Teams tm(d);
@@ -278,28 +332,127 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
   const int from = min(len, split * rowsPerSplit);
   const int to = min(len, from + rowsPerSplit);
   const size_t rowBytes = (size_t)d * T::BYTES;
+  const char* kb = K + (size_t)itemBase[item] * rowBytes;
+  const char* vb = V + (size_t)itemBase[item] * rowBytes;
   float q[G][8];
   float acc[G][8];
+  float m[G];
+  float l[G];
   load_queries<G>(tm, Q, item, g, d, q);
 #pragma unroll
-  for (int h = 0; h < G; ++h)
+  for (int h = 0; h < G; ++h) {
+    m[h] = -INFINITY;
+    l[h] = 0.f;
 #pragma unroll
-    for (int e = 0; e < 8; ++e) acc[h][e] = 0.f;
-  init_state<G>(d, s_acc, s_m, s_l);
-  __syncthreads();
-  for (int t0 = from; t0 < to; t0 += TILE) {
-    const int n = min(TILE, to - t0);
-    const long long first = itemBase[item] + t0;
-    score_tile<T, G>(tm, [&](int j) { return K + (size_t)(first + j) * rowBytes; }, n, g, scale, q, s_p);
-    __syncthreads();
-    softmax_tile(n, g, s_p, nullptr, s_m, s_l, s_alpha);
-    __syncthreads();
-    accumulate_tile<T, G>(tm, [&](int j) { return V + (size_t)(first + j) * rowBytes; }, n, g, s_p,
-                          s_alpha, acc);
-    __syncthreads();
+    for (int e = 0; e < 8; ++e) {
+      q[h][e] *= scale;
+      acc[h][e] = 0.f;
+    }
   }
-  write_partial<G>(tm, d, g, acc, s_acc, s_m, s_l, (size_t)item * partsPerItem + partOffset + split,
-                   partM, partL, partO);
+  for (int i = threadIdx.x; i < G * MAX_D; i += THREADS) s_acc[i / MAX_D][i % MAX_D] = 0.f;
+  if (threadIdx.x < G) s_l[threadIdx.x] = 0.f;
+  const int step = tm.perWarp * U;  // rows of one warp step
+  for (int r0 = from + tm.warp * step; r0 < to; r0 += WARPS * step) {
+    uint4 kw[U][W];
+    uint4 vw[U][W];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = r0 + u * tm.perWarp + tm.inWarp;
+      if (tm.active && j < to) {
+        load_slot<T>(kb + (size_t)j * rowBytes, tm.lane, kw[u]);
+        load_slot<T>(vb + (size_t)j * rowBytes, tm.lane, vw[u]);
+      } else {
+#pragma unroll
+        for (int i = 0; i < W; ++i) kw[u][i] = vw[u][i] = make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+    float s[U][G];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float k[8];
+      widen<T>(kw[u], k);
+      const bool valid = r0 + u * tm.perWarp + tm.inWarp < to;
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float x = 0.f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
+        x = team_sum(x, tm.size);
+        s[u][h] = valid ? x : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      float mx = s[0][h];
+#pragma unroll
+      for (int u = 1; u < U; ++u) mx = fmaxf(mx, s[u][h]);
+      const float mNew = fmaxf(m[h], mx);
+      const float ref = mNew == -INFINITY ? 0.f : mNew;
+      const float alpha = expf(m[h] - ref);
+      float sum = 0.f;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const float p = expf(s[u][h] - ref);
+        s[u][h] = p;
+        sum += p;
+      }
+      l[h] = l[h] * alpha + sum;
+      m[h] = mNew;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[h][e] *= alpha;
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float v[8];
+      widen<T>(vw[u], v);
+#pragma unroll
+      for (int h = 0; h < G; ++h)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[h][e] = fmaf(s[u][h], v[e], acc[h][e]);
+    }
+  }
+  // the teams of a warp (same slot, other rows) into one state per warp
+  for (int off = tm.size; off < 32; off <<= 1) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const float mo = __shfl_xor_sync(FULL_MASK, m[h], off);
+      const float lo = __shfl_xor_sync(FULL_MASK, l[h], off);
+      float ao[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ao[e] = __shfl_xor_sync(FULL_MASK, acc[h][e], off);
+      merge_state<G>(h, mo, lo, m[h], l[h], acc, ao);
+    }
+  }
+  const int lane32 = threadIdx.x & 31;
+  if (lane32 == 0) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) s_mw[tm.warp][h] = m[h];
+  }
+  __syncthreads();
+  // the warps into the block's state, relative to the block's maximum
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    if (h < g) {
+      float mb = s_mw[0][h];
+#pragma unroll
+      for (int w = 1; w < WARPS; ++w) mb = fmaxf(mb, s_mw[w][h]);
+      const float f = expf(m[h] - (mb == -INFINITY ? 0.f : mb));
+      if (lane32 == 0) atomicAdd(&s_l[h], l[h] * f);
+      if (tm.inWarp == 0 && tm.active) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) atomicAdd(&s_acc[h][tm.lane * 8 + e], acc[h][e] * f);
+      }
+    }
+  }
+  __syncthreads();
+  const size_t part = (size_t)item * partsPerItem + partOffset + split;
+  for (int i = threadIdx.x; i < g * d; i += THREADS) partO[part * g * d + i] = s_acc[i / d][i % d];
+  if (threadIdx.x < g) {
+    float mb = s_mw[0][threadIdx.x];
+    for (int w = 1; w < WARPS; ++w) mb = fmaxf(mb, s_mw[w][threadIdx.x]);
+    partM[part * g + threadIdx.x] = mb;
+    partL[part * g + threadIdx.x] = s_l[threadIdx.x];
+  }
 }
 
 // Centroid logits of tile blockIdx.x of item blockIdx.y, plus the tile's max and sum of exp.
@@ -416,38 +569,77 @@ __device__ __forceinline__ int block_exclusive_scan(int v, int* s_warp, int& tot
   return before + x - v;
 }
 
-// The k-th largest of keys[0..n) (1 <= k <= n) by a 4-pass 8-bit radix select; `quota` gets how
-// many keys equal to it belong to the top k (the rest of the top k is strictly larger).
-__device__ void radix_kth_largest(const unsigned* keys, int n, int k, unsigned* s_hist,
-                                  unsigned* s_sel, unsigned& key, int& quota) {
-  unsigned prefix = 0, mask = 0;
-  int kk = k;
+// Two order statistics of keys[0..n) at once, by a 4-pass 8-bit radix select: the kA-th and the
+// kR-th largest (k = 0: not wanted, key and quota 0). `quota` gets how many keys equal to the k-th
+// largest belong to the top k (the rest of the top k is strictly larger). Each pass builds both
+// histograms in one sweep, one shared atomic per distinct bin per warp (__match_any_sync), and
+// finds each bin with one warp (a scan over 8 bins per lane) instead of one thread's walk.
+__device__ void radix_select2(const unsigned* keys, int n, int kA, int kR, unsigned* s_hist,
+                              unsigned* s_sel, unsigned& keyA, int& quotaA, unsigned& keyR,
+                              int& quotaR) {
+  unsigned prefA = 0, prefR = 0, mask = 0;
+  int kkA = kA, kkR = kR;
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
   for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int i = threadIdx.x; i < 256; i += blockDim.x) s_hist[i] = 0;
+    for (int i = threadIdx.x; i < 512; i += blockDim.x) s_hist[i] = 0;
     __syncthreads();
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-      const unsigned x = keys[i];
-      if ((x & mask) == prefix) atomicAdd(&s_hist[(x >> shift) & 255u], 1u);
+    for (int base = 0; base < n; base += blockDim.x) {
+      const int i = base + threadIdx.x;
+      const unsigned x = i < n ? keys[i] : 0u;
+      const unsigned bin = (x >> shift) & 255u;
+      const bool inA = i < n && kkA > 0 && (x & mask) == prefA;
+      const bool inR = i < n && kkR > 0 && (x & mask) == prefR;
+      const unsigned peersA = __match_any_sync(FULL_MASK, inA ? bin : 256u);
+      if (inA && lane == __ffs(peersA) - 1) atomicAdd(&s_hist[bin], (unsigned)__popc(peersA));
+      const unsigned peersR = __match_any_sync(FULL_MASK, inR ? bin : 256u);
+      if (inR && lane == __ffs(peersR) - 1) atomicAdd(&s_hist[256 + bin], (unsigned)__popc(peersR));
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-      int cum = 0;
-      int b = 255;
-      for (; b > 0; --b) {
-        if (cum + (int)s_hist[b] >= kk) break;
-        cum += (int)s_hist[b];
+    if (warp < 2) {
+      const unsigned* hist = s_hist + 256 * warp;
+      const int kk = warp == 0 ? kkA : kkR;
+      const unsigned pref = warp == 0 ? prefA : prefR;
+      int sum = 0;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) sum += (int)hist[255 - 8 * lane - i];  // bins in descending order
+      int incl = sum;
+      for (int o = 1; o < 32; o <<= 1) {
+        const int y = __shfl_up_sync(FULL_MASK, incl, o);
+        if (lane >= o) incl += y;
       }
-      s_sel[0] = prefix | ((unsigned)b << shift);
-      s_sel[1] = (unsigned)(kk - cum);
+      const int excl = incl - sum;
+      if (kk <= 0) {
+        if (lane == 0) {
+          s_sel[2 * warp] = pref;
+          s_sel[2 * warp + 1] = 0u;
+        }
+      } else if (excl < kk && (incl >= kk || lane == 31)) {
+        // the first bin from the top where the count reaches kk (bin 0 takes the rest)
+        int cum = excl;
+        int b = 0;
+        for (int i = 0; i < 8; ++i) {
+          b = 255 - 8 * lane - i;
+          const int c = (int)hist[b];
+          if (cum + c >= kk || b == 0) break;
+          cum += c;
+        }
+        s_sel[2 * warp] = pref | ((unsigned)b << shift);
+        s_sel[2 * warp + 1] = (unsigned)(kk - cum);
+      }
     }
     __syncthreads();
-    prefix = s_sel[0];
-    kk = (int)s_sel[1];
+    prefA = s_sel[0];
+    kkA = (int)s_sel[1];
+    prefR = s_sel[2];
+    kkR = (int)s_sel[3];
     mask |= 255u << shift;
     __syncthreads();
   }
-  key = prefix;
-  quota = kk;
+  keyA = kA > 0 ? prefA : 0u;
+  quotaA = kA > 0 ? kkA : 0;
+  keyR = kR > 0 ? prefR : 0u;
+  quotaR = kR > 0 ? kkR : 0;
 }
 
 }  // namespace retroinfer
@@ -551,8 +743,8 @@ __global__ void __launch_bounds__(SELECT_THREADS) select_top(
     const float* scores, const int* clusters, const int* rCount, const int* eCount, int cStride,
     const int* clusterSize, const long long* centBase, const int* steadyLen, int rStride,
     int eStride, int* retIds, int* retDst, int* estIds, int* execLen) {
-  __shared__ unsigned s_hist[256];
-  __shared__ unsigned s_sel[2];
+  __shared__ unsigned s_hist[512];
+  __shared__ unsigned s_sel[4];
   __shared__ int s_warp[32];
   const int item = blockIdx.x;
   const int nc = clusters[item];
@@ -562,8 +754,7 @@ __global__ void __launch_bounds__(SELECT_THREADS) select_top(
   const int* sizes = clusterSize + centBase[item];
   unsigned keyAll = 0, keyR = 0;
   int quotaAll = 0, quotaR = 0;
-  if (r + e > 0) radix_kth_largest(keys, nc, r + e, s_hist, s_sel, keyAll, quotaAll);
-  if (r > 0) radix_kth_largest(keys, nc, r, s_hist, s_sel, keyR, quotaR);
+  radix_select2(keys, nc, r + e, r, s_hist, s_sel, keyAll, quotaAll, keyR, quotaR);
   int eqAllSeen = 0, eqRSeen = 0, retSeen = 0, estSeen = 0;
   int rowsSeen = steadyLen[item];
   for (int base = 0; base < nc; base += SELECT_THREADS) {
@@ -643,31 +834,76 @@ __global__ void __launch_bounds__(THREADS) gather_clusters(
   }
 }
 
-// Block item, 256 threads: the log-sum-exp merge of the item's `parts` partial states (empty ones,
-// Z = 0, are skipped): out[h] = sum_p e^(m_p - M) O_p / sum_p e^(m_p - M) Z_p; zeros if all empty.
-__global__ void __launch_bounds__(256) merge_partials(const float* partM, const float* partL,
-                                                      const float* partO, int parts, int g, int d,
-                                                      float* out) {
+// Block (item, head), MERGE_THREADS threads: the log-sum-exp merge of the item's `parts` partial
+// states of that head (empty ones, Z = 0, are skipped): out = sum_p e^(m_p - M) O_p /
+// sum_p e^(m_p - M) Z_p; zeros if all are empty. The weights of up to MERGE_CHUNK parts at a time
+// sit in shared memory; the threads form groups of d, each group summing every groups-th part.
+__global__ void __launch_bounds__(MERGE_THREADS) merge_partials(const float* partM, const float* partL,
+                                                                const float* partO, int parts, int g,
+                                                                int d, float* out) {
+  __shared__ float s_w[MERGE_CHUNK];
+  __shared__ float s_red[MERGE_THREADS / 32];
+  __shared__ float s_o[MERGE_THREADS];
   const int item = blockIdx.x;
-  for (int h = 0; h < g; ++h) {
-    float M = -INFINITY;
-    for (int p = 0; p < parts; ++p) {
-      const size_t at = ((size_t)item * parts + p) * g + h;
-      if (partL[at] > 0.f) M = fmaxf(M, partM[at]);
+  const int h = blockIdx.y;
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const size_t first = (size_t)item * parts;
+  float mx = -INFINITY;
+  for (int p = threadIdx.x; p < parts; p += MERGE_THREADS) {
+    const size_t at = (first + p) * g + h;
+    if (partL[at] > 0.f) mx = fmaxf(mx, partM[at]);
+  }
+  mx = warp_max(mx);
+  if (lane == 0) s_red[warp] = mx;
+  __syncthreads();
+  float M = s_red[0];
+  for (int w = 1; w < MERGE_THREADS / 32; ++w) M = fmaxf(M, s_red[w]);
+  const float ref = M == -INFINITY ? 0.f : M;
+  const int groups = max(1, MERGE_THREADS / d);
+  const int grp = threadIdx.x / d;
+  const int c = threadIdx.x - grp * d;
+  const bool active = grp < groups && c < d;
+  float z = 0.f;
+  float o = 0.f;
+  for (int p0 = 0; p0 < parts; p0 += MERGE_CHUNK) {
+    const int n = min(MERGE_CHUNK, parts - p0);
+    __syncthreads();
+    for (int j = threadIdx.x; j < n; j += MERGE_THREADS) {
+      const size_t at = (first + p0 + j) * g + h;
+      const float l = partL[at];
+      const float w = l > 0.f ? expf(partM[at] - ref) : 0.f;
+      s_w[j] = w;
+      z += w * l;
     }
-    for (int c = threadIdx.x; c < d; c += blockDim.x) {
-      float L = 0.f, o = 0.f;
-      for (int p = 0; p < parts; ++p) {
-        const size_t at = ((size_t)item * parts + p) * g + h;
-        const float l = partL[at];
-        if (l > 0.f) {
-          const float w = expf(partM[at] - M);
-          L += w * l;
-          o += w * partO[at * d + c];
+    __syncthreads();
+    if (active) {
+      for (int j = grp; j < n; j += 4 * groups) {
+        float x[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const int jj = j + u * groups;
+          x[u] = (jj < n && s_w[jj] != 0.f) ? partO[((first + p0 + jj) * g + h) * d + c] : 0.f;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const int jj = j + u * groups;
+          if (jj < n && s_w[jj] != 0.f) o = fmaf(s_w[jj], x[u], o);
         }
       }
-      out[((size_t)item * g + h) * d + c] = L > 0.f ? o / L : 0.f;
     }
+  }
+  z = warp_sum(z);
+  __syncthreads();
+  if (lane == 0) s_red[warp] = z;
+  s_o[threadIdx.x] = active ? o : 0.f;
+  __syncthreads();
+  if (grp == 0 && c < d) {
+    float Z = 0.f;
+    for (int w = 0; w < MERGE_THREADS / 32; ++w) Z += s_red[w];
+    float sum = 0.f;
+    for (int k = 0; k < groups; ++k) sum += s_o[k * d + c];
+    out[((size_t)item * g + h) * d + c] = Z > 0.f ? sum / Z : 0.f;
   }
 }
 

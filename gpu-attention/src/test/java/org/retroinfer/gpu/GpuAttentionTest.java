@@ -115,6 +115,10 @@ class GpuAttentionTest {
           (long) items * n)) {
         e.upload(k, v);
         float[] gpu = e.attend(q);
+        e.useGraph();
+        float[] replayed = e.attend(q);
+        assertTrue(TestData.relativeError(gpu, 0, replayed, 0, gpu.length) <= 1e-5, type + " d=" + d
+            + ": graph replay vs launched kernels (seed " + seed + ")");
         for (int i = 0; i < items; i++) {
           float[] ref = new float[g * d];
           heads[i].attend(q, i * g * d, ref, 0);
@@ -201,6 +205,36 @@ class GpuAttentionTest {
         }
       }
       assertTrue(same * 2 >= items, same + " of " + items + " items had exactly wave-core's zones");
+    } finally {
+      heads.forEach(WaveHeadCache::close);
+    }
+  }
+
+  @Test
+  void graphReplayEqualsLaunchedKernels() {
+    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
+    int d = 128;
+    int g = 4;
+    List<WaveHeadCache> heads = TestData.heads(rnd, config, 3, d, g, 2000, 4000);
+    try (WaveBatch batch = WaveBatch.of(heads, config);
+        GpuWaveEngine engine = new GpuWaveEngine(cx, batch.tables, GpuWaveEngine.Mode.RESIDENT, 0, 8)) {
+      engine.load(batch);
+      float[] q1 = TestData.queries(rnd, 3 * g * d, 1.5f);
+      float[] q2 = TestData.queries(rnd, 3 * g * d, 1.5f);
+      engine.poison();
+      float[] a1 = engine.step(q1);
+      float[] a2 = engine.step(q2);
+      engine.useGraph();
+      engine.poison();
+      float[] b1 = engine.step(q1);
+      engine.poison();
+      float[] b2 = engine.step(q2); // the replay reads the new queries, not the captured ones
+      assertTrue(TestData.relativeError(a1, 0, b1, 0, a1.length) <= 1e-5, "graph vs launches, first"
+          + " queries (seed " + seed + ")");
+      assertTrue(TestData.relativeError(a2, 0, b2, 0, a2.length) <= 1e-5, "graph vs launches, second"
+          + " queries (seed " + seed + ")");
+      assertTrue(TestData.relativeError(a1, 0, a2, 0, a1.length) > 1e-3, "different queries must give"
+          + " different outputs");
     } finally {
       heads.forEach(WaveHeadCache::close);
     }

@@ -46,7 +46,15 @@ public final class DecodeBenchmark {
   /** One row of the table. */
   record Row(int context, int batch, double fullUs, double fullKernelUs, double fullGbs, double waveUs,
       double cachedUs,
-      double hitRatio, double cachedPcieMb, double uncachedUs, double uncachedPcieMb) {}
+      double hitRatio, double cachedPcieMb, double uncachedUs, double uncachedPcieMb,
+      double fullGraphUs, double waveGraphUs, List<Wave> modes) {}
+
+  /** One wave mode's timings: per step, host enqueue time, GPU time per stage (events). */
+  record Wave(GpuWaveEngine.Mode mode, double us, double graphUs, double enqueueUs, double[] stages,
+      double hitRatio, double pcieBytes) {}
+
+  /** Untimed steps before each timed series: the JIT compiles the host path meanwhile. */
+  private static final int WARMUP = 30;
 
   public static void main(String[] args) {
     int[] contexts = ints(arg(args, 0, "32768,131072,524288"));
@@ -86,6 +94,31 @@ public final class DecodeBenchmark {
       for (Row r : rows) {
         System.out.println(format(r, peak));
       }
+      System.out.println();
+      System.out.println("one synchronised step replayed as a CUDA graph (one launch call), same kernels:");
+      System.out.println("| context | batch | full graph us | wave GPU-resident graph us | x vs full graph |");
+      System.out.println("|---|---|---|---|---|");
+      for (Row r : rows) {
+        System.out.printf(Locale.ROOT, "| %dK | %d | %.1f | %.1f | %.1fx |%n", r.context / 1024, r.batch,
+            r.fullGraphUs, r.waveGraphUs, r.fullGraphUs / r.waveGraphUs);
+      }
+      System.out.println();
+      System.out.println("wave step by stage: GPU us from CUDA events (profiled steps, launched one by one),"
+          + " host enqueue us:");
+      System.out.println("| context | batch | mode | " + String.join(" | ", GpuWaveEngine.STAGES)
+          + " | host enqueue | step us |");
+      System.out.println("|---|---|---|" + "---|".repeat(GpuWaveEngine.STAGES.size()) + "---|---|");
+      for (Row r : rows) {
+        for (Wave w : r.modes) {
+          StringBuilder b = new StringBuilder(String.format(Locale.ROOT, "| %dK | %d | %s |",
+              r.context / 1024, r.batch, w.mode));
+          for (double x : w.stages) {
+            b.append(String.format(Locale.ROOT, " %.1f |", x));
+          }
+          b.append(String.format(Locale.ROOT, " %.1f | %.1f |", w.enqueueUs, w.us));
+          System.out.println(b);
+        }
+      }
     }
   }
 
@@ -109,6 +142,7 @@ public final class DecodeBenchmark {
     double fullUs;
     double fullKernelUs;
     double fullGbs;
+    double fullGraphUs;
     long[] base = new long[items];
     int[] len = new int[items];
     for (int i = 0; i < items; i++) {
@@ -119,7 +153,7 @@ public final class DecodeBenchmark {
         len, (long) items * context)) {
       full.synthesize(1);
       full.setQueries(q);
-      for (int w = 0; w < 3; w++) {
+      for (int w = 0; w < WARMUP; w++) {
         full.enqueue();
       }
       CudaContext.sync(cx.main());
@@ -137,27 +171,38 @@ public final class DecodeBenchmark {
         CudaContext.sync(cx.main());
       }
       fullUs = (System.nanoTime() - t0) / 1000.0 / steps;
+      full.useGraph();
+      for (int w = 0; w < WARMUP; w++) {
+        full.enqueue();
+        CudaContext.sync(cx.main());
+      }
+      t0 = System.nanoTime();
+      for (int s = 0; s < steps; s++) {
+        full.enqueue();
+        CudaContext.sync(cx.main());
+      }
+      fullGraphUs = (System.nanoTime() - t0) / 1000.0 / steps;
     }
     BatchTables t = tables(items, g, context, rnd);
-    double waveUs = timeWave(cx, t, GpuWaveEngine.Mode.RESIDENT, q, steps, drift, null);
-    double[] cached = new double[3];
-    double cachedUs = timeWave(cx, t, GpuWaveEngine.Mode.OFFLOAD_CACHED, q, steps, drift, cached);
-    double[] uncached = new double[3];
-    double uncachedUs = timeWave(cx, t, GpuWaveEngine.Mode.OFFLOAD_UNCACHED, q, steps, drift, uncached);
-    return new Row(context, batch, fullUs, fullKernelUs, fullGbs, waveUs, cachedUs, cached[0], cached[1] / 1e6,
-        uncachedUs, uncached[1] / 1e6);
+    Wave resident = timeWave(cx, t, GpuWaveEngine.Mode.RESIDENT, q, steps, drift);
+    Wave cached = timeWave(cx, t, GpuWaveEngine.Mode.OFFLOAD_CACHED, q, steps, drift);
+    Wave uncached = timeWave(cx, t, GpuWaveEngine.Mode.OFFLOAD_UNCACHED, q, steps, drift);
+    return new Row(context, batch, fullUs, fullKernelUs, fullGbs, resident.us, cached.us,
+        cached.hitRatio, cached.pcieBytes / 1e6, uncached.us, uncached.pcieBytes / 1e6, fullGraphUs,
+        resident.graphUs, List.of(resident, cached, uncached));
   }
 
-  /** Microseconds per step; {@code stats} gets {token hit ratio, PCIe bytes per step, 0}. */
-  static double timeWave(CudaContext cx, BatchTables t, GpuWaveEngine.Mode mode, float[] q0, int steps,
-      double drift, double[] stats) {
+  /**
+   * One mode: timed steps, then as many profiled ones (stage events), then (RESIDENT) as many
+   * replayed as a graph. Every series walks the queries on from where the last one stopped.
+   */
+  static Wave timeWave(CudaContext cx, BatchTables t, GpuWaveEngine.Mode mode, float[] q0, int steps,
+      double drift) {
     try (GpuWaveEngine e = new GpuWaveEngine(cx, t, mode, 0.05, 8)) {
       e.synthesize(2);
-      Random rnd = new Random(7); // the same query walk for every mode
-      float[] q = q0.clone();
-      int warm = mode == GpuWaveEngine.Mode.OFFLOAD_CACHED ? 3 * steps : 3;
-      for (int s = 0; s < warm; s++) {
-        walk(q, rnd, drift);
+      Walk walk = new Walk(q0, drift); // the same query walk for every mode
+      int warm = mode == GpuWaveEngine.Mode.OFFLOAD_CACHED ? Math.max(WARMUP, 3 * steps) : WARMUP;
+      for (float[] q : walk.next(warm)) {
         e.step(q);
       }
       if (e.cache() != null) {
@@ -165,25 +210,59 @@ public final class DecodeBenchmark {
         e.cache().resetStats();
       }
       long pcie = 0;
+      float[][] series = walk.next(steps); // drawn before the clock starts
       long t0 = System.nanoTime();
-      for (int s = 0; s < steps; s++) {
-        walk(q, rnd, drift);
+      for (float[] q : series) {
         e.step(q);
         pcie += e.lastStep().pcieBytes();
       }
       long ns = System.nanoTime() - t0;
-      if (stats != null) {
-        CacheStats cs = e.cache() == null ? null : e.cache().stats();
-        stats[0] = cs == null ? 0 : cs.tokenHitRatio();
-        stats[1] = (double) pcie / steps;
+      CacheStats cs = e.cache() == null ? null : e.cache().stats();
+      double hit = cs == null ? 0 : cs.tokenHitRatio();
+      e.profile();
+      long enqueue = 0;
+      for (float[] q : walk.next(steps)) {
+        e.step(q);
+        enqueue += e.lastEnqueueNanos();
       }
-      return ns / 1000.0 / steps;
+      double graphUs = Double.NaN;
+      if (mode == GpuWaveEngine.Mode.RESIDENT) {
+        e.useGraph();
+        for (float[] q : walk.next(WARMUP)) {
+          e.step(q);
+        }
+        series = walk.next(steps);
+        long g0 = System.nanoTime();
+        for (float[] q : series) {
+          e.step(q);
+        }
+        graphUs = (System.nanoTime() - g0) / 1000.0 / steps;
+      }
+      return new Wave(mode, ns / 1000.0 / steps, graphUs, enqueue / 1000.0 / steps, e.stageMicros(),
+          hit, (double) pcie / steps);
     }
   }
 
-  private static void walk(float[] q, Random rnd, double drift) {
-    for (int i = 0; i < q.length; i++) {
-      q[i] += (float) (rnd.nextGaussian() * drift);
+  /** Queries as a random walk: each step adds Gaussian noise of {@code drift} to every component. */
+  private static final class Walk {
+    private final Random rnd = new Random(7);
+    private final float[] q;
+    private final double drift;
+
+    Walk(float[] q0, double drift) {
+      this.q = q0.clone();
+      this.drift = drift;
+    }
+
+    float[][] next(int n) {
+      float[][] out = new float[n][];
+      for (int s = 0; s < n; s++) {
+        for (int i = 0; i < q.length; i++) {
+          q[i] += (float) (rnd.nextGaussian() * drift);
+        }
+        out[s] = q.clone();
+      }
+      return out;
     }
   }
 

@@ -8,9 +8,12 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUstream_flags;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.JCudaDriver;
@@ -108,6 +111,56 @@ public final class CudaContext implements AutoCloseable {
     }
     Cuda.check(JCudaDriver.cuLaunchKernel(function(name), gx, gy, 1, block, 1, 1, 0, stream,
         Pointer.to(params), null), "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + ")");
+  }
+
+  /**
+   * How many blocks of {@code blockSize} threads of kernel {@code name} the whole GPU holds at once
+   * (the occupancy calculator's blocks per multiprocessor times the multiprocessors): split-K plans
+   * aim at that, so that every block runs in the first and only wave.
+   */
+  public int residentBlocks(String name, int blockSize) {
+    int[] perSm = new int[1];
+    Cuda.check(JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, function(name), blockSize,
+        0), "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + name + ")");
+    return Math.max(1, perSm[0]) * Math.max(1, info.multiprocessors());
+  }
+
+  /**
+   * Records what {@code work} enqueues on {@link #main()} (and the streams it forks from it with
+   * events, which must join back) as a CUDA graph, executes nothing, and returns the instantiated
+   * graph: {@link #launch(CudaGraph)} then replays all of it with one call.
+   */
+  public CudaGraph capture(Runnable work) {
+    makeCurrent();
+    Cuda.check(JCudaDriver.cuStreamBeginCapture(main, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+        "cuStreamBeginCapture");
+    CUgraph graph = new CUgraph();
+    try {
+      work.run();
+    } finally {
+      // always end the capture, or the stream stays unusable
+      Cuda.check(JCudaDriver.cuStreamEndCapture(main, graph), "cuStreamEndCapture");
+    }
+    CUgraphExec exec = new CUgraphExec();
+    try {
+      Cuda.check(JCudaDriver.cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
+    } finally {
+      Cuda.check(JCudaDriver.cuGraphDestroy(graph), "cuGraphDestroy");
+    }
+    return new CudaGraph(exec);
+  }
+
+  /** Replays a captured graph on {@link #main()}. */
+  public void launch(CudaGraph g) {
+    Cuda.check(JCudaDriver.cuGraphLaunch(g.exec(), main), "cuGraphLaunch");
+  }
+
+  /** An instantiated CUDA graph; close frees it. */
+  public record CudaGraph(CUgraphExec exec) implements AutoCloseable {
+    @Override
+    public void close() {
+      Cuda.check(JCudaDriver.cuGraphExecDestroy(exec), "cuGraphExecDestroy");
+    }
   }
 
   public CUevent newEvent(boolean timing) {

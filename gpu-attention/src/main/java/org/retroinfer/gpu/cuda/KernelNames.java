@@ -47,6 +47,10 @@ public final class KernelNames {
   public static final String GATHER_CLUSTERS = "gather_clusters";
   public static final String MERGE_PARTIALS = "merge_partials";
   public static final String SYNTH_KV = "synth_kv";
+  /** Threads per block of attend_partial (THREADS in the CUDA source). */
+  public static final int ATTEND_THREADS = 128;
+  /** Threads per block of merge_partials (MERGE_THREADS in the CUDA source). */
+  public static final int MERGE_THREADS = 256;
   public static final String CLUSTER_SUMMARIES = "cluster_summaries";
 
   /** Every kernel name the Java side launches. */

@@ -30,6 +30,7 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
   private final DeviceBuffer partL;
   private final DeviceBuffer partO;
   private final DeviceBuffer out;
+  private CudaContext.CudaGraph graph;
 
   public GpuFullAttentionEngine(CudaContext cx, int dim, int groupSize, KvDType type, long[] itemBase,
       int[] itemLen, long poolRows) {
@@ -53,7 +54,8 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
     this.items = itemBase.length;
     this.rows = poolRows;
     cx.makeCurrent();
-    this.split = SplitPlan.of(items, maxLen, 4 * Math.max(1, cx.info().multiprocessors()));
+    this.split = SplitPlan.of(items, maxLen,
+        cx.residentBlocks(KernelNames.attendPartial(type, groupSize), KernelNames.ATTEND_THREADS));
     long rb = (long) dim * type.bytes();
     keys = new DeviceBuffer(poolRows * rb);
     values = new DeviceBuffer(poolRows * rb);
@@ -93,12 +95,30 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
 
   /** Enqueues one attention on the main stream (for timing); results via {@link #attend}. */
   public void enqueue() {
-    cx.launch(KernelNames.attendPartial(type, groupSize), split.splits(), items, 128, cx.main(),
-        keys.ptr(), values.ptr(), base.ptr(), len.ptr(), q.ptr(), dim, groupSize,
+    if (graph != null) {
+      cx.launch(graph);
+      return;
+    }
+    enqueueKernels();
+  }
+
+  /**
+   * From now on {@link #enqueue} replays the attention as one captured CUDA graph instead of
+   * launching its kernels one by one (the same kernels and arguments).
+   */
+  public void useGraph() {
+    if (graph == null) {
+      graph = cx.capture(this::enqueueKernels);
+    }
+  }
+
+  private void enqueueKernels() {
+    cx.launch(KernelNames.attendPartial(type, groupSize), split.splits(), items,
+        KernelNames.ATTEND_THREADS, cx.main(), keys.ptr(), values.ptr(), base.ptr(), len.ptr(), q.ptr(), dim, groupSize,
         (float) (1.0 / Math.sqrt(dim)), split.rowsPerSplit(), split.splits(), 0, partM.ptr(),
         partL.ptr(), partO.ptr());
-    cx.launch(KernelNames.MERGE_PARTIALS, items, 1, 256, cx.main(), partM.ptr(), partL.ptr(),
-        partO.ptr(), split.splits(), groupSize, dim, out.ptr());
+    cx.launch(KernelNames.MERGE_PARTIALS, items, groupSize, KernelNames.MERGE_THREADS, cx.main(),
+        partM.ptr(), partL.ptr(), partO.ptr(), split.splits(), groupSize, dim, out.ptr());
   }
 
   /** Uploads the queries ({@code [item][g][d]}). */
@@ -137,6 +157,10 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
   @Override
   public void close() {
     cx.makeCurrent();
+    if (graph != null) {
+      graph.close();
+      graph = null;
+    }
     for (DeviceBuffer b : new DeviceBuffer[] {keys, values, base, len, q, partM, partL, partO, out}) {
       b.close();
     }

@@ -132,6 +132,9 @@ public final class GpuWaveEngine implements AutoCloseable {
   private final List<Admission> waiting = new ArrayList<>();
   private List<Admission> inFlight;
   private StepStats last = new StepStats(0, 0, 0, 0);
+  private CudaContext.CudaGraph graph;
+  private Profile profile;
+  private long enqueueNanos;
 
   /**
    * An engine for the batch layout {@code t}. {@code cacheFraction} and {@code blockTokens} size the
@@ -151,7 +154,8 @@ public final class GpuWaveEngine implements AutoCloseable {
     for (int c : t.execCapacity) {
       maxExec = Math.max(maxExec, c);
     }
-    split = SplitPlan.of(t.items, maxExec, target);
+    split = SplitPlan.of(t.items, maxExec,
+        cx.residentBlocks(KernelNames.attendPartial(t.kvType, g), KernelNames.ATTEND_THREADS));
     int eMax = t.maxEstimate();
     est = SplitPlan.of(t.items, eMax, target);
     estSplits = eMax == 0 ? 0 : est.splits();
@@ -312,8 +316,20 @@ public final class GpuWaveEngine implements AutoCloseable {
 
   /** One decode step: {@code q} is {@code [item][g][d]}; returns {@code [item][g][d]}. */
   public float[] step(float[] q) {
-    enqueueStep(q);
+    long t0 = System.nanoTime();
+    if (graph != null) {
+      checkQueries(q);
+      cx.makeCurrent();
+      MemorySegment.copy(q, 0, stageQ.segment(), ValueLayout.JAVA_FLOAT, 0, q.length);
+      cx.launch(graph);
+    } else {
+      enqueueStep(q);
+    }
+    enqueueNanos = System.nanoTime() - t0;
     CudaContext.sync(cx.main());
+    if (profile != null) {
+      profile.collect();
+    }
     float[] out = new float[t.items * g * d];
     MemorySegment.copy(stageOut.segment(), ValueLayout.JAVA_FLOAT, 0, out, 0, out.length);
     return out;
@@ -353,34 +369,98 @@ public final class GpuWaveEngine implements AutoCloseable {
     return cStride;
   }
 
-  /** Enqueues one step; the output lands in pinned staging once the main stream is done. */
-  void enqueueStep(float[] q) {
+  private void checkQueries(float[] q) {
     if (q.length != t.items * g * d) {
       throw new IllegalArgumentException(q.length + " query floats, expected items " + t.items
           + " x g " + g + " x d " + d);
     }
+  }
+
+  /**
+   * From now on (RESIDENT mode) a step replays its whole device side, from the query upload to the
+   * output's download, as one captured CUDA graph: the same kernels and arguments, one launch call.
+   * The offload modes cannot: the CPU looks the selection up in the middle of a step.
+   */
+  public void useGraph() {
+    if (mode != Mode.RESIDENT) {
+      throw new IllegalStateException("only a RESIDENT step is one graph; this engine is " + mode);
+    }
+    if (graph == null) {
+      Profile p = profile;
+      profile = null; // no timing events inside the graph
+      try {
+        graph = cx.capture(() -> enqueueDevice(4L * t.items * g * d));
+      } finally {
+        profile = p;
+      }
+    }
+  }
+
+  /** Host time of the last {@link #step}'s enqueueing (launch calls, host-side lookups). */
+  public long lastEnqueueNanos() {
+    return enqueueNanos;
+  }
+
+  /**
+   * Starts timing every stage of each following step with CUDA events (off the graph path);
+   * {@link #stageMicros()} gives the averages.
+   */
+  public void profile() {
+    if (profile == null) {
+      profile = new Profile();
+    }
+  }
+
+  /** Average GPU microseconds per profiled step, by stage: see {@link #STAGES}. */
+  public double[] stageMicros() {
+    return profile == null ? new double[STAGES.size()] : profile.averages();
+  }
+
+  /** The stages {@link #stageMicros()} reports, in its order. */
+  public static final List<String> STAGES = List.of("query+logits", "scores", "select",
+      "gather", "attend", "merge", "estimate(aux)", "total");
+
+  /** Enqueues one step; the output lands in pinned staging once the main stream is done. */
+  void enqueueStep(float[] q) {
+    checkQueries(q);
     cx.makeCurrent();
     completeFills();
     MemorySegment.copy(q, 0, stageQ.segment(), ValueLayout.JAVA_FLOAT, 0, q.length);
-    Cuda.check(JCudaDriver.cuMemcpyHtoDAsync(dQ.ptr(), stageQ.hostPtr(0), 4L * q.length, cx.main()),
+    enqueueDevice(4L * q.length);
+  }
+
+  private void mark(int i, jcuda.driver.CUstream s) {
+    if (profile != null) {
+      CudaContext.record(profile.events[i], s);
+    }
+  }
+
+  private void enqueueDevice(long qBytes) {
+    mark(0, cx.main());
+    Cuda.check(JCudaDriver.cuMemcpyHtoDAsync(dQ.ptr(), stageQ.hostPtr(0), qBytes, cx.main()),
         "cuMemcpyHtoDAsync(queries)");
     cx.launch(KernelNames.centroidLogits(g), tiles, t.items, 128, cx.main(), centroids.ptr(),
         dCentBase.ptr(), dClusters.ptr(), dQ.ptr(), d, g, scale, cStride, tiles, dLogits.ptr(),
         dTileM.ptr(), dTileS.ptr());
+    mark(1, cx.main());
     cx.launch(KernelNames.CLUSTER_SCORES, tiles, t.items, 128, cx.main(), dLogits.ptr(), dTileM.ptr(),
         dTileS.ptr(), dClusters.ptr(), g, cStride, tiles, dScores.ptr());
+    mark(2, cx.main());
     cx.launch(KernelNames.SELECT_TOP, t.items, 1, 1024, cx.main(), dScores.ptr(), dClusters.ptr(),
         dRetrieve.ptr(), dEstimate.ptr(), cStride, dClusterSize.ptr(), dCentBase.ptr(),
         dSteadyLen.ptr(), sel.rStride(), sel.eStride(), dRetIds.ptr(), dRetDst.ptr(), dEstIds.ptr(),
         dExecLen.ptr());
+    mark(3, cx.main());
     CudaContext.record(evSelect, cx.main());
     CudaContext.waitFor(cx.aux(), evSelect);
+    mark(4, cx.aux());
     if (estSplits > 0) {
       cx.launch(KernelNames.estimatePartial(g), estSplits, t.items, 128, cx.aux(), dLogits.ptr(),
           cStride, dEstIds.ptr(), dEstimate.ptr(), sel.eStride(), valueSums.ptr(),
           dClusterSize.ptr(), dCentBase.ptr(), d, g, est.rowsPerSplit(), parts, split.splits(),
           partM.ptr(), partL.ptr(), partO.ptr());
     }
+    mark(5, cx.aux());
     CudaContext.record(evEst, cx.aux());
     steadyTasks.launch(cx, steadyK.ptr(), steadyK.ptr(), steadyK.ptr(), steadyV.ptr(), steadyV.ptr(),
         steadyV.ptr(), execK.ptr(), execV.ptr(), rowBytes);
@@ -412,13 +492,17 @@ public final class GpuWaveEngine implements AutoCloseable {
           2 * plan.rowsFrom(GatherPlan.CLUSTERS) * rowBytes, 0);
     }
     CudaContext.record(evGather, cx.main());
-    cx.launch(KernelNames.attendPartial(t.kvType, g), split.splits(), t.items, 128, cx.main(),
-        execK.ptr(), execV.ptr(), dExecBase.ptr(), dExecLen.ptr(), dQ.ptr(), d, g, scale,
-        split.rowsPerSplit(), parts, 0, partM.ptr(), partL.ptr(), partO.ptr());
+    mark(6, cx.main());
+    cx.launch(KernelNames.attendPartial(t.kvType, g), split.splits(), t.items,
+        KernelNames.ATTEND_THREADS, cx.main(), execK.ptr(), execV.ptr(), dExecBase.ptr(),
+        dExecLen.ptr(), dQ.ptr(), d, g, scale, split.rowsPerSplit(), parts, 0, partM.ptr(),
+        partL.ptr(), partO.ptr());
+    mark(7, cx.main());
     CudaContext.waitFor(cx.main(), evEst);
-    cx.launch(KernelNames.MERGE_PARTIALS, t.items, 1, 256, cx.main(), partM.ptr(), partL.ptr(),
-        partO.ptr(), parts, g, d, dOut.ptr());
-    Cuda.check(JCudaDriver.cuMemcpyDtoHAsync(stageOut.hostPtr(0), dOut.ptr(), 4L * q.length,
+    cx.launch(KernelNames.MERGE_PARTIALS, t.items, g, KernelNames.MERGE_THREADS, cx.main(),
+        partM.ptr(), partL.ptr(), partO.ptr(), parts, g, d, dOut.ptr());
+    mark(8, cx.main());
+    Cuda.check(JCudaDriver.cuMemcpyDtoHAsync(stageOut.hostPtr(0), dOut.ptr(), qBytes,
         cx.main()), "cuMemcpyDtoHAsync(output)");
     if (updater != null) {
       // while the GPU attends: hand the accesses to the LRU thread, start earlier decisions' fills
@@ -577,10 +661,55 @@ public final class GpuWaveEngine implements AutoCloseable {
     }
   }
 
+  /** CUDA events around the stages of a step, and their running sums. */
+  private final class Profile {
+    final CUevent[] events = new CUevent[9];
+    final double[] sums = new double[STAGES.size()];
+    int steps;
+
+    Profile() {
+      for (int i = 0; i < events.length; i++) {
+        events[i] = cx.newEvent(true);
+        owned.add(new EventHandle(events[i]));
+      }
+    }
+
+    void collect() {
+      float[] ms = {
+        CudaContext.elapsedMs(events[0], events[1]), CudaContext.elapsedMs(events[1], events[2]),
+        CudaContext.elapsedMs(events[2], events[3]), CudaContext.elapsedMs(events[3], events[6]),
+        CudaContext.elapsedMs(events[6], events[7]), CudaContext.elapsedMs(events[7], events[8]),
+        CudaContext.elapsedMs(events[4], events[5]), CudaContext.elapsedMs(events[0], events[8])};
+      for (int i = 0; i < ms.length; i++) {
+        sums[i] += 1000.0 * ms[i];
+      }
+      steps++;
+    }
+
+    double[] averages() {
+      double[] a = sums.clone();
+      for (int i = 0; i < a.length; i++) {
+        a[i] /= Math.max(1, steps);
+      }
+      return a;
+    }
+  }
+
+  private record EventHandle(CUevent event) implements AutoCloseable {
+    @Override
+    public void close() {
+      CudaContext.destroy(event);
+    }
+  }
+
   @Override
   public void close() {
     cx.makeCurrent();
     cx.synchronize();
+    if (graph != null) {
+      graph.close();
+      graph = null;
+    }
     for (CUevent e : new CUevent[] {evSelect, evEst, evGather, evFill}) {
       CudaContext.destroy(e);
     }

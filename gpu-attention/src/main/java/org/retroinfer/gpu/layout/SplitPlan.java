@@ -3,7 +3,8 @@ package org.retroinfer.gpu.layout;
 /**
  * How split-K attention divides rows among thread blocks: {@code splits} blocks per item, each of
  * {@code rowsPerSplit} consecutive rows (the last ones may be short or empty). Enough blocks to fill
- * the GPU ({@code targetBlocks}, e.g. 4 per multiprocessor), never a split under one tile.
+ * the GPU without exceeding it ({@code targetBlocks}: the blocks the GPU holds at once), never a
+ * split under one tile.
  */
 public record SplitPlan(int splits, int rowsPerSplit) {
   /** Rows scored per tile by the kernels. */
@@ -15,7 +16,8 @@ public record SplitPlan(int splits, int rowsPerSplit) {
           + items + ", " + maxRows + ", " + targetBlocks);
     }
     int maxSplits = Math.max(1, (maxRows + TILE - 1) / TILE);
-    int splits = Math.max(1, Math.min(maxSplits, (targetBlocks + items - 1) / items));
+    // at most targetBlocks blocks in all (rounding up would start a second, mostly idle wave)
+    int splits = Math.max(1, Math.min(maxSplits, targetBlocks / items));
     int per = Math.max(1, (maxRows + splits - 1) / splits);
     per = (per + TILE - 1) / TILE * TILE; // whole tiles per block
     splits = Math.max(1, (maxRows + per - 1) / per);

@@ -455,41 +455,100 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
   }
 }
 
-// Centroid logits of tile blockIdx.x of item blockIdx.y, plus the tile's max and sum of exp.
-template <int G>
-__device__ void centroid_logits_impl(const float* __restrict__ C, const long long* __restrict__ centBase,
+// Centroid logits of tile blockIdx.x (TILE clusters) of item blockIdx.y, plus the tile's max and
+// sum of exp per head. Centroids are stored in the K/V type (ranking reads centroids rounded to the
+// keys' precision, as wave-core does). Each team streams its rows with every load of a step in
+// flight and keeps a running (max, sum of exp) per head; teams merge by shuffles, warps through
+// shared memory.
+template <typename T, int G>
+__device__ void centroid_logits_impl(const char* __restrict__ C, const long long* __restrict__ centBase,
                                      const int* __restrict__ clusters, const float* __restrict__ Q,
                                      int d, int g, float scale, int cStride, int tiles,
                                      float* __restrict__ logits, float* __restrict__ tileM,
                                      float* __restrict__ tileS) {
-  __shared__ float s_p[G][TILE];
+  constexpr int W = Slot<T>::WORDS;
+  constexpr int U = 8 / W;
+  __shared__ float s_m[WARPS][G];
+  __shared__ float s_s[WARPS][G];
   const int item = blockIdx.y;
   const int nc = clusters[item];
   const int c0 = blockIdx.x * TILE;
   const Teams tm(d);
   const int n = max(0, min(TILE, nc - c0));
-  const size_t rowBytes = (size_t)d * 4;
-  const char* base = reinterpret_cast<const char*>(C) + (size_t)(centBase[item] + c0) * rowBytes;
+  const size_t rowBytes = (size_t)d * T::BYTES;
+  const char* base = C + (size_t)(centBase[item] + c0) * rowBytes;
   float q[G][8];
   load_queries<G>(tm, Q, item, g, d, q);
-  score_tile<F32, G>(tm, [&](int j) { return base + (size_t)j * rowBytes; }, n, g, scale, q, s_p);
+  float m[G];
+  float sum[G];
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    m[h] = -INFINITY;
+    sum[h] = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) q[h][e] *= scale;
+  }
+  const int step = tm.perWarp * U;
+  for (int r0 = tm.warp * step; r0 < n; r0 += WARPS * step) {
+    uint4 kw[U][W];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = r0 + u * tm.perWarp + tm.inWarp;
+      if (tm.active && j < n) {
+        load_slot<T>(base + (size_t)j * rowBytes, tm.lane, kw[u]);
+      } else {
+#pragma unroll
+        for (int i = 0; i < W; ++i) kw[u][i] = make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float k[8];
+      widen<T>(kw[u], k);
+      const int j = r0 + u * tm.perWarp + tm.inWarp;
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float x = 0.f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
+        x = team_sum(x, tm.size);
+        if (j < n && h < g) {
+          if (tm.lane == 0) logits[((size_t)item * g + h) * cStride + c0 + j] = x;
+          const float mNew = fmaxf(m[h], x);
+          sum[h] = sum[h] * expf(m[h] - mNew) + expf(x - mNew);
+          m[h] = mNew;
+        }
+      }
+    }
+  }
+  for (int off = tm.size; off < 32; off <<= 1) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const float mo = __shfl_xor_sync(FULL_MASK, m[h], off);
+      const float so = __shfl_xor_sync(FULL_MASK, sum[h], off);
+      const float mNew = fmaxf(m[h], mo);
+      const float ref = mNew == -INFINITY ? 0.f : mNew;
+      sum[h] = sum[h] * expf(m[h] - ref) + so * expf(mo - ref);
+      m[h] = mNew;
+    }
+  }
+  if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      s_m[tm.warp][h] = m[h];
+      s_s[tm.warp][h] = sum[h];
+    }
+  }
   __syncthreads();
-  const int lane = threadIdx.x & 31;
-  for (int h = threadIdx.x >> 5; h < g; h += WARPS) {
-    float mx = -INFINITY;
-    for (int j = lane; j < n; j += 32) {
-      const float l = s_p[h][j];
-      logits[((size_t)item * g + h) * cStride + c0 + j] = l;
-      mx = fmaxf(mx, l);
-    }
-    mx = warp_max(mx);
-    float sum = 0.f;
-    for (int j = lane; j < n; j += 32) sum += expf(s_p[h][j] - mx);
-    sum = warp_sum(sum);
-    if (lane == 0) {
-      tileM[((size_t)item * tiles + blockIdx.x) * g + h] = mx;
-      tileS[((size_t)item * tiles + blockIdx.x) * g + h] = sum;
-    }
+  if (threadIdx.x < g) {
+    const int h = threadIdx.x;
+    float mb = s_m[0][h];
+    for (int w = 1; w < WARPS; ++w) mb = fmaxf(mb, s_m[w][h]);
+    const float ref = mb == -INFINITY ? 0.f : mb;
+    float sb = 0.f;
+    for (int w = 0; w < WARPS; ++w) sb += s_s[w][h] * expf(s_m[w][h] - ref);
+    tileM[((size_t)item * tiles + blockIdx.x) * g + h] = mb;
+    tileS[((size_t)item * tiles + blockIdx.x) * g + h] = sb;
   }
 }
 
@@ -670,18 +729,26 @@ ATTEND_PARTIAL(attend_partial_f32_g2, F32, 2)
 ATTEND_PARTIAL(attend_partial_f32_g4, F32, 4)
 ATTEND_PARTIAL(attend_partial_f32_g8, F32, 8)
 
-#define CENTROID_LOGITS(NAME, G)                                                                 \
+#define CENTROID_LOGITS(NAME, T, G)                                                              \
   __global__ void __launch_bounds__(THREADS) NAME(                                               \
-      const float* C, const long long* centBase, const int* clusters, const float* Q, int d, int g, \
+      const char* C, const long long* centBase, const int* clusters, const float* Q, int d, int g, \
       float scale, int cStride, int tiles, float* logits, float* tileM, float* tileS) {          \
-    centroid_logits_impl<G>(C, centBase, clusters, Q, d, g, scale, cStride, tiles, logits, tileM, \
-                            tileS);                                                              \
+    centroid_logits_impl<T, G>(C, centBase, clusters, Q, d, g, scale, cStride, tiles, logits,    \
+                               tileM, tileS);                                                    \
   }
 
-CENTROID_LOGITS(centroid_logits_g1, 1)
-CENTROID_LOGITS(centroid_logits_g2, 2)
-CENTROID_LOGITS(centroid_logits_g4, 4)
-CENTROID_LOGITS(centroid_logits_g8, 8)
+CENTROID_LOGITS(centroid_logits_bf16_g1, BF16, 1)
+CENTROID_LOGITS(centroid_logits_bf16_g2, BF16, 2)
+CENTROID_LOGITS(centroid_logits_bf16_g4, BF16, 4)
+CENTROID_LOGITS(centroid_logits_bf16_g8, BF16, 8)
+CENTROID_LOGITS(centroid_logits_f16_g1, F16, 1)
+CENTROID_LOGITS(centroid_logits_f16_g2, F16, 2)
+CENTROID_LOGITS(centroid_logits_f16_g4, F16, 4)
+CENTROID_LOGITS(centroid_logits_f16_g8, F16, 8)
+CENTROID_LOGITS(centroid_logits_f32_g1, F32, 1)
+CENTROID_LOGITS(centroid_logits_f32_g2, F32, 2)
+CENTROID_LOGITS(centroid_logits_f32_g4, F32, 4)
+CENTROID_LOGITS(centroid_logits_f32_g8, F32, 8)
 
 #define ESTIMATE_PARTIAL(NAME, G)                                                                \
   __global__ void __launch_bounds__(THREADS) NAME(                                               \
@@ -755,37 +822,69 @@ __global__ void __launch_bounds__(SELECT_THREADS) select_top(
   unsigned keyAll = 0, keyR = 0;
   int quotaAll = 0, quotaR = 0;
   radix_select2(keys, nc, r + e, r, s_hist, s_sel, keyAll, quotaAll, keyR, quotaR);
-  int eqAllSeen = 0, eqRSeen = 0, retSeen = 0, estSeen = 0;
-  int rowsSeen = steadyLen[item];
-  for (int base = 0; base < nc; base += SELECT_THREADS) {
-    const int c = base + threadIdx.x;
-    const bool in = c < nc;
-    const unsigned x = in ? keys[c] : 0u;
-    const bool eqAll = in && r + e > 0 && x == keyAll;
-    const bool eqR = in && r > 0 && x == keyR;
-    int total;
-    const int eqRank = block_exclusive_scan((eqAll ? 1 : 0) | (eqR ? 1 << 16 : 0), s_warp, total);
-    const bool selAll = in && r + e > 0 && (x > keyAll || (eqAll && eqAllSeen + (eqRank & 0xffff) < quotaAll));
-    const bool selR = in && r > 0 && (x > keyR || (eqR && eqRSeen + (eqRank >> 16) < quotaR));
-    const bool isRet = selR;
-    const bool isEst = selAll && !selR;
-    eqAllSeen += total & 0xffff;
-    eqRSeen += total >> 16;
-    int flags;
-    const int pos = block_exclusive_scan((isRet ? 1 : 0) | (isEst ? 1 << 16 : 0), s_warp, flags);
-    int rows;
-    const int rowPos = block_exclusive_scan(isRet ? sizes[c] : 0, s_warp, rows);
-    if (isRet) {
-      const int i = retSeen + (pos & 0xffff);
-      retIds[(size_t)item * rStride + i] = c;
-      retDst[(size_t)item * rStride + i] = rowsSeen + rowPos;
-    }
-    if (isEst) estIds[(size_t)item * eStride + estSeen + (pos >> 16)] = c;
-    retSeen += flags & 0xffff;
-    estSeen += flags >> 16;
-    rowsSeen += rows;
+  // Thread t owns the contiguous clusters [lo, hi), so that ids stay in ascending order with one
+  // block scan per count instead of three per 1024 clusters.
+  const int per = (nc + SELECT_THREADS - 1) / SELECT_THREADS;
+  const int lo = min(nc, (int)threadIdx.x * per);
+  const int hi = min(nc, lo + per);
+  const bool wantAll = r + e > 0;
+  const bool wantR = r > 0;
+  int eqA = 0, eqR = 0;
+  for (int c = lo; c < hi; ++c) {
+    const unsigned x = keys[c];
+    eqA += (wantAll && x == keyAll) ? 1 : 0;
+    eqR += (wantR && x == keyR) ? 1 : 0;
   }
-  if (threadIdx.x == 0) execLen[item] = rowsSeen;
+  int total;
+  const int eqABefore = block_exclusive_scan(eqA, s_warp, total);
+  const int eqRBefore = block_exclusive_scan(eqR, s_warp, total);
+  // first walk: how many clusters this thread retrieves and estimates, and their rows
+  int nRet = 0, nEst = 0, rows = 0;
+  {
+    int seenA = eqABefore, seenR = eqRBefore;
+    for (int c = lo; c < hi; ++c) {
+      const unsigned x = keys[c];
+      const bool eqAll = wantAll && x == keyAll;
+      const bool eqRet = wantR && x == keyR;
+      const bool selAll = wantAll && (x > keyAll || (eqAll && seenA < quotaAll));
+      const bool selR = wantR && (x > keyR || (eqRet && seenR < quotaR));
+      seenA += eqAll ? 1 : 0;
+      seenR += eqRet ? 1 : 0;
+      if (selR) {
+        ++nRet;
+        rows += sizes[c];
+      } else if (selAll) {
+        ++nEst;
+      }
+    }
+  }
+  int totalRet, totalEst, totalRows;
+  int retPos = block_exclusive_scan(nRet, s_warp, totalRet);
+  int estPos = block_exclusive_scan(nEst, s_warp, totalEst);
+  int rowPos = steadyLen[item] + block_exclusive_scan(rows, s_warp, totalRows);
+  // second walk: write the lists
+  {
+    int seenA = eqABefore, seenR = eqRBefore;
+    for (int c = lo; c < hi; ++c) {
+      const unsigned x = keys[c];
+      const bool eqAll = wantAll && x == keyAll;
+      const bool eqRet = wantR && x == keyR;
+      const bool selAll = wantAll && (x > keyAll || (eqAll && seenA < quotaAll));
+      const bool selR = wantR && (x > keyR || (eqRet && seenR < quotaR));
+      seenA += eqAll ? 1 : 0;
+      seenR += eqRet ? 1 : 0;
+      if (selR) {
+        retIds[(size_t)item * rStride + retPos] = c;
+        retDst[(size_t)item * rStride + retPos] = rowPos;
+        ++retPos;
+        rowPos += sizes[c];
+      } else if (selAll) {
+        estIds[(size_t)item * eStride + estPos] = c;
+        ++estPos;
+      }
+    }
+  }
+  if (threadIdx.x == 0) execLen[item] = steadyLen[item] + totalRows;
 }
 
 // Block per task, THREADS threads: copies `rows` K and V rows from source src (0, 1 or 2) at row
@@ -944,10 +1043,11 @@ __global__ void synth_kv(char* K, char* V, long long rows, int d, int bf16, unsi
   }
 }
 
-// Per cluster (block): centroid = mean of its stored keys, value sum = sum of its stored values.
+// Per cluster (block): centroid = mean of its stored keys, stored in the K/V type (bf16 rounded to
+// nearest even, as wave-core rounds its ranking copy); value sum = sum of its stored values, float32.
 __global__ void cluster_summaries(const char* K, const char* V, const long long* clusterRow,
                                   const int* clusterSize, long long clusters, int d, int bf16,
-                                  float* centroids, float* valueSums) {
+                                  char* centroids, float* valueSums) {
   for (long long c = blockIdx.x; c < clusters; c += gridDim.x) {
     const long long r0 = clusterRow[c];
     const int n = clusterSize[c];
@@ -963,7 +1063,11 @@ __global__ void cluster_summaries(const char* K, const char* V, const long long*
           vs += reinterpret_cast<const float*>(V)[at];
         }
       }
-      centroids[c * d + t] = ks / n;
+      if (bf16) {
+        reinterpret_cast<unsigned short*>(centroids)[c * d + t] = to_bf16(ks / n);
+      } else {
+        reinterpret_cast<float*>(centroids)[c * d + t] = ks / n;
+      }
       valueSums[c * d + t] = vs;
     }
   }

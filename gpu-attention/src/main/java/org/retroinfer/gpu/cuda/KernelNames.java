@@ -33,8 +33,9 @@ public final class KernelNames {
     return "attend_partial_" + typeSuffix(t) + "_g" + groupVariant(g);
   }
 
-  public static String centroidLogits(int g) {
-    return "centroid_logits_g" + groupVariant(g);
+  /** Centroid logits over centroids stored in the K/V type {@code t}. */
+  public static String centroidLogits(KvDType t, int g) {
+    return "centroid_logits_" + typeSuffix(t) + "_g" + groupVariant(g);
   }
 
   public static String estimatePartial(int g) {
@@ -59,10 +60,10 @@ public final class KernelNames {
     for (KvDType t : KvDType.values()) {
       for (int g : GROUP_VARIANTS) {
         out.add(attendPartial(t, g));
+        out.add(centroidLogits(t, g));
       }
     }
     for (int g : GROUP_VARIANTS) {
-      out.add(centroidLogits(g));
       out.add(estimatePartial(g));
     }
     out.addAll(List.of(CLUSTER_SCORES, SELECT_TOP, GATHER_TASKS, GATHER_CLUSTERS, MERGE_PARTIALS,

@@ -192,7 +192,9 @@ public final class GpuWaveEngine implements AutoCloseable {
       cacheK = null;
       cacheV = null;
     }
-    centroids = dev(4L * t.totalClusters() * d);
+    // in the K/V type: ranking reads centroids rounded to the keys' precision (WaveIndex's
+    // ranking copy), so 16-bit K/V halve the bytes ranking reads
+    centroids = dev((long) t.totalClusters() * d * t.kvType.bytes());
     valueSums = dev(4L * t.totalClusters() * d);
     execK = dev(t.execRows * rowBytes);
     execV = dev(t.execRows * rowBytes);
@@ -273,8 +275,28 @@ public final class GpuWaveEngine implements AutoCloseable {
       MemorySegment.copy(b.clusterK, 0, hostK.segment(), 0, bytes);
       MemorySegment.copy(b.clusterV, 0, hostV.segment(), 0, bytes);
     }
-    centroids.upload(b.centroids, 0, 4L * t.totalClusters() * d);
+    uploadCentroids(b.centroids);
     valueSums.upload(b.valueSums, 0, 4L * t.totalClusters() * d);
+  }
+
+  /**
+   * Uploads float32 centroids into the K/V-typed centroid pool. WaveBatch's centroids are already
+   * rounded to the K/V type (the values wave-core ranks with), so the conversion is exact.
+   */
+  private void uploadCentroids(MemorySegment f32) {
+    long n = (long) t.totalClusters() * d;
+    if (t.kvType == KvDType.FLOAT32) {
+      centroids.upload(f32, 0, 4 * n);
+      return;
+    }
+    try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+      MemorySegment bits = arena.allocate(2 * Math.max(1, n), 16);
+      for (long i = 0; i < n; i++) {
+        bits.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i,
+            t.kvType.encode16(f32.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i)));
+      }
+      centroids.upload(bits, 0, 2 * n);
+    }
   }
 
   /**
@@ -322,6 +344,11 @@ public final class GpuWaveEngine implements AutoCloseable {
       cx.makeCurrent();
       MemorySegment.copy(q, 0, stageQ.segment(), ValueLayout.JAVA_FLOAT, 0, q.length);
       cx.launch(graph);
+    } else if (profile != null && profile.gate != null && profile.closeGate()) {
+      enqueueStep(q);
+      int v = profile.gateValue;
+      profile.gate.segment().set(ValueLayout.JAVA_INT, 0, v);
+      java.lang.invoke.VarHandle.fullFence();
     } else {
       enqueueStep(q);
     }
@@ -403,7 +430,9 @@ public final class GpuWaveEngine implements AutoCloseable {
 
   /**
    * Starts timing every stage of each following step with CUDA events (off the graph path);
-   * {@link #stageMicros()} gives the averages.
+   * {@link #stageMicros()} gives the averages. In RESIDENT mode the step's device work is held at a
+   * gate (a stream wait on pinned memory) until all of it is enqueued, so the stages run back to
+   * back as in a graph and their times exclude the host's launch gaps.
    */
   public void profile() {
     if (profile == null) {
@@ -439,7 +468,7 @@ public final class GpuWaveEngine implements AutoCloseable {
     mark(0, cx.main());
     Cuda.check(JCudaDriver.cuMemcpyHtoDAsync(dQ.ptr(), stageQ.hostPtr(0), qBytes, cx.main()),
         "cuMemcpyHtoDAsync(queries)");
-    cx.launch(KernelNames.centroidLogits(g), tiles, t.items, 128, cx.main(), centroids.ptr(),
+    cx.launch(KernelNames.centroidLogits(t.kvType, g), tiles, t.items, 128, cx.main(), centroids.ptr(),
         dCentBase.ptr(), dClusters.ptr(), dQ.ptr(), d, g, scale, cStride, tiles, dLogits.ptr(),
         dTileM.ptr(), dTileS.ptr());
     mark(1, cx.main());
@@ -665,13 +694,31 @@ public final class GpuWaveEngine implements AutoCloseable {
   private final class Profile {
     final CUevent[] events = new CUevent[9];
     final double[] sums = new double[STAGES.size()];
+    PinnedBuffer gate;
+    int gateValue;
     int steps;
 
     Profile() {
+      // no gate in the offload modes: their steps wait for the selection midway
+      gate = mode == Mode.RESIDENT ? pinned(16) : null;
       for (int i = 0; i < events.length; i++) {
         events[i] = cx.newEvent(true);
         owned.add(new EventHandle(events[i]));
       }
+    }
+
+    /** Makes the main stream wait for the gate's next value; false (and no gate) if unsupported. */
+    boolean closeGate() {
+      int rc = JCudaDriver.cuStreamWaitValue32(cx.main(), gate.devicePtr(), gateValue + 1,
+          jcuda.driver.CUstreamWaitValue_flags.CU_STREAM_WAIT_VALUE_GEQ);
+      if (rc != jcuda.driver.CUresult.CUDA_SUCCESS) {
+        System.err.println("stage profile without a gate (host launch gaps included): "
+            + "cuStreamWaitValue32 returned " + jcuda.driver.CUresult.stringFor(rc));
+        gate = null;
+        return false;
+      }
+      gateValue++;
+      return true;
     }
 
     void collect() {

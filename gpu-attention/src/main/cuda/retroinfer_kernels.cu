@@ -2,22 +2,25 @@
 // (item = one request x one KV head; its g query heads are one query group).
 //
 // Semantics (ALGORITHM.md; the Java mirror is org.retroinfer.gpu.emulation.KernelEmulator):
-//   centroid_logits_g*  l[h][c] = scale * q_h . C[c]            (+ per-tile max and sum of exp)
+//   centroid_logits_*   l[h][c] = scale * q_h . C[c]            (+ per-tile max and sum of exp);
+//                       centroids in the K/V type
 //   cluster_scores      s[c] = sum_h exp(l[h][c] - M_h) / Z_h   (softmax per head, summed over the group)
 //   select_top          top r (retrieved) and next e (estimated) by (score, lower id first), both
 //                       listed in ascending cluster id; exec length and each retrieved cluster's row
 //                       in the execution buffer (steady zone first, then clusters in id order)
 //   gather_tasks        execution-buffer assembly from up to three row sources (steady zone,
 //                       block cache, pinned host tier read through a mapped pointer)
-//   gather_clusters     the same from a device-resident cluster-contiguous pool (no host involved)
+//   gather_index        RESIDENT mode: no K/V copied, the execution buffer's row indices into the
+//                       device-resident pools instead (steady rows fixed, retrieved clusters' rows)
 //   attend_partial_*    split-K exact attention over rows [base, base + len): per split the
 //                       softmax state (m, Z, O = sum exp(l - m) v), flash-decoding style
+//   attend_indexed_*    the same over rows given by gather_index's row indices
 //   estimate_partial_g* the estimation zone: m = max l, Z = sum size * exp(l - m),
 //                       O = sum exp(l - m) * valueSum, from the centroid logits
 //   merge_partials      the log-sum-exp merge of every partial state of an item: out = O / Z
 //
 // K/V rows are float32, float16 or bfloat16 (little-endian, the layout of wave-core's VectorStore);
-// centroids and value sums are float32. Head dim d: a multiple of 16, at most 256. Each lane owns
+// centroids are in the K/V type, value sums float32. Head dim d: a multiple of 16, at most 256. Each lane owns
 // 8 consecutive components of a row ("slot"); a team of T = nextpow2(d / 8) lanes reads one row.
 // Group size g: at most 8 (kernels come in G = 1, 2, 4, 8; any g <= G runs on the G variant).
 
@@ -310,18 +313,26 @@ __device__ __forceinline__ void merge_state(int h, float mo, float lo, float& m,
 }
 
 // Split-K exact attention: block (split, item) attends rows [base + from, base + to) of K/V.
-// Each team of lanes streams its own rows with its own online softmax state, U rows at a time with
-// all their K and V loads in flight together, and no block-wide barrier until the end, where the
-// teams of a warp merge by shuffles and the warps through shared memory into the split's state.
-template <typename T, int G>
+// Each team of lanes streams its own rows with its own online softmax state, U rows per step, and
+// no block-wide barrier until the end, where the teams of a warp merge by shuffles and the warps
+// through shared memory into the split's state. Steps are double-buffered: the K and V loads of the
+// next step are in flight while the current one is computed.
+//
+// INDEXED: row j of the item is not K[base + j] but idx[base + j]: r >= 0 is row r of the cluster
+// pool (K, V), r < 0 row -r - 1 of the steady pool (Ks, Vs). Wave attention with every cluster in
+// GPU memory reads its retrieved clusters in place through it, with no execution-buffer copy. The
+// indices of a step are loaded one step earlier still, so their latency is hidden too.
+template <typename T, int G, bool INDEXED>
 __device__ void attend_partial_impl(const char* __restrict__ K, const char* __restrict__ V,
+                                    const char* __restrict__ Ks, const char* __restrict__ Vs,
+                                    const long long* __restrict__ idx,
                                     const long long* __restrict__ itemBase,
                                     const int* __restrict__ itemLen, const float* __restrict__ Q,
                                     int d, int g, float scale, int rowsPerSplit, int partsPerItem,
                                     int partOffset, float* __restrict__ partM,
                                     float* __restrict__ partL, float* __restrict__ partO) {
   constexpr int W = Slot<T>::WORDS;
-  constexpr int U = (G >= 8 ? 4 : 8) / W;  // rows per team per step (registers: 2 * U * W uint4)
+  constexpr int U = (G >= 8 ? 2 : 4) / W > 0 ? (G >= 8 ? 2 : 4) / W : 1;  // rows per team per step
   __shared__ float s_acc[G][MAX_D];
   __shared__ float s_mw[WARPS][G];
   __shared__ float s_l[G];
@@ -332,8 +343,7 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
   const int from = min(len, split * rowsPerSplit);
   const int to = min(len, from + rowsPerSplit);
   const size_t rowBytes = (size_t)d * T::BYTES;
-  const char* kb = K + (size_t)itemBase[item] * rowBytes;
-  const char* vb = V + (size_t)itemBase[item] * rowBytes;
+  const long long base = itemBase[item];
   float q[G][8];
   float acc[G][8];
   float m[G];
@@ -351,27 +361,48 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
   }
   for (int i = threadIdx.x; i < G * MAX_D; i += THREADS) s_acc[i / MAX_D][i % MAX_D] = 0.f;
   if (threadIdx.x < G) s_l[threadIdx.x] = 0.f;
-  const int step = tm.perWarp * U;  // rows of one warp step
-  for (int r0 = from + tm.warp * step; r0 < to; r0 += WARPS * step) {
-    uint4 kw[U][W];
-    uint4 vw[U][W];
+
+  // the team's row of step slot u in the step starting at r0
+  auto rowAt = [&](int r0, int u) { return r0 + u * tm.perWarp + tm.inWarp; };
+  auto fetchIdx = [&](int r0, long long (&x)[U]) {
+    if constexpr (INDEXED) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int j = rowAt(r0, u);
+        x[u] = j < to ? __ldg(idx + base + j) : 0;
+      }
+    }
+  };
+  auto fetch = [&](int r0, const long long (&x)[U], uint4 (&kw)[U][W], uint4 (&vw)[U][W]) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int j = r0 + u * tm.perWarp + tm.inWarp;
+      const int j = rowAt(r0, u);
       if (tm.active && j < to) {
-        load_slot<T>(kb + (size_t)j * rowBytes, tm.lane, kw[u]);
-        load_slot<T>(vb + (size_t)j * rowBytes, tm.lane, vw[u]);
+        const char* kr;
+        const char* vr;
+        if constexpr (INDEXED) {
+          const long long r = x[u];
+          kr = r >= 0 ? K + (size_t)r * rowBytes : Ks + (size_t)(-r - 1) * rowBytes;
+          vr = r >= 0 ? V + (size_t)r * rowBytes : Vs + (size_t)(-r - 1) * rowBytes;
+        } else {
+          kr = K + (size_t)(base + j) * rowBytes;
+          vr = V + (size_t)(base + j) * rowBytes;
+        }
+        load_slot<T>(kr, tm.lane, kw[u]);
+        load_slot<T>(vr, tm.lane, vw[u]);
       } else {
 #pragma unroll
         for (int i = 0; i < W; ++i) kw[u][i] = vw[u][i] = make_uint4(0u, 0u, 0u, 0u);
       }
     }
+  };
+  auto consume = [&](int r0, const uint4 (&kw)[U][W], const uint4 (&vw)[U][W]) {
     float s[U][G];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       float k[8];
       widen<T>(kw[u], k);
-      const bool valid = r0 + u * tm.perWarp + tm.inWarp < to;
+      const bool valid = rowAt(r0, u) < to;
 #pragma unroll
       for (int h = 0; h < G; ++h) {
         float x = 0.f;
@@ -409,6 +440,27 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
       for (int h = 0; h < G; ++h)
 #pragma unroll
         for (int e = 0; e < 8; ++e) acc[h][e] = fmaf(s[u][h], v[e], acc[h][e]);
+    }
+  };
+
+  const int step = tm.perWarp * U;  // rows of one warp step
+  const int stride = WARPS * step;  // the warps take steps in turn
+  uint4 ka[U][W], va[U][W], kb[U][W], vb[U][W];
+  long long xa[U], xb[U];
+  int r0 = from + tm.warp * step;  // warp-uniform: every lane runs the same steps (shuffles)
+  if (r0 < to) {
+    fetchIdx(r0, xa);
+    fetch(r0, xa, ka, va);
+    fetchIdx(r0 + stride, xb);
+    for (;; r0 += 2 * stride) {
+      fetch(r0 + stride, xb, kb, vb);
+      fetchIdx(r0 + 2 * stride, xa);
+      consume(r0, ka, va);
+      if (r0 + stride >= to) break;
+      fetch(r0 + 2 * stride, xa, ka, va);
+      fetchIdx(r0 + 3 * stride, xb);
+      consume(r0 + stride, kb, vb);
+      if (r0 + 2 * stride >= to) break;
     }
   }
   // the teams of a warp (same slot, other rows) into one state per warp
@@ -458,8 +510,8 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
 // Centroid logits of tile blockIdx.x (TILE clusters) of item blockIdx.y, plus the tile's max and
 // sum of exp per head. Centroids are stored in the K/V type (ranking reads centroids rounded to the
 // keys' precision, as wave-core does). Each team streams its rows with every load of a step in
-// flight and keeps a running (max, sum of exp) per head; teams merge by shuffles, warps through
-// shared memory.
+// flight; the logits go to global memory and to shared memory, where one warp per head then takes
+// their max and sum of exp (no exponential in the streaming loop).
 template <typename T, int G>
 __device__ void centroid_logits_impl(const char* __restrict__ C, const long long* __restrict__ centBase,
                                      const int* __restrict__ clusters, const float* __restrict__ Q,
@@ -468,8 +520,7 @@ __device__ void centroid_logits_impl(const char* __restrict__ C, const long long
                                      float* __restrict__ tileS) {
   constexpr int W = Slot<T>::WORDS;
   constexpr int U = 8 / W;
-  __shared__ float s_m[WARPS][G];
-  __shared__ float s_s[WARPS][G];
+  __shared__ float s_l[G][TILE];
   const int item = blockIdx.y;
   const int nc = clusters[item];
   const int c0 = blockIdx.x * TILE;
@@ -479,15 +530,10 @@ __device__ void centroid_logits_impl(const char* __restrict__ C, const long long
   const char* base = C + (size_t)(centBase[item] + c0) * rowBytes;
   float q[G][8];
   load_queries<G>(tm, Q, item, g, d, q);
-  float m[G];
-  float sum[G];
 #pragma unroll
-  for (int h = 0; h < G; ++h) {
-    m[h] = -INFINITY;
-    sum[h] = 0.f;
+  for (int h = 0; h < G; ++h)
 #pragma unroll
     for (int e = 0; e < 8; ++e) q[h][e] *= scale;
-  }
   const int step = tm.perWarp * U;
   for (int r0 = tm.warp * step; r0 < n; r0 += WARPS * step) {
     uint4 kw[U][W];
@@ -512,43 +558,26 @@ __device__ void centroid_logits_impl(const char* __restrict__ C, const long long
 #pragma unroll
         for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
         x = team_sum(x, tm.size);
-        if (j < n && h < g) {
-          if (tm.lane == 0) logits[((size_t)item * g + h) * cStride + c0 + j] = x;
-          const float mNew = fmaxf(m[h], x);
-          sum[h] = sum[h] * expf(m[h] - mNew) + expf(x - mNew);
-          m[h] = mNew;
+        if (tm.lane == 0 && j < n && h < g) {
+          logits[((size_t)item * g + h) * cStride + c0 + j] = x;
+          s_l[h][j] = x;
         }
       }
     }
   }
-  for (int off = tm.size; off < 32; off <<= 1) {
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const float mo = __shfl_xor_sync(FULL_MASK, m[h], off);
-      const float so = __shfl_xor_sync(FULL_MASK, sum[h], off);
-      const float mNew = fmaxf(m[h], mo);
-      const float ref = mNew == -INFINITY ? 0.f : mNew;
-      sum[h] = sum[h] * expf(m[h] - ref) + so * expf(mo - ref);
-      m[h] = mNew;
-    }
-  }
-  if ((threadIdx.x & 31) == 0) {
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      s_m[tm.warp][h] = m[h];
-      s_s[tm.warp][h] = sum[h];
-    }
-  }
   __syncthreads();
-  if (threadIdx.x < g) {
-    const int h = threadIdx.x;
-    float mb = s_m[0][h];
-    for (int w = 1; w < WARPS; ++w) mb = fmaxf(mb, s_m[w][h]);
-    const float ref = mb == -INFINITY ? 0.f : mb;
-    float sb = 0.f;
-    for (int w = 0; w < WARPS; ++w) sb += s_s[w][h] * expf(s_m[w][h] - ref);
-    tileM[((size_t)item * tiles + blockIdx.x) * g + h] = mb;
-    tileS[((size_t)item * tiles + blockIdx.x) * g + h] = sb;
+  const int lane = threadIdx.x & 31;
+  for (int h = threadIdx.x >> 5; h < g; h += WARPS) {
+    float mx = -INFINITY;
+    for (int j = lane; j < n; j += 32) mx = fmaxf(mx, s_l[h][j]);
+    mx = warp_max(mx);
+    float sum = 0.f;
+    for (int j = lane; j < n; j += 32) sum += expf(s_l[h][j] - mx);
+    sum = warp_sum(sum);
+    if (lane == 0) {
+      tileM[((size_t)item * tiles + blockIdx.x) * g + h] = mx;
+      tileS[((size_t)item * tiles + blockIdx.x) * g + h] = sum;
+    }
   }
 }
 
@@ -712,8 +741,9 @@ extern "C" {
       const char* K, const char* V, const long long* itemBase, const int* itemLen, const float* Q, \
       int d, int g, float scale, int rowsPerSplit, int partsPerItem, int partOffset, float* partM, \
       float* partL, float* partO) {                                                              \
-    attend_partial_impl<T, G>(K, V, itemBase, itemLen, Q, d, g, scale, rowsPerSplit, partsPerItem, \
-                              partOffset, partM, partL, partO);                                  \
+    attend_partial_impl<T, G, false>(K, V, nullptr, nullptr, nullptr, itemBase, itemLen, Q, d, g, \
+                                     scale, rowsPerSplit, partsPerItem, partOffset, partM, partL, \
+                                     partO);                                                     \
   }
 
 ATTEND_PARTIAL(attend_partial_bf16_g1, BF16, 1)
@@ -728,6 +758,29 @@ ATTEND_PARTIAL(attend_partial_f32_g1, F32, 1)
 ATTEND_PARTIAL(attend_partial_f32_g2, F32, 2)
 ATTEND_PARTIAL(attend_partial_f32_g4, F32, 4)
 ATTEND_PARTIAL(attend_partial_f32_g8, F32, 8)
+
+#define ATTEND_INDEXED(NAME, T, G)                                                              \
+  __global__ void __launch_bounds__(THREADS) NAME(                                               \
+      const char* K, const char* V, const char* Ks, const char* Vs, const long long* idx,        \
+      const long long* itemBase, const int* itemLen, const float* Q, int d, int g, float scale,  \
+      int rowsPerSplit, int partsPerItem, int partOffset, float* partM, float* partL,            \
+      float* partO) {                                                                            \
+    attend_partial_impl<T, G, true>(K, V, Ks, Vs, idx, itemBase, itemLen, Q, d, g, scale,        \
+                                    rowsPerSplit, partsPerItem, partOffset, partM, partL, partO); \
+  }
+
+ATTEND_INDEXED(attend_indexed_bf16_g1, BF16, 1)
+ATTEND_INDEXED(attend_indexed_bf16_g2, BF16, 2)
+ATTEND_INDEXED(attend_indexed_bf16_g4, BF16, 4)
+ATTEND_INDEXED(attend_indexed_bf16_g8, BF16, 8)
+ATTEND_INDEXED(attend_indexed_f16_g1, F16, 1)
+ATTEND_INDEXED(attend_indexed_f16_g2, F16, 2)
+ATTEND_INDEXED(attend_indexed_f16_g4, F16, 4)
+ATTEND_INDEXED(attend_indexed_f16_g8, F16, 8)
+ATTEND_INDEXED(attend_indexed_f32_g1, F32, 1)
+ATTEND_INDEXED(attend_indexed_f32_g2, F32, 2)
+ATTEND_INDEXED(attend_indexed_f32_g4, F32, 4)
+ATTEND_INDEXED(attend_indexed_f32_g8, F32, 8)
 
 #define CENTROID_LOGITS(NAME, T, G)                                                              \
   __global__ void __launch_bounds__(THREADS) NAME(                                               \
@@ -910,27 +963,20 @@ __global__ void __launch_bounds__(THREADS) gather_tasks(
   }
 }
 
-// Block (i, item): copies retrieved cluster i of the item from the device-resident
-// cluster-contiguous pool to its rows in the execution buffer.
-__global__ void __launch_bounds__(THREADS) gather_clusters(
-    const char* srcK, const char* srcV, const long long* clusterRow, const int* clusterSize,
-    const long long* centBase, const int* rCount, const int* retIds, const int* retDst, int rStride,
-    const long long* execBase, char* dstK, char* dstV, long long rowBytes) {
+// Block (i, item): the execution-buffer row indices of retrieved cluster i of the item, for
+// attend_indexed: its rows of the device-resident cluster pool, in place (no K/V copied).
+__global__ void __launch_bounds__(THREADS) gather_index(
+    const long long* clusterRow, const int* clusterSize, const long long* centBase,
+    const int* rCount, const int* retIds, const int* retDst, int rStride, const long long* execBase,
+    long long* idx) {
   const int item = blockIdx.y;
   const int i = blockIdx.x;
   if (i >= rCount[item]) return;
   const long long c = centBase[item] + retIds[(size_t)item * rStride + i];
-  const size_t from = (size_t)clusterRow[c] * rowBytes;
-  const size_t to = (size_t)(execBase[item] + retDst[(size_t)item * rStride + i]) * rowBytes;
-  const size_t words = (size_t)clusterSize[c] * rowBytes / 16;
-  const uint4* ks = reinterpret_cast<const uint4*>(srcK + from);
-  const uint4* vs = reinterpret_cast<const uint4*>(srcV + from);
-  uint4* kd = reinterpret_cast<uint4*>(dstK + to);
-  uint4* vd = reinterpret_cast<uint4*>(dstV + to);
-  for (size_t w = threadIdx.x; w < words; w += THREADS) {
-    kd[w] = __ldg(ks + w);
-    vd[w] = __ldg(vs + w);
-  }
+  const long long from = clusterRow[c];
+  long long* to = idx + execBase[item] + retDst[(size_t)item * rStride + i];
+  const int n = clusterSize[c];
+  for (int k = threadIdx.x; k < n; k += THREADS) to[k] = from + k;
 }
 
 // Block (item, head), MERGE_THREADS threads: the log-sum-exp merge of the item's `parts` partial

@@ -235,6 +235,12 @@ class GpuAttentionTest {
           + " queries (seed " + seed + ")");
       assertTrue(TestData.relativeError(a1, 0, a2, 0, a1.length) > 1e-3, "different queries must give"
           + " different outputs");
+      // the device-only replay recomputes the last queries' output where it stays, on the device
+      engine.poison();
+      engine.replayOnDevice();
+      float[] c2 = engine.readOutput();
+      assertTrue(TestData.relativeError(a2, 0, c2, 0, a2.length) <= 1e-5, "device-only replay"
+          + " (seed " + seed + ")");
     } finally {
       heads.forEach(WaveHeadCache::close);
     }

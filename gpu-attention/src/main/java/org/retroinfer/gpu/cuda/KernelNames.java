@@ -33,6 +33,11 @@ public final class KernelNames {
     return "attend_partial_" + typeSuffix(t) + "_g" + groupVariant(g);
   }
 
+  /** attend_partial reading its rows through row indices (steady pool or cluster pool, in place). */
+  public static String attendIndexed(KvDType t, int g) {
+    return "attend_indexed_" + typeSuffix(t) + "_g" + groupVariant(g);
+  }
+
   /** Centroid logits over centroids stored in the K/V type {@code t}. */
   public static String centroidLogits(KvDType t, int g) {
     return "centroid_logits_" + typeSuffix(t) + "_g" + groupVariant(g);
@@ -45,7 +50,7 @@ public final class KernelNames {
   public static final String CLUSTER_SCORES = "cluster_scores";
   public static final String SELECT_TOP = "select_top";
   public static final String GATHER_TASKS = "gather_tasks";
-  public static final String GATHER_CLUSTERS = "gather_clusters";
+  public static final String GATHER_INDEX = "gather_index";
   public static final String MERGE_PARTIALS = "merge_partials";
   public static final String SYNTH_KV = "synth_kv";
   /** Threads per block of attend_partial (THREADS in the CUDA source). */
@@ -60,13 +65,15 @@ public final class KernelNames {
     for (KvDType t : KvDType.values()) {
       for (int g : GROUP_VARIANTS) {
         out.add(attendPartial(t, g));
+        out.add(attendIndexed(t, g));
         out.add(centroidLogits(t, g));
       }
     }
     for (int g : GROUP_VARIANTS) {
       out.add(estimatePartial(g));
     }
-    out.addAll(List.of(CLUSTER_SCORES, SELECT_TOP, GATHER_TASKS, GATHER_CLUSTERS, MERGE_PARTIALS,
+    out.addAll(List.of(CLUSTER_SCORES, SELECT_TOP, GATHER_TASKS, GATHER_INDEX,
+        MERGE_PARTIALS,
         SYNTH_KV, CLUSTER_SUMMARIES));
     return out;
   }

@@ -92,6 +92,7 @@ public final class GpuWaveEngine implements AutoCloseable {
   private final DeviceBuffer valueSums;
   private final DeviceBuffer execK;
   private final DeviceBuffer execV;
+  private final DeviceBuffer dRowIdx; // RESIDENT
   private final DeviceBuffer dCentBase;
   private final DeviceBuffer dClusters;
   private final DeviceBuffer dRetrieve;
@@ -133,6 +134,7 @@ public final class GpuWaveEngine implements AutoCloseable {
   private List<Admission> inFlight;
   private StepStats last = new StepStats(0, 0, 0, 0);
   private CudaContext.CudaGraph graph;
+  private CudaContext.CudaGraph deviceGraph;
   private Profile profile;
   private long enqueueNanos;
 
@@ -154,8 +156,7 @@ public final class GpuWaveEngine implements AutoCloseable {
     for (int c : t.execCapacity) {
       maxExec = Math.max(maxExec, c);
     }
-    split = SplitPlan.of(t.items, maxExec,
-        cx.residentBlocks(KernelNames.attendPartial(t.kvType, g), KernelNames.ATTEND_THREADS));
+    split = SplitPlan.of(t.items, maxExec, cx.residentBlocks(attendKernel(), KernelNames.ATTEND_THREADS));
     int eMax = t.maxEstimate();
     est = SplitPlan.of(t.items, eMax, target);
     estSplits = eMax == 0 ? 0 : est.splits();
@@ -196,8 +197,24 @@ public final class GpuWaveEngine implements AutoCloseable {
     // ranking copy), so 16-bit K/V halve the bytes ranking reads
     centroids = dev((long) t.totalClusters() * d * t.kvType.bytes());
     valueSums = dev(4L * t.totalClusters() * d);
-    execK = dev(t.execRows * rowBytes);
-    execV = dev(t.execRows * rowBytes);
+    if (mode == Mode.RESIDENT) {
+      // no execution buffer: attend_indexed reads the steady zone and the retrieved clusters in
+      // place, through one row index per execution-buffer row (steady rows fixed here)
+      execK = null;
+      execV = null;
+      dRowIdx = dev(8L * Math.max(1, t.execRows));
+      long[] idx = new long[Math.toIntExact(Math.max(1, t.execRows))];
+      for (int i = 0; i < t.items; i++) {
+        for (int k = 0; k < t.steadyLen[i]; k++) {
+          idx[Math.toIntExact(t.execBase[i] + k)] = -(t.steadyBase[i] + k) - 1;
+        }
+      }
+      dRowIdx.upload(idx);
+    } else {
+      execK = dev(t.execRows * rowBytes);
+      execV = dev(t.execRows * rowBytes);
+      dRowIdx = null;
+    }
     dCentBase = upload(t.centBase);
     dClusters = upload(t.clusters);
     dRetrieve = upload(t.retrieve);
@@ -231,8 +248,10 @@ public final class GpuWaveEngine implements AutoCloseable {
         steady.add(GatherPlan.STEADY, t.steadyBase[i], t.execBase[i], t.steadyLen[i]);
       }
     }
-    steadyTasks = new Tasks(steady.size());
-    steadyTasks.uploadSync(steady);
+    steadyTasks = new Tasks(mode == Mode.RESIDENT ? 0 : steady.size());
+    if (mode != Mode.RESIDENT) {
+      steadyTasks.uploadSync(steady);
+    }
     stepTasks = new Tasks(mode == Mode.RESIDENT ? 0 : (int) Math.min(Integer.MAX_VALUE - 8, t.execRows));
     fillTasks = new Tasks(cache == null ? 0 : cache.blocks());
     evSelect = cx.newEvent(false);
@@ -367,6 +386,10 @@ public final class GpuWaveEngine implements AutoCloseable {
     cx.makeCurrent();
     for (DeviceBuffer b : new DeviceBuffer[] {dLogits, dTileM, dTileS, dScores, dRetIds, dRetDst,
         dEstIds, dExecLen, partM, partL, partO, dOut, execK, execV}) {
+      if (b == null) {
+        continue; // RESIDENT has no execution buffer; its row indices are never poisoned (a
+        // poisoned index would be a wild read, not a NaN)
+      }
       b.poison();
     }
   }
@@ -383,6 +406,15 @@ public final class GpuWaveEngine implements AutoCloseable {
     return s;
   }
 
+  /** The output on the device ({@code [item][g][d]}), read back (tests of {@link #replayOnDevice}). */
+  public float[] readOutput() {
+    cx.makeCurrent();
+    CudaContext.sync(cx.main());
+    float[] o = new float[t.items * g * d];
+    dOut.download(o);
+    return o;
+  }
+
   /** The last step's cluster scores ({@code [item][cStride]}), read back (tests). */
   public float[] readScores() {
     cx.makeCurrent();
@@ -394,6 +426,12 @@ public final class GpuWaveEngine implements AutoCloseable {
 
   public int scoreStride() {
     return cStride;
+  }
+
+  /** The exact-attention kernel of this mode: in place through row indices when RESIDENT. */
+  private String attendKernel() {
+    return mode == Mode.RESIDENT ? KernelNames.attendIndexed(t.kvType, g)
+        : KernelNames.attendPartial(t.kvType, g);
   }
 
   private void checkQueries(float[] q) {
@@ -416,11 +454,34 @@ public final class GpuWaveEngine implements AutoCloseable {
       Profile p = profile;
       profile = null; // no timing events inside the graph
       try {
-        graph = cx.capture(() -> enqueueDevice(4L * t.items * g * d));
+        graph = cx.capture(() -> enqueueDevice(4L * t.items * g * d, true));
       } finally {
         profile = p;
       }
     }
+  }
+
+  /**
+   * Runs one step's device work again, from the queries already on the device (the last step's)
+   * to the output left on the device: no host copies, one graph launch (RESIDENT; captured on first
+   * use). Timings comparable with full attention's, whose queries and output also stay on the
+   * device, as they would between the layers of a model on the GPU.
+   */
+  public void replayOnDevice() {
+    if (mode != Mode.RESIDENT) {
+      throw new IllegalStateException("only a RESIDENT step is one graph; this engine is " + mode);
+    }
+    if (deviceGraph == null) {
+      Profile p = profile;
+      profile = null;
+      try {
+        deviceGraph = cx.capture(() -> enqueueDevice(4L * t.items * g * d, false));
+      } finally {
+        profile = p;
+      }
+    }
+    cx.launch(deviceGraph);
+    CudaContext.sync(cx.main());
   }
 
   /** Host time of the last {@link #step}'s enqueueing (launch calls, host-side lookups). */
@@ -455,7 +516,7 @@ public final class GpuWaveEngine implements AutoCloseable {
     cx.makeCurrent();
     completeFills();
     MemorySegment.copy(q, 0, stageQ.segment(), ValueLayout.JAVA_FLOAT, 0, q.length);
-    enqueueDevice(4L * q.length);
+    enqueueDevice(4L * q.length, true);
   }
 
   private void mark(int i, jcuda.driver.CUstream s) {
@@ -464,10 +525,13 @@ public final class GpuWaveEngine implements AutoCloseable {
     }
   }
 
-  private void enqueueDevice(long qBytes) {
+  /** The device side of a step; {@code io}: with the query upload and the output download. */
+  private void enqueueDevice(long qBytes, boolean io) {
     mark(0, cx.main());
-    Cuda.check(JCudaDriver.cuMemcpyHtoDAsync(dQ.ptr(), stageQ.hostPtr(0), qBytes, cx.main()),
-        "cuMemcpyHtoDAsync(queries)");
+    if (io) {
+      Cuda.check(JCudaDriver.cuMemcpyHtoDAsync(dQ.ptr(), stageQ.hostPtr(0), qBytes, cx.main()),
+          "cuMemcpyHtoDAsync(queries)");
+    }
     cx.launch(KernelNames.centroidLogits(t.kvType, g), tiles, t.items, 128, cx.main(), centroids.ptr(),
         dCentBase.ptr(), dClusters.ptr(), dQ.ptr(), d, g, scale, cStride, tiles, dLogits.ptr(),
         dTileM.ptr(), dTileS.ptr());
@@ -491,16 +555,15 @@ public final class GpuWaveEngine implements AutoCloseable {
     }
     mark(5, cx.aux());
     CudaContext.record(evEst, cx.aux());
-    steadyTasks.launch(cx, steadyK.ptr(), steadyK.ptr(), steadyK.ptr(), steadyV.ptr(), steadyV.ptr(),
-        steadyV.ptr(), execK.ptr(), execV.ptr(), rowBytes);
     StepStats stats;
     if (mode == Mode.RESIDENT) {
-      cx.launch(KernelNames.GATHER_CLUSTERS, sel.rStride(), t.items, 128, cx.main(), clusterK.ptr(),
-          clusterV.ptr(), dClusterRow.ptr(), dClusterSize.ptr(), dCentBase.ptr(), dRetrieve.ptr(),
-          dRetIds.ptr(), dRetDst.ptr(), sel.rStride(), dExecBase.ptr(), execK.ptr(), execV.ptr(),
-          rowBytes);
+      cx.launch(KernelNames.GATHER_INDEX, sel.rStride(), t.items, 128, cx.main(), dClusterRow.ptr(),
+          dClusterSize.ptr(), dCentBase.ptr(), dRetrieve.ptr(), dRetIds.ptr(), dRetDst.ptr(),
+          sel.rStride(), dExecBase.ptr(), dRowIdx.ptr());
       stats = new StepStats(0, 0, 0, 0);
     } else {
+      steadyTasks.launch(cx, steadyK.ptr(), steadyK.ptr(), steadyK.ptr(), steadyV.ptr(),
+          steadyV.ptr(), steadyV.ptr(), execK.ptr(), execV.ptr(), rowBytes);
       // the CPU needs the selection to look clusters up: the one host round trip of a step
       long n = 4L * sel.retIds().length;
       Cuda.check(JCudaDriver.cuMemcpyDtoHAsync(stageSel.hostPtr(0), dRetIds.ptr(), n, cx.main()),
@@ -522,17 +585,25 @@ public final class GpuWaveEngine implements AutoCloseable {
     }
     CudaContext.record(evGather, cx.main());
     mark(6, cx.main());
-    cx.launch(KernelNames.attendPartial(t.kvType, g), split.splits(), t.items,
-        KernelNames.ATTEND_THREADS, cx.main(), execK.ptr(), execV.ptr(), dExecBase.ptr(),
-        dExecLen.ptr(), dQ.ptr(), d, g, scale, split.rowsPerSplit(), parts, 0, partM.ptr(),
-        partL.ptr(), partO.ptr());
+    if (mode == Mode.RESIDENT) {
+      cx.launch(attendKernel(), split.splits(), t.items, KernelNames.ATTEND_THREADS, cx.main(),
+          clusterK.ptr(), clusterV.ptr(), steadyK.ptr(), steadyV.ptr(), dRowIdx.ptr(),
+          dExecBase.ptr(), dExecLen.ptr(), dQ.ptr(), d, g, scale, split.rowsPerSplit(), parts, 0,
+          partM.ptr(), partL.ptr(), partO.ptr());
+    } else {
+      cx.launch(attendKernel(), split.splits(), t.items, KernelNames.ATTEND_THREADS, cx.main(),
+          execK.ptr(), execV.ptr(), dExecBase.ptr(), dExecLen.ptr(), dQ.ptr(), d, g, scale,
+          split.rowsPerSplit(), parts, 0, partM.ptr(), partL.ptr(), partO.ptr());
+    }
     mark(7, cx.main());
     CudaContext.waitFor(cx.main(), evEst);
     cx.launch(KernelNames.MERGE_PARTIALS, t.items, g, KernelNames.MERGE_THREADS, cx.main(),
         partM.ptr(), partL.ptr(), partO.ptr(), parts, g, d, dOut.ptr());
     mark(8, cx.main());
-    Cuda.check(JCudaDriver.cuMemcpyDtoHAsync(stageOut.hostPtr(0), dOut.ptr(), qBytes,
-        cx.main()), "cuMemcpyDtoHAsync(output)");
+    if (io) {
+      Cuda.check(JCudaDriver.cuMemcpyDtoHAsync(stageOut.hostPtr(0), dOut.ptr(), qBytes,
+          cx.main()), "cuMemcpyDtoHAsync(output)");
+    }
     if (updater != null) {
       // while the GPU attends: hand the accesses to the LRU thread, start earlier decisions' fills
       assembler.submitTo(updater);
@@ -753,10 +824,13 @@ public final class GpuWaveEngine implements AutoCloseable {
   public void close() {
     cx.makeCurrent();
     cx.synchronize();
-    if (graph != null) {
-      graph.close();
-      graph = null;
+    for (CudaContext.CudaGraph gr : new CudaContext.CudaGraph[] {graph, deviceGraph}) {
+      if (gr != null) {
+        gr.close();
+      }
     }
+    graph = null;
+    deviceGraph = null;
     for (CUevent e : new CUevent[] {evSelect, evEst, evGather, evFill}) {
       CudaContext.destroy(e);
     }

@@ -507,6 +507,221 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
   }
 }
 
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// attend_partial_impl's computation with its loads done by cp.async into shared memory, STAGES
+// steps ahead: the bytes in flight no longer cost registers, so each warp keeps several steps'
+// K and V loading while it computes one. Every lane reads back only the 16-byte words it copied
+// itself, so a lane's own wait_group is the only synchronisation the ring needs.
+template <typename T, int G, bool INDEXED>
+__device__ void attend_stream_impl(const char* __restrict__ K, const char* __restrict__ V,
+                                   const char* __restrict__ Ks, const char* __restrict__ Vs,
+                                   const long long* __restrict__ idx,
+                                   const long long* __restrict__ itemBase,
+                                   const int* __restrict__ itemLen, const float* __restrict__ Q,
+                                   int d, int g, float scale, int rowsPerSplit, int partsPerItem,
+                                   int partOffset, float* __restrict__ partM,
+                                   float* __restrict__ partL, float* __restrict__ partO) {
+  constexpr int W = Slot<T>::WORDS;
+  constexpr int U = W == 2 ? 1 : 2;  // rows per team per step
+  constexpr int S = 4;               // steps in the ring: S - 1 of them in flight while one computes
+  __shared__ uint4 s_buf[S][U][2][W][THREADS];
+  __shared__ float s_acc[G][MAX_D];
+  __shared__ float s_mw[WARPS][G];
+  __shared__ float s_l[G];
+  const int item = blockIdx.y;
+  const int split = blockIdx.x;
+  const Teams tm(d);
+  const int len = itemLen[item];
+  const int from = min(len, split * rowsPerSplit);
+  const int to = min(len, from + rowsPerSplit);
+  const size_t rowBytes = (size_t)d * T::BYTES;
+  const long long base = itemBase[item];
+  float q[G][8];
+  float acc[G][8];
+  float m[G];
+  float l[G];
+  load_queries<G>(tm, Q, item, g, d, q);
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    m[h] = -INFINITY;
+    l[h] = 0.f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      q[h][e] *= scale;
+      acc[h][e] = 0.f;
+    }
+  }
+  for (int i = threadIdx.x; i < G * MAX_D; i += THREADS) s_acc[i / MAX_D][i % MAX_D] = 0.f;
+  if (threadIdx.x < G) s_l[threadIdx.x] = 0.f;
+
+  auto rowAt = [&](int r0, int u) { return r0 + u * tm.perWarp + tm.inWarp; };
+  auto fetchIdx = [&](int r0, long long (&x)[U]) {
+    if constexpr (INDEXED) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int j = rowAt(r0, u);
+        x[u] = j < to ? __ldg(idx + base + j) : 0;
+      }
+    }
+  };
+  auto issue = [&](int r0, int slot, const long long (&x)[U]) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = rowAt(r0, u);
+      if (tm.active && j < to) {
+        const char* kr;
+        const char* vr;
+        if constexpr (INDEXED) {
+          const long long r = x[u];
+          kr = r >= 0 ? K + (size_t)r * rowBytes : Ks + (size_t)(-r - 1) * rowBytes;
+          vr = r >= 0 ? V + (size_t)r * rowBytes : Vs + (size_t)(-r - 1) * rowBytes;
+        } else {
+          kr = K + (size_t)(base + j) * rowBytes;
+          vr = V + (size_t)(base + j) * rowBytes;
+        }
+        const uint4* kp = reinterpret_cast<const uint4*>(kr) + tm.lane * W;
+        const uint4* vp = reinterpret_cast<const uint4*>(vr) + tm.lane * W;
+#pragma unroll
+        for (int w = 0; w < W; ++w) {
+          cp_async16(&s_buf[slot][u][0][w][threadIdx.x], kp + w);
+          cp_async16(&s_buf[slot][u][1][w][threadIdx.x], vp + w);
+        }
+      }
+    }
+    cp_async_commit();  // also when empty: the group count stays the same for every lane
+  };
+  auto consume = [&](int r0, int slot) {
+    uint4 kw[U][W];
+    uint4 vw[U][W];
+    bool valid[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      valid[u] = rowAt(r0, u) < to;
+      const bool mine = valid[u] && tm.active;  // words this lane copied; the rest are stale
+#pragma unroll
+      for (int w = 0; w < W; ++w) {
+        const uint4 z = make_uint4(0u, 0u, 0u, 0u);
+        kw[u][w] = mine ? s_buf[slot][u][0][w][threadIdx.x] : z;
+        vw[u][w] = mine ? s_buf[slot][u][1][w][threadIdx.x] : z;
+      }
+    }
+    float s[U][G];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float k[8];
+      widen<T>(kw[u], k);
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float x = 0.f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
+        x = team_sum(x, tm.size);
+        s[u][h] = valid[u] ? x : -INFINITY;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      float mx = s[0][h];
+#pragma unroll
+      for (int u = 1; u < U; ++u) mx = fmaxf(mx, s[u][h]);
+      const float mNew = fmaxf(m[h], mx);
+      const float ref = mNew == -INFINITY ? 0.f : mNew;
+      const float alpha = expf(m[h] - ref);
+      float sum = 0.f;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const float p = expf(s[u][h] - ref);
+        s[u][h] = p;
+        sum += p;
+      }
+      l[h] = l[h] * alpha + sum;
+      m[h] = mNew;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[h][e] *= alpha;
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float v[8];
+      widen<T>(vw[u], v);
+#pragma unroll
+      for (int h = 0; h < G; ++h)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[h][e] = fmaf(s[u][h], v[e], acc[h][e]);
+    }
+  };
+
+  const int step = tm.perWarp * U;
+  const int stride = WARPS * step;
+  const int r = from + tm.warp * step;  // warp-uniform
+  if (r < to) {
+    long long xp[S - 1][U];
+#pragma unroll
+    for (int p = 0; p < S - 1; ++p) fetchIdx(r + p * stride, xp[p]);
+#pragma unroll
+    for (int p = 0; p < S - 1; ++p) issue(r + p * stride, p, xp[p]);
+    long long xn[U];
+    fetchIdx(r + (S - 1) * stride, xn);
+    for (int it = 0;; ++it) {
+      const int rc = r + it * stride;
+      cp_async_wait<S - 2>();  // step it has landed
+      issue(rc + (S - 1) * stride, (it + S - 1) % S, xn);
+      fetchIdx(rc + S * stride, xn);
+      consume(rc, it % S);
+      if (rc + stride >= to) break;
+    }
+  }
+  cp_async_wait<0>();
+  for (int off = tm.size; off < 32; off <<= 1) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) {
+      const float mo = __shfl_xor_sync(FULL_MASK, m[h], off);
+      const float lo = __shfl_xor_sync(FULL_MASK, l[h], off);
+      float ao[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) ao[e] = __shfl_xor_sync(FULL_MASK, acc[h][e], off);
+      merge_state<G>(h, mo, lo, m[h], l[h], acc, ao);
+    }
+  }
+  const int lane32 = threadIdx.x & 31;
+  if (lane32 == 0) {
+#pragma unroll
+    for (int h = 0; h < G; ++h) s_mw[tm.warp][h] = m[h];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int h = 0; h < G; ++h) {
+    if (h < g) {
+      float mb = s_mw[0][h];
+#pragma unroll
+      for (int w = 1; w < WARPS; ++w) mb = fmaxf(mb, s_mw[w][h]);
+      const float f = expf(m[h] - (mb == -INFINITY ? 0.f : mb));
+      if (lane32 == 0) atomicAdd(&s_l[h], l[h] * f);
+      if (tm.inWarp == 0 && tm.active) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) atomicAdd(&s_acc[h][tm.lane * 8 + e], acc[h][e] * f);
+      }
+    }
+  }
+  __syncthreads();
+  const size_t part = (size_t)item * partsPerItem + partOffset + split;
+  for (int i = threadIdx.x; i < g * d; i += THREADS) partO[part * g * d + i] = s_acc[i / d][i % d];
+  if (threadIdx.x < g) {
+    float mb = s_mw[0][threadIdx.x];
+    for (int w = 1; w < WARPS; ++w) mb = fmaxf(mb, s_mw[w][threadIdx.x]);
+    partM[part * g + threadIdx.x] = mb;
+    partL[part * g + threadIdx.x] = s_l[threadIdx.x];
+  }
+}
+
 // Centroid logits of tile blockIdx.x (TILE clusters) of item blockIdx.y, plus the tile's max and
 // sum of exp per head. Centroids are stored in the K/V type (ranking reads centroids rounded to the
 // keys' precision, as wave-core does). Each team streams its rows with every load of a step in
@@ -781,6 +996,42 @@ ATTEND_INDEXED(attend_indexed_f32_g1, F32, 1)
 ATTEND_INDEXED(attend_indexed_f32_g2, F32, 2)
 ATTEND_INDEXED(attend_indexed_f32_g4, F32, 4)
 ATTEND_INDEXED(attend_indexed_f32_g8, F32, 8)
+
+#define ATTEND_STREAM(NAME, T, G, INDEXED)                                                      \
+  __global__ void __launch_bounds__(THREADS) NAME(                                               \
+      const char* K, const char* V, const char* Ks, const char* Vs, const long long* idx,        \
+      const long long* itemBase, const int* itemLen, const float* Q, int d, int g, float scale,  \
+      int rowsPerSplit, int partsPerItem, int partOffset, float* partM, float* partL,            \
+      float* partO) {                                                                            \
+    attend_stream_impl<T, G, INDEXED>(K, V, Ks, Vs, idx, itemBase, itemLen, Q, d, g, scale,      \
+                                      rowsPerSplit, partsPerItem, partOffset, partM, partL,      \
+                                      partO);                                                    \
+  }
+
+ATTEND_STREAM(attend_stream_bf16_g1, BF16, 1, false)
+ATTEND_STREAM(attend_stream_bf16_g2, BF16, 2, false)
+ATTEND_STREAM(attend_stream_bf16_g4, BF16, 4, false)
+ATTEND_STREAM(attend_stream_bf16_g8, BF16, 8, false)
+ATTEND_STREAM(attend_stream_f16_g1, F16, 1, false)
+ATTEND_STREAM(attend_stream_f16_g2, F16, 2, false)
+ATTEND_STREAM(attend_stream_f16_g4, F16, 4, false)
+ATTEND_STREAM(attend_stream_f16_g8, F16, 8, false)
+ATTEND_STREAM(attend_stream_f32_g1, F32, 1, false)
+ATTEND_STREAM(attend_stream_f32_g2, F32, 2, false)
+ATTEND_STREAM(attend_stream_f32_g4, F32, 4, false)
+ATTEND_STREAM(attend_stream_f32_g8, F32, 8, false)
+ATTEND_STREAM(attend_stream_indexed_bf16_g1, BF16, 1, true)
+ATTEND_STREAM(attend_stream_indexed_bf16_g2, BF16, 2, true)
+ATTEND_STREAM(attend_stream_indexed_bf16_g4, BF16, 4, true)
+ATTEND_STREAM(attend_stream_indexed_bf16_g8, BF16, 8, true)
+ATTEND_STREAM(attend_stream_indexed_f16_g1, F16, 1, true)
+ATTEND_STREAM(attend_stream_indexed_f16_g2, F16, 2, true)
+ATTEND_STREAM(attend_stream_indexed_f16_g4, F16, 4, true)
+ATTEND_STREAM(attend_stream_indexed_f16_g8, F16, 8, true)
+ATTEND_STREAM(attend_stream_indexed_f32_g1, F32, 1, true)
+ATTEND_STREAM(attend_stream_indexed_f32_g2, F32, 2, true)
+ATTEND_STREAM(attend_stream_indexed_f32_g4, F32, 4, true)
+ATTEND_STREAM(attend_stream_indexed_f32_g8, F32, 8, true)
 
 #define CENTROID_LOGITS(NAME, T, G)                                                              \
   __global__ void __launch_bounds__(THREADS) NAME(                                               \

@@ -33,6 +33,26 @@ public final class KernelNames {
     return "attend_partial_" + typeSuffix(t) + "_g" + groupVariant(g);
   }
 
+  /**
+   * How the exact-attention kernels load K/V: {@code STREAM} copies them asynchronously into shared
+   * memory several steps ahead ({@code cp.async}, Ampere and newer), {@code REGISTERS} loads them into
+   * registers one step ahead. Both compute the same partial states.
+   */
+  public enum Attend {
+    STREAM,
+    REGISTERS
+  }
+
+  /** The family the engines use unless told otherwise. */
+  public static final Attend DEFAULT_ATTEND = Attend.STREAM;
+
+  /** The exact-attention kernel of family {@code a}, over rows in place or through row indices. */
+  public static String attend(Attend a, KvDType t, int g, boolean indexed) {
+    String family = a == Attend.STREAM ? (indexed ? "attend_stream_indexed_" : "attend_stream_")
+        : (indexed ? "attend_indexed_" : "attend_partial_");
+    return family + typeSuffix(t) + "_g" + groupVariant(g);
+  }
+
   /** attend_partial reading its rows through row indices (steady pool or cluster pool, in place). */
   public static String attendIndexed(KvDType t, int g) {
     return "attend_indexed_" + typeSuffix(t) + "_g" + groupVariant(g);
@@ -66,6 +86,8 @@ public final class KernelNames {
       for (int g : GROUP_VARIANTS) {
         out.add(attendPartial(t, g));
         out.add(attendIndexed(t, g));
+        out.add(attend(Attend.STREAM, t, g, false));
+        out.add(attend(Attend.STREAM, t, g, true));
         out.add(centroidLogits(t, g));
       }
     }

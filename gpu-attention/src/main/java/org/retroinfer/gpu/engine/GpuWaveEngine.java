@@ -430,8 +430,7 @@ public final class GpuWaveEngine implements AutoCloseable {
 
   /** The exact-attention kernel of this mode: in place through row indices when RESIDENT. */
   private String attendKernel() {
-    return mode == Mode.RESIDENT ? KernelNames.attendIndexed(t.kvType, g)
-        : KernelNames.attendPartial(t.kvType, g);
+    return KernelNames.attend(KernelNames.DEFAULT_ATTEND, t.kvType, g, mode == Mode.RESIDENT);
   }
 
   private void checkQueries(float[] q) {
@@ -590,6 +589,11 @@ public final class GpuWaveEngine implements AutoCloseable {
           clusterK.ptr(), clusterV.ptr(), steadyK.ptr(), steadyV.ptr(), dRowIdx.ptr(),
           dExecBase.ptr(), dExecLen.ptr(), dQ.ptr(), d, g, scale, split.rowsPerSplit(), parts, 0,
           partM.ptr(), partL.ptr(), partO.ptr());
+    } else if (KernelNames.DEFAULT_ATTEND == KernelNames.Attend.STREAM) {
+      cx.launch(attendKernel(), split.splits(), t.items, KernelNames.ATTEND_THREADS, cx.main(),
+          execK.ptr(), execV.ptr(), execK.ptr(), execV.ptr(), new CUdeviceptr(), dExecBase.ptr(),
+          dExecLen.ptr(), dQ.ptr(), d, g, scale, split.rowsPerSplit(), parts, 0, partM.ptr(),
+          partL.ptr(), partO.ptr());
     } else {
       cx.launch(attendKernel(), split.splits(), t.items, KernelNames.ATTEND_THREADS, cx.main(),
           execK.ptr(), execV.ptr(), dExecBase.ptr(), dExecLen.ptr(), dQ.ptr(), d, g, scale,

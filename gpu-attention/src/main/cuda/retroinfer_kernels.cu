@@ -93,8 +93,13 @@ __device__ __forceinline__ int team_size(int slots) {
   return t;
 }
 
+// Unrolled, with the levels beyond the team's size predicated off (team is warp-uniform): a loop
+// over a runtime team size costs several times the shuffles themselves in the hot loops.
 __device__ __forceinline__ float team_sum(float v, int team) {
-  for (int off = team >> 1; off > 0; off >>= 1) v += __shfl_xor_sync(FULL_MASK, v, off);
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    if (off < team) v += __shfl_xor_sync(FULL_MASK, v, off);
+  }
   return v;
 }
 
@@ -170,13 +175,13 @@ __device__ __forceinline__ void softmax_tile(int n, int g, float (*s_p)[TILE], c
     const float mNew = fmaxf(mOld, mx);
     float sum = 0.f;
     for (int j = lane; j < n; j += 32) {
-      const float p = expf(s_p[h][j] - mNew);
+      const float p = __expf(s_p[h][j] - mNew);
       s_p[h][j] = p;
       sum += s_w == nullptr ? p : p * s_w[j];
     }
     sum = warp_sum(sum);
     if (lane == 0) {
-      const float alpha = s_l[h] == 0.f ? 0.f : expf(mOld - mNew);
+      const float alpha = s_l[h] == 0.f ? 0.f : __expf(mOld - mNew);
       s_alpha[h] = alpha;
       s_l[h] = s_l[h] * alpha + sum;
       s_m[h] = mNew;
@@ -419,11 +424,11 @@ __device__ void attend_partial_impl(const char* __restrict__ K, const char* __re
       for (int u = 1; u < U; ++u) mx = fmaxf(mx, s[u][h]);
       const float mNew = fmaxf(m[h], mx);
       const float ref = mNew == -INFINITY ? 0.f : mNew;
-      const float alpha = expf(m[h] - ref);
+      const float alpha = __expf(m[h] - ref);
       float sum = 0.f;
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const float p = expf(s[u][h] - ref);
+        const float p = __expf(s[u][h] - ref);
         s[u][h] = p;
         sum += p;
       }
@@ -635,11 +640,11 @@ __device__ void attend_stream_impl(const char* __restrict__ K, const char* __res
       for (int u = 1; u < U; ++u) mx = fmaxf(mx, s[u][h]);
       const float mNew = fmaxf(m[h], mx);
       const float ref = mNew == -INFINITY ? 0.f : mNew;
-      const float alpha = expf(m[h] - ref);
+      const float alpha = __expf(m[h] - ref);
       float sum = 0.f;
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const float p = expf(s[u][h] - ref);
+        const float p = __expf(s[u][h] - ref);
         s[u][h] = p;
         sum += p;
       }
@@ -722,11 +727,12 @@ __device__ void attend_stream_impl(const char* __restrict__ K, const char* __res
   }
 }
 
-// Centroid logits of tile blockIdx.x (TILE clusters) of item blockIdx.y, plus the tile's max and
-// sum of exp per head. Centroids are stored in the K/V type (ranking reads centroids rounded to the
-// keys' precision, as wave-core does). Each team streams its rows with every load of a step in
-// flight; the logits go to global memory and to shared memory, where one warp per head then takes
-// their max and sum of exp (no exponential in the streaming loop).
+// Centroid logits of item blockIdx.y, tiles blockIdx.x, blockIdx.x + gridDim.x, ... (TILE clusters
+// each), plus each tile's max and sum of exp per head. Centroids are stored in the K/V type
+// (ranking reads centroids rounded to the keys' precision, as wave-core does). The queries are
+// loaded once per block; each team loads all its rows of a tile at once; the logits go to global
+// memory and to shared memory, where one warp per head then takes their max and sum of exp (no
+// exponential in the streaming loop).
 template <typename T, int G>
 __device__ void centroid_logits_impl(const char* __restrict__ C, const long long* __restrict__ centBase,
                                      const int* __restrict__ clusters, const float* __restrict__ Q,
@@ -734,15 +740,13 @@ __device__ void centroid_logits_impl(const char* __restrict__ C, const long long
                                      float* __restrict__ logits, float* __restrict__ tileM,
                                      float* __restrict__ tileS) {
   constexpr int W = Slot<T>::WORDS;
-  constexpr int U = 8 / W;
+  constexpr int U = (G >= 8 ? 8 : 16) / W;  // rows per team per step
   __shared__ float s_l[G][TILE];
   const int item = blockIdx.y;
   const int nc = clusters[item];
-  const int c0 = blockIdx.x * TILE;
+  const int used = (nc + TILE - 1) / TILE;
   const Teams tm(d);
-  const int n = max(0, min(TILE, nc - c0));
   const size_t rowBytes = (size_t)d * T::BYTES;
-  const char* base = C + (size_t)(centBase[item] + c0) * rowBytes;
   float q[G][8];
   load_queries<G>(tm, Q, item, g, d, q);
 #pragma unroll
@@ -750,49 +754,55 @@ __device__ void centroid_logits_impl(const char* __restrict__ C, const long long
 #pragma unroll
     for (int e = 0; e < 8; ++e) q[h][e] *= scale;
   const int step = tm.perWarp * U;
-  for (int r0 = tm.warp * step; r0 < n; r0 += WARPS * step) {
-    uint4 kw[U][W];
+  const int lane = threadIdx.x & 31;
+  for (int tile = blockIdx.x; tile < used; tile += gridDim.x) {
+    const int c0 = tile * TILE;
+    const int n = min(TILE, nc - c0);
+    const char* base = C + (size_t)(centBase[item] + c0) * rowBytes;
+    for (int r0 = tm.warp * step; r0 < n; r0 += WARPS * step) {
+      uint4 kw[U][W];
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int j = r0 + u * tm.perWarp + tm.inWarp;
-      if (tm.active && j < n) {
-        load_slot<T>(base + (size_t)j * rowBytes, tm.lane, kw[u]);
-      } else {
+      for (int u = 0; u < U; ++u) {
+        const int j = r0 + u * tm.perWarp + tm.inWarp;
+        if (tm.active && j < n) {
+          load_slot<T>(base + (size_t)j * rowBytes, tm.lane, kw[u]);
+        } else {
 #pragma unroll
-        for (int i = 0; i < W; ++i) kw[u][i] = make_uint4(0u, 0u, 0u, 0u);
+          for (int i = 0; i < W; ++i) kw[u][i] = make_uint4(0u, 0u, 0u, 0u);
+        }
       }
-    }
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      float k[8];
-      widen<T>(kw[u], k);
-      const int j = r0 + u * tm.perWarp + tm.inWarp;
+      for (int u = 0; u < U; ++u) {
+        float k[8];
+        widen<T>(kw[u], k);
+        const int j = r0 + u * tm.perWarp + tm.inWarp;
 #pragma unroll
-      for (int h = 0; h < G; ++h) {
-        float x = 0.f;
+        for (int h = 0; h < G; ++h) {
+          float x = 0.f;
 #pragma unroll
-        for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
-        x = team_sum(x, tm.size);
-        if (tm.lane == 0 && j < n && h < g) {
-          logits[((size_t)item * g + h) * cStride + c0 + j] = x;
-          s_l[h][j] = x;
+          for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
+          x = team_sum(x, tm.size);
+          if (tm.lane == 0 && j < n && h < g) {
+            logits[((size_t)item * g + h) * cStride + c0 + j] = x;
+            s_l[h][j] = x;
+          }
         }
       }
     }
-  }
-  __syncthreads();
-  const int lane = threadIdx.x & 31;
-  for (int h = threadIdx.x >> 5; h < g; h += WARPS) {
-    float mx = -INFINITY;
-    for (int j = lane; j < n; j += 32) mx = fmaxf(mx, s_l[h][j]);
-    mx = warp_max(mx);
-    float sum = 0.f;
-    for (int j = lane; j < n; j += 32) sum += expf(s_l[h][j] - mx);
-    sum = warp_sum(sum);
-    if (lane == 0) {
-      tileM[((size_t)item * tiles + blockIdx.x) * g + h] = mx;
-      tileS[((size_t)item * tiles + blockIdx.x) * g + h] = sum;
+    __syncthreads();
+    for (int h = threadIdx.x >> 5; h < g; h += WARPS) {
+      float mx = -INFINITY;
+      for (int j = lane; j < n; j += 32) mx = fmaxf(mx, s_l[h][j]);
+      mx = warp_max(mx);
+      float sum = 0.f;
+      for (int j = lane; j < n; j += 32) sum += expf(s_l[h][j] - mx);
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        tileM[((size_t)item * tiles + tile) * g + h] = mx;
+        tileS[((size_t)item * tiles + tile) * g + h] = sum;
+      }
     }
+    __syncthreads();  // s_l is the next tile's
   }
 }
 
@@ -846,30 +856,38 @@ __device__ void estimate_partial_impl(const float* __restrict__ logits, int cStr
                    partM, partL, partO);
 }
 
-// Exclusive prefix sum over the SELECT_THREADS threads of a block; `total` gets the block's sum.
-__device__ __forceinline__ int block_exclusive_scan(int v, int* s_warp, int& total) {
+__device__ __forceinline__ int warp_isum(int v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(FULL_MASK, v, off);
+  return v;
+}
+
+// Sum of v over the lanes below this one.
+__device__ __forceinline__ int warp_exclusive_isum(int v) {
   const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
   int x = v;
   for (int o = 1; o < 32; o <<= 1) {
     const int y = __shfl_up_sync(FULL_MASK, x, o);
     if (lane >= o) x += y;
   }
-  if (lane == 31) s_warp[warp] = x;
+  return x - v;
+}
+
+// v is the same in every lane of a warp: the sum of the warps before this one; `total` gets the
+// block's sum. Block of SELECT_THREADS threads.
+__device__ __forceinline__ int warps_exclusive(int v, int* s_warp, int& total) {
+  const int warp = threadIdx.x >> 5;
+  if ((threadIdx.x & 31) == 0) s_warp[warp] = v;
   __syncthreads();
-  if (warp == 0) {
-    int w = s_warp[lane];
-    for (int o = 1; o < 32; o <<= 1) {
-      const int y = __shfl_up_sync(FULL_MASK, w, o);
-      if (lane >= o) w += y;
-    }
-    s_warp[lane] = w;
+  int before = 0;
+  int sum = 0;
+  for (int w = 0; w < SELECT_THREADS / 32; ++w) {
+    const int x = s_warp[w];
+    before += w < warp ? x : 0;
+    sum += x;
   }
+  total = sum;
   __syncthreads();
-  const int before = warp > 0 ? s_warp[warp - 1] : 0;
-  total = s_warp[31];
-  __syncthreads();
-  return before + x - v;
+  return before;
 }
 
 // Two order statistics of keys[0..n) at once, by a 4-pass 8-bit radix select: the kA-th and the
@@ -1126,66 +1144,82 @@ __global__ void __launch_bounds__(SELECT_THREADS) select_top(
   unsigned keyAll = 0, keyR = 0;
   int quotaAll = 0, quotaR = 0;
   radix_select2(keys, nc, r + e, r, s_hist, s_sel, keyAll, quotaAll, keyR, quotaR);
-  // Thread t owns the contiguous clusters [lo, hi), so that ids stay in ascending order with one
-  // block scan per count instead of three per 1024 clusters.
-  const int per = (nc + SELECT_THREADS - 1) / SELECT_THREADS;
-  const int lo = min(nc, (int)threadIdx.x * per);
+  // Warp w owns the contiguous clusters [lo, hi) and walks them 32 at a time, coalesced: ranks
+  // within a chunk come from ballots, ranks across warps from one exclusive sum over the warps'
+  // totals, so ids stay in ascending order with three sweeps whatever the number of clusters.
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const unsigned below = (1u << lane) - 1u;
+  const int per = (nc + 31) / 32;
+  const int lo = min(nc, warp * per);
   const int hi = min(nc, lo + per);
   const bool wantAll = r + e > 0;
   const bool wantR = r > 0;
   int eqA = 0, eqR = 0;
-  for (int c = lo; c < hi; ++c) {
-    const unsigned x = keys[c];
-    eqA += (wantAll && x == keyAll) ? 1 : 0;
-    eqR += (wantR && x == keyR) ? 1 : 0;
+  for (int c0 = lo; c0 < hi; c0 += 32) {
+    const int c = c0 + lane;
+    const unsigned x = c < hi ? keys[c] : 0u;
+    eqA += __popc(__ballot_sync(FULL_MASK, c < hi && wantAll && x == keyAll));
+    eqR += __popc(__ballot_sync(FULL_MASK, c < hi && wantR && x == keyR));
   }
   int total;
-  const int eqABefore = block_exclusive_scan(eqA, s_warp, total);
-  const int eqRBefore = block_exclusive_scan(eqR, s_warp, total);
-  // first walk: how many clusters this thread retrieves and estimates, and their rows
+  const int eqABefore = warps_exclusive(eqA, s_warp, total);
+  const int eqRBefore = warps_exclusive(eqR, s_warp, total);
+  // the decisions of the chunk at c0, given the equal keys seen before it
+  struct Pick {
+    bool ret, est;
+    unsigned eqA, eqR;
+  };
+  auto pick = [&](int c, unsigned x, int seenA, int seenR) {
+    const bool in = c < hi;
+    const bool eqAll = in && wantAll && x == keyAll;
+    const bool eqRet = in && wantR && x == keyR;
+    const unsigned bA = __ballot_sync(FULL_MASK, eqAll);
+    const unsigned bR = __ballot_sync(FULL_MASK, eqRet);
+    const bool selAll = in && wantAll
+        && (x > keyAll || (eqAll && seenA + __popc(bA & below) < quotaAll));
+    const bool selR = in && wantR && (x > keyR || (eqRet && seenR + __popc(bR & below) < quotaR));
+    return Pick{selR, selAll && !selR, bA, bR};
+  };
   int nRet = 0, nEst = 0, rows = 0;
   {
     int seenA = eqABefore, seenR = eqRBefore;
-    for (int c = lo; c < hi; ++c) {
-      const unsigned x = keys[c];
-      const bool eqAll = wantAll && x == keyAll;
-      const bool eqRet = wantR && x == keyR;
-      const bool selAll = wantAll && (x > keyAll || (eqAll && seenA < quotaAll));
-      const bool selR = wantR && (x > keyR || (eqRet && seenR < quotaR));
-      seenA += eqAll ? 1 : 0;
-      seenR += eqRet ? 1 : 0;
-      if (selR) {
-        ++nRet;
-        rows += sizes[c];
-      } else if (selAll) {
-        ++nEst;
-      }
+    for (int c0 = lo; c0 < hi; c0 += 32) {
+      const int c = c0 + lane;
+      const unsigned x = c < hi ? keys[c] : 0u;
+      const Pick k = pick(c, x, seenA, seenR);
+      seenA += __popc(k.eqA);
+      seenR += __popc(k.eqR);
+      nRet += __popc(__ballot_sync(FULL_MASK, k.ret));
+      nEst += __popc(__ballot_sync(FULL_MASK, k.est));
+      rows += warp_isum(k.ret ? sizes[c] : 0);
     }
   }
   int totalRet, totalEst, totalRows;
-  int retPos = block_exclusive_scan(nRet, s_warp, totalRet);
-  int estPos = block_exclusive_scan(nEst, s_warp, totalEst);
-  int rowPos = steadyLen[item] + block_exclusive_scan(rows, s_warp, totalRows);
-  // second walk: write the lists
+  int retPos = warps_exclusive(nRet, s_warp, totalRet);
+  int estPos = warps_exclusive(nEst, s_warp, totalEst);
+  int rowPos = steadyLen[item] + warps_exclusive(rows, s_warp, totalRows);
   {
     int seenA = eqABefore, seenR = eqRBefore;
-    for (int c = lo; c < hi; ++c) {
-      const unsigned x = keys[c];
-      const bool eqAll = wantAll && x == keyAll;
-      const bool eqRet = wantR && x == keyR;
-      const bool selAll = wantAll && (x > keyAll || (eqAll && seenA < quotaAll));
-      const bool selR = wantR && (x > keyR || (eqRet && seenR < quotaR));
-      seenA += eqAll ? 1 : 0;
-      seenR += eqRet ? 1 : 0;
-      if (selR) {
-        retIds[(size_t)item * rStride + retPos] = c;
-        retDst[(size_t)item * rStride + retPos] = rowPos;
-        ++retPos;
-        rowPos += sizes[c];
-      } else if (selAll) {
-        estIds[(size_t)item * eStride + estPos] = c;
-        ++estPos;
+    for (int c0 = lo; c0 < hi; c0 += 32) {
+      const int c = c0 + lane;
+      const unsigned x = c < hi ? keys[c] : 0u;
+      const Pick k = pick(c, x, seenA, seenR);
+      seenA += __popc(k.eqA);
+      seenR += __popc(k.eqR);
+      const unsigned bRet = __ballot_sync(FULL_MASK, k.ret);
+      const unsigned bEst = __ballot_sync(FULL_MASK, k.est);
+      const int size = k.ret ? sizes[c] : 0;
+      const int rowsBefore = warp_exclusive_isum(size);
+      if (k.ret) {
+        const int i = retPos + __popc(bRet & below);
+        retIds[(size_t)item * rStride + i] = c;
+        retDst[(size_t)item * rStride + i] = rowPos + rowsBefore;
       }
+      if (k.est) estIds[(size_t)item * eStride + estPos + __popc(bEst & below)] = c;
+      retPos += __popc(bRet);
+      estPos += __popc(bEst);
+      rowPos += __shfl_sync(FULL_MASK, rowsBefore + size, 31);
     }
   }
   if (threadIdx.x == 0) execLen[item] = steadyLen[item] + totalRows;

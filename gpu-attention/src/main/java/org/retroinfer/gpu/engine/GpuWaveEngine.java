@@ -77,6 +77,7 @@ public final class GpuWaveEngine implements AutoCloseable {
   private final int parts;
   private final int cStride;
   private final int tiles;
+  private final int logitBlocks;
   private final Selection sel;
   private final List<AutoCloseable> owned = new ArrayList<>();
 
@@ -163,6 +164,10 @@ public final class GpuWaveEngine implements AutoCloseable {
     parts = split.splits() + estSplits;
     cStride = Math.max(1, t.maxClusters());
     tiles = Math.max(1, (cStride + SplitPlan.TILE - 1) / SplitPlan.TILE);
+    // blocks per item for the centroid logits: each loops over tiles, so that its queries are
+    // loaded once for several tiles when there are more tiles than the GPU holds blocks
+    logitBlocks = Math.min(tiles, Math.max(1,
+        cx.residentBlocks(KernelNames.centroidLogits(t.kvType, g), 128) / t.items));
     sel = Selection.allocate(t);
     // one fill task per block: the fill tasks' capacity is the block count
     fillPlan = new GatherPlan(Math.max(1, blockTokens));
@@ -531,9 +536,9 @@ public final class GpuWaveEngine implements AutoCloseable {
       Cuda.check(JCudaDriver.cuMemcpyHtoDAsync(dQ.ptr(), stageQ.hostPtr(0), qBytes, cx.main()),
           "cuMemcpyHtoDAsync(queries)");
     }
-    cx.launch(KernelNames.centroidLogits(t.kvType, g), tiles, t.items, 128, cx.main(), centroids.ptr(),
-        dCentBase.ptr(), dClusters.ptr(), dQ.ptr(), d, g, scale, cStride, tiles, dLogits.ptr(),
-        dTileM.ptr(), dTileS.ptr());
+    cx.launch(KernelNames.centroidLogits(t.kvType, g), logitBlocks, t.items, 128, cx.main(),
+        centroids.ptr(), dCentBase.ptr(), dClusters.ptr(), dQ.ptr(), d, g, scale, cStride, tiles,
+        dLogits.ptr(), dTileM.ptr(), dTileS.ptr());
     mark(1, cx.main());
     cx.launch(KernelNames.CLUSTER_SCORES, tiles, t.items, 128, cx.main(), dLogits.ptr(), dTileM.ptr(),
         dTileS.ptr(), dClusters.ptr(), g, cStride, tiles, dScores.ptr());

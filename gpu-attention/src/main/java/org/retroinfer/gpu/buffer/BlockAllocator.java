@@ -57,9 +57,14 @@ public final class BlockAllocator {
     return out;
   }
 
-  /** Returns blocks to the free stack; a block that is not in use is a bug and rejected. */
+  /**
+   * Returns blocks to the free stack; a block that is not in use is a bug and rejected. They go
+   * back last first, so that the next allocation of as many blocks takes them in the same order (a
+   * cluster in consecutive blocks leaves them to the next one, whose copy stays one task).
+   */
   public void release(int[] blocks) {
-    for (int b : blocks) {
+    for (int i = blocks.length - 1; i >= 0; i--) {
+      int b = blocks[i];
       if (b < 0 || b >= used.length || !used[b]) {
         throw new IllegalStateException("block " + b + " released but not in use (pool of "
             + used.length + " blocks): the mapping table and the allocator disagree");

@@ -14,7 +14,9 @@ package org.retroinfer.gpu.buffer;
  * a copy into blocks after every gather that may still read those blocks (the GPU engine waits on
  * the last gather's event).
  *
- * <p>Thread-safe: every method locks this cache; each holds the lock for O(cluster blocks) work.
+ * <p>Thread-safe: every method locks this cache, for O(cluster blocks) work but in the batched
+ * calls ({@link #lookupAll}, {@link #touchAll}) and the {@link ExecutionAssembler}'s lookup of a
+ * whole step, which reads the mapping table under the same lock.
  */
 public final class BlockCache {
   private final ClusterMappingTable table;
@@ -34,7 +36,7 @@ public final class BlockCache {
    * tokens.
    */
   public BlockCache(int clusters, int blocks, int blockTokens) {
-    this.table = new ClusterMappingTable(clusters);
+    this.table = new ClusterMappingTable(clusters, blocks);
     this.allocator = new BlockAllocator(blocks, blockTokens);
     this.lru = new LruList(clusters);
   }
@@ -72,8 +74,9 @@ public final class BlockCache {
   }
 
   /**
-   * The blocks of {@code cluster} if it is resident (a hit), else null (a miss); counts it either
-   * way. Does not change the recency order: that is the updater's job, off the critical path.
+   * The blocks of {@code cluster} if it is resident (a hit; a fresh array), else null (a miss);
+   * counts it either way. Does not change the recency order: that is the updater's job, off the
+   * critical path.
    */
   public synchronized int[] lookup(int cluster, int tokens) {
     int[] b = table.residentBlocks(cluster);
@@ -97,10 +100,37 @@ public final class BlockCache {
     }
   }
 
+  /**
+   * The mapping table, for the {@link ExecutionAssembler}'s lookups of a whole step: it reads the
+   * table holding this cache's lock ({@code synchronized (cache)}) and counts what it found with
+   * {@link #countLookups}.
+   */
+  ClusterMappingTable table() {
+    return table;
+  }
+
+  /** Counts lookups made through {@link #table()}; the caller holds this cache's lock. */
+  void countLookups(int hits, int misses, long hitTok, long missTok) {
+    hitClusters += hits;
+    missClusters += misses;
+    hitTokens += hitTok;
+    missTokens += missTok;
+  }
+
   /** Marks a resident or pending cluster as just used. */
   public synchronized void touch(int cluster) {
     if (table.state(cluster) != ClusterMappingTable.State.ABSENT) {
       lru.touch(cluster);
+    }
+  }
+
+  /** {@link #touch} of {@code clusters[from..to)} in order, under one lock. */
+  public synchronized void touchAll(int[] clusters, int from, int to) {
+    for (int i = from; i < to; i++) {
+      int c = clusters[i];
+      if (table.state(c) != ClusterMappingTable.State.ABSENT) {
+        lru.touch(c);
+      }
     }
   }
 

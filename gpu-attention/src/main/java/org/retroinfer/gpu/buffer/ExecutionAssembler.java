@@ -11,18 +11,23 @@ import org.retroinfer.gpu.layout.Selection;
  * always from that pool when there is no cache. Records the step's hits and misses for the
  * {@link CacheUpdater}. Cluster ids in the cache are global ({@code centBase[item] + local id}).
  *
+ * <p>On the decode step's critical path, so it allocates nothing once its buffers have grown, and
+ * looks the whole step up under one lock of the cache: first every retrieved cluster's mapping
+ * slot (one cache line each, independent loads that the CPU overlaps: the table is megabytes),
+ * then the copies.
+ *
  * <p>Reused from step to step by one thread.
  */
 public final class ExecutionAssembler {
-  private int[] hits = new int[64];
-  private int[] misses = new int[64];
-  private int[] missTokens = new int[64];
+  private int[] hits = new int[0];
+  private int[] misses = new int[0];
+  private int[] missTokens = new int[0];
   private int hitCount;
   private int missCount;
-  private int[] ids = new int[64];
-  private int[] sizes = new int[64];
-  private long[] dsts = new long[64];
-  private int[][] blocksOf = new int[64][];
+  private int[] ids = new int[0];
+  private int[] sizes = new int[0];
+  private long[] dsts = new long[0];
+  private long[] slots = new long[0];
 
   /**
    * Fills {@code plan} with the copies that assemble the execution buffers of every item.
@@ -38,53 +43,143 @@ public final class ExecutionAssembler {
     for (int i = 0; i < t.items; i++) {
       total += t.retrieve[i];
     }
-    ids = grow(ids, total);
-    sizes = grow(sizes, total);
-    dsts = growLong(dsts, total);
-    if (blocksOf.length < total) {
-      blocksOf = new int[Math.max(total, 2 * blocksOf.length)][];
+    if (ids.length < total) {
+      int cap = Math.max(total, 2 * ids.length);
+      ids = new int[cap];
+      sizes = new int[cap];
+      dsts = new long[cap];
+      slots = new long[2 * cap];
+      hits = new int[cap];
+      misses = new int[cap];
+      missTokens = new int[cap];
     }
+    if (steady) {
+      for (int i = 0; i < t.items; i++) {
+        if (t.steadyLen[i] > 0) {
+          plan.add(GatherPlan.STEADY, t.steadyBase[i], t.execBase[i], t.steadyLen[i]);
+        }
+      }
+    }
+    if (cache == null) {
+      int n = collect(t, s, null);
+      long[] clusterRow = t.clusterRow;
+      for (int k = 0; k < n; k++) {
+        int c = ids[k];
+        misses[k] = c;
+        missTokens[k] = sizes[k];
+        plan.add(GatherPlan.CLUSTERS, clusterRow[c], dsts[k], sizes[k]);
+      }
+      missCount = n;
+      return;
+    }
+    synchronized (cache) { // one lock per step, not one per cluster
+      ClusterMappingTable table = cache.table();
+      int n = collect(t, s, table);
+      copies(t, cache, table, n, plan);
+    }
+  }
+
+  /**
+   * Reads the selection into {@code ids}, {@code sizes}, {@code dsts} and (with a table) the
+   * clusters' mapping {@code slots}; returns the number of retrieved clusters.
+   */
+  private int collect(BatchTables t, Selection s, ClusterMappingTable table) {
+    int[] retIds = s.retIds();
+    int[] retDst = s.retDst();
+    int stride = s.rStride();
+    int[] clusterSize = t.clusterSize;
     int n = 0;
     for (int i = 0; i < t.items; i++) {
-      if (steady && t.steadyLen[i] > 0) {
-        plan.add(GatherPlan.STEADY, t.steadyBase[i], t.execBase[i], t.steadyLen[i]);
-      }
-      for (int k = 0; k < t.retrieve[i]; k++) {
-        int local = s.retIds()[i * s.rStride() + k];
-        if (local < 0 || local >= t.clusters[i]) {
+      int nc = t.clusters[i];
+      int base = (int) t.centBase[i];
+      long exec = t.execBase[i];
+      int off = i * stride;
+      for (int k = 0, r = t.retrieve[i]; k < r; k++) {
+        int local = retIds[off + k];
+        int row = retDst[off + k];
+        if (local < 0 || local >= nc || row < 0) {
           throw new IllegalStateException("item " + i + " selected cluster " + local + " outside [0, "
-              + t.clusters[i] + "): the selection is corrupt");
+              + nc + ") or placed it at row " + row + ": the selection is corrupt");
         }
-        int c = (int) (t.centBase[i] + local);
+        int c = base + local;
         ids[n] = c;
-        sizes[n] = t.clusterSize[c];
-        dsts[n++] = t.execBase[i] + s.retDst()[i * s.rStride() + k];
+        sizes[n] = clusterSize[c];
+        dsts[n++] = exec + row;
       }
     }
-    if (cache != null) {
-      cache.lookupAll(ids, sizes, n, blocksOf); // one lock per step, not one per cluster
+    if (table != null) {
+      long[] sl = slots;
+      for (int k = 0; k < n; k++) {
+        int c = ids[k];
+        sl[2 * k] = table.meta(c);
+        sl[2 * k + 1] = table.more(c);
+      }
     }
+    return n;
+  }
+
+  /** The copies of the retrieved clusters, from their slots; the caller holds the cache's lock. */
+  private void copies(BatchTables t, BlockCache cache, ClusterMappingTable table, int n,
+      GatherPlan plan) {
+    long[] clusterRow = t.clusterRow;
+    long[] sl = slots;
+    // the misses' pool rows first, in a loop of independent loads (word 1 of a miss's slot is free)
     for (int k = 0; k < n; k++) {
+      if (ClusterMappingTable.kind(sl[2 * k]) < ClusterMappingTable.RUN) {
+        sl[2 * k + 1] = clusterRow[ids[k]];
+      }
+    }
+    int bt = cache.blockTokens();
+    int hc = 0;
+    int mc = 0;
+    long hitTok = 0;
+    long missTok = 0;
+    for (int k = 0; k < n; k++) {
+      long meta = sl[2 * k];
+      long more = sl[2 * k + 1];
+      int kind = ClusterMappingTable.kind(meta);
       int c = ids[k];
       int size = sizes[k];
       long dst = dsts[k];
-      int[] blocks = cache == null ? null : blocksOf[k];
-      if (blocks != null) {
-        hits = grow(hits, hitCount + 1);
-        hits[hitCount++] = c;
-        int bt = cache.blockTokens();
-        for (int b = 0; b < blocks.length; b++) {
-          plan.add(GatherPlan.CACHE, (long) blocks[b] * bt, dst + (long) b * bt,
-              Math.min(bt, size - b * bt));
-        }
-      } else {
-        misses = grow(misses, missCount + 1);
-        missTokens = grow(missTokens, missCount + 1);
-        misses[missCount] = c;
-        missTokens[missCount++] = size;
-        plan.add(GatherPlan.CLUSTERS, t.clusterRow[c], dst, size);
+      if (kind < ClusterMappingTable.RUN) {
+        misses[mc] = c;
+        missTokens[mc++] = size;
+        missTok += size;
+        plan.put(GatherPlan.CLUSTERS, more, dst, size);
+        continue;
       }
+      hits[hc++] = c;
+      hitTok += size;
+      long blocks = ClusterMappingTable.count(meta);
+      if (blocks * bt < size || (blocks - 1) * bt >= size) {
+        throw new IllegalStateException("cluster " + c + " of " + size + " tokens is resident in "
+            + blocks + " blocks of " + bt + " tokens: it was admitted with another size");
+      }
+      int b = ClusterMappingTable.first(meta);
+      if (kind == ClusterMappingTable.RUN) { // consecutive blocks: one copy
+        plan.put(GatherPlan.CACHE, (long) b * bt, dst, size);
+        continue;
+      }
+      // block by block (the plan merges consecutive ones): three from the slot, then the chain
+      plan.put(GatherPlan.CACHE, (long) b * bt, dst, bt);
+      b = ClusterMappingTable.second(more);
+      int row = bt;
+      if (size > 2 * bt) {
+        plan.put(GatherPlan.CACHE, (long) b * bt, dst + row, bt);
+        b = ClusterMappingTable.third(more);
+        row += bt;
+        for (; row + bt < size; row += bt) {
+          plan.put(GatherPlan.CACHE, (long) b * bt, dst + row, bt);
+          b = table.nextBlock(b);
+        }
+      }
+      plan.put(GatherPlan.CACHE, (long) b * bt, dst + row, size - row);
     }
+    plan.countRows(GatherPlan.CACHE, hitTok);
+    plan.countRows(GatherPlan.CLUSTERS, missTok);
+    cache.countLookups(hc, mc, hitTok, missTok);
+    hitCount = hc;
+    missCount = mc;
   }
 
   /** Hands this step's accesses to the updater (returns at once). */
@@ -115,14 +210,5 @@ public final class ExecutionAssembler {
             Math.min(blockTokens, a.tokens() - b * blockTokens));
       }
     }
-  }
-
-  /** {@code a}, or a copy with room for at least {@code n} elements. */
-  private static int[] grow(int[] a, int n) {
-    return n <= a.length ? a : java.util.Arrays.copyOf(a, Math.max(n, a.length * 2));
-  }
-
-  private static long[] growLong(long[] a, int n) {
-    return n <= a.length ? a : java.util.Arrays.copyOf(a, Math.max(n, a.length * 2));
   }
 }

@@ -172,4 +172,57 @@ class BlockCacheTest {
     assertEquals(1, BlockCache.blocksFor(3, 0.05, 8));
     assertThrows(IllegalArgumentException.class, () -> BlockCache.blocksFor(100, 1.5, 8));
   }
+
+  @Test
+  void mappingTableKnowsConsecutiveAndScatteredBlocks() {
+    ClusterMappingTable t = new ClusterMappingTable(10); // learns the block count as it goes
+    t.assign(1, new int[] {2, 3, 4}, 1);
+    assertEquals(ClusterMappingTable.State.PENDING, t.state(1));
+    assertNull(t.residentBlocks(1));
+    assertArrayEquals(new int[] {2, 3, 4}, t.assignedBlocks(1));
+    t.markResident(1);
+    assertEquals(ClusterMappingTable.RUN, ClusterMappingTable.kind(t.meta(1)));
+    assertEquals(2, ClusterMappingTable.first(t.meta(1)));
+    assertEquals(3, ClusterMappingTable.count(t.meta(1)));
+    t.assign(2, new int[] {600, 0, 7, 9}, 2);
+    t.markResident(2);
+    assertEquals(ClusterMappingTable.SCATTERED, ClusterMappingTable.kind(t.meta(2)));
+    assertEquals(0, ClusterMappingTable.second(t.more(2)));
+    assertEquals(7, ClusterMappingTable.third(t.more(2)));
+    assertEquals(9, t.nextBlock(7));
+    assertArrayEquals(new int[] {600, 0, 7, 9}, t.residentBlocks(2));
+    assertEquals(2, t.residentCount());
+    assertEquals(2, t.generation(2));
+    assertThrows(IllegalStateException.class, () -> t.assign(2, new int[] {5}, 3));
+    assertThrows(IllegalStateException.class, () -> t.markResident(2));
+    assertArrayEquals(new int[] {2, 3, 4}, t.clear(1));
+    assertEquals(ClusterMappingTable.State.ABSENT, t.state(1));
+    assertNull(t.clear(1));
+    assertEquals(1, t.residentCount());
+    assertThrows(IndexOutOfBoundsException.class, () -> t.state(10));
+  }
+
+  @Test
+  void releasedBlocksAreHandedOutAgainInTheirOrder() {
+    BlockAllocator a = new BlockAllocator(10, 8);
+    int[] x = a.allocate(3);
+    assertArrayEquals(new int[] {0, 1, 2}, x, "a fresh pool hands out its blocks from the front");
+    assertArrayEquals(new int[] {3, 4}, a.allocate(2));
+    a.release(x);
+    assertArrayEquals(x, a.allocate(3), "a freed run of blocks stays a run");
+  }
+
+  @Test
+  void lookupAllMatchesLookup() {
+    BlockCache c = new BlockCache(20, 8, 8);
+    c.complete(c.admit(3, 12));
+    c.admit(4, 8); // pending: a miss
+    int[][] out = new int[3][];
+    c.lookupAll(new int[] {3, 4, 5}, new int[] {12, 8, 8}, 3, out);
+    assertArrayEquals(c.lookup(3, 12), out[0]);
+    assertNull(out[1]);
+    assertNull(out[2]);
+    assertEquals(2, c.stats().hitClusters());
+    assertEquals(2, c.stats().missClusters());
+  }
 }

@@ -46,4 +46,35 @@ class CacheUpdaterTest {
       assertTrue(e.getMessage().contains("never empty"), e.getMessage());
     }
   }
+
+  @Test
+  void stepsAreCopiedAtSubmitAndCloseAppliesThemAll() {
+    BlockCache cache = new BlockCache(100, 100, 8);
+    CacheUpdater u = new CacheUpdater(cache);
+    int[] misses = {1, 2, 3};
+    int[] tokens = {8, 16, 8};
+    u.submit(new int[0], 0, misses, tokens, 3);
+    misses[0] = 50; // the caller reuses its arrays at once
+    tokens[1] = 0;
+    u.submit(new int[] {2}, 1, new int[] {4}, new int[] {8}, 1);
+    u.close();
+    List<Admission> decided = u.drainAdmissions();
+    assertEquals(List.of(1, 2, 3, 4), decided.stream().map(Admission::cluster).toList());
+    assertEquals(2, decided.get(1).blocks().length);
+    assertThrows(IllegalStateException.class,
+        () -> u.submit(new int[0], 0, new int[0], new int[0], 0));
+  }
+
+  @Test
+  void anIdleUpdaterWakesForTheNextStep() throws InterruptedException {
+    BlockCache cache = new BlockCache(100, 100, 8);
+    try (CacheUpdater u = new CacheUpdater(cache)) {
+      u.submit(new int[0], 0, new int[] {7}, new int[] {8}, 1);
+      u.awaitIdle();
+      Thread.sleep(120); // past the polling period: the thread sleeps until woken
+      u.submit(new int[] {7}, 1, new int[] {8}, new int[] {8}, 1);
+      u.awaitIdle();
+      assertEquals(List.of(7, 8), u.drainAdmissions().stream().map(Admission::cluster).toList());
+    }
+  }
 }

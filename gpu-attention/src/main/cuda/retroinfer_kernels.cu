@@ -727,12 +727,11 @@ __device__ void attend_stream_impl(const char* __restrict__ K, const char* __res
   }
 }
 
-// Centroid logits of item blockIdx.y, tiles blockIdx.x, blockIdx.x + gridDim.x, ... (TILE clusters
-// each), plus each tile's max and sum of exp per head. Centroids are stored in the K/V type
-// (ranking reads centroids rounded to the keys' precision, as wave-core does). The queries are
-// loaded once per block; each team loads all its rows of a tile at once; the logits go to global
-// memory and to shared memory, where one warp per head then takes their max and sum of exp (no
-// exponential in the streaming loop).
+// Centroid logits of tile blockIdx.x (TILE clusters) of item blockIdx.y, plus the tile's max and
+// sum of exp per head. Centroids are stored in the K/V type (ranking reads centroids rounded to the
+// keys' precision, as wave-core does). Each team streams its rows with every load of a step in
+// flight; the logits go to global memory and to shared memory, where one warp per head then takes
+// their max and sum of exp (no exponential in the streaming loop).
 template <typename T, int G>
 __device__ void centroid_logits_impl(const char* __restrict__ C, const long long* __restrict__ centBase,
                                      const int* __restrict__ clusters, const float* __restrict__ Q,
@@ -740,13 +739,15 @@ __device__ void centroid_logits_impl(const char* __restrict__ C, const long long
                                      float* __restrict__ logits, float* __restrict__ tileM,
                                      float* __restrict__ tileS) {
   constexpr int W = Slot<T>::WORDS;
-  constexpr int U = (G >= 8 ? 8 : 16) / W;  // rows per team per step
+  constexpr int U = 8 / W;
   __shared__ float s_l[G][TILE];
   const int item = blockIdx.y;
   const int nc = clusters[item];
-  const int used = (nc + TILE - 1) / TILE;
+  const int c0 = blockIdx.x * TILE;
   const Teams tm(d);
+  const int n = max(0, min(TILE, nc - c0));
   const size_t rowBytes = (size_t)d * T::BYTES;
+  const char* base = C + (size_t)(centBase[item] + c0) * rowBytes;
   float q[G][8];
   load_queries<G>(tm, Q, item, g, d, q);
 #pragma unroll
@@ -754,55 +755,49 @@ __device__ void centroid_logits_impl(const char* __restrict__ C, const long long
 #pragma unroll
     for (int e = 0; e < 8; ++e) q[h][e] *= scale;
   const int step = tm.perWarp * U;
+  for (int r0 = tm.warp * step; r0 < n; r0 += WARPS * step) {
+    uint4 kw[U][W];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int j = r0 + u * tm.perWarp + tm.inWarp;
+      if (tm.active && j < n) {
+        load_slot<T>(base + (size_t)j * rowBytes, tm.lane, kw[u]);
+      } else {
+#pragma unroll
+        for (int i = 0; i < W; ++i) kw[u][i] = make_uint4(0u, 0u, 0u, 0u);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float k[8];
+      widen<T>(kw[u], k);
+      const int j = r0 + u * tm.perWarp + tm.inWarp;
+#pragma unroll
+      for (int h = 0; h < G; ++h) {
+        float x = 0.f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
+        x = team_sum(x, tm.size);
+        if (tm.lane == 0 && j < n && h < g) {
+          logits[((size_t)item * g + h) * cStride + c0 + j] = x;
+          s_l[h][j] = x;
+        }
+      }
+    }
+  }
+  __syncthreads();
   const int lane = threadIdx.x & 31;
-  for (int tile = blockIdx.x; tile < used; tile += gridDim.x) {
-    const int c0 = tile * TILE;
-    const int n = min(TILE, nc - c0);
-    const char* base = C + (size_t)(centBase[item] + c0) * rowBytes;
-    for (int r0 = tm.warp * step; r0 < n; r0 += WARPS * step) {
-      uint4 kw[U][W];
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int j = r0 + u * tm.perWarp + tm.inWarp;
-        if (tm.active && j < n) {
-          load_slot<T>(base + (size_t)j * rowBytes, tm.lane, kw[u]);
-        } else {
-#pragma unroll
-          for (int i = 0; i < W; ++i) kw[u][i] = make_uint4(0u, 0u, 0u, 0u);
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        float k[8];
-        widen<T>(kw[u], k);
-        const int j = r0 + u * tm.perWarp + tm.inWarp;
-#pragma unroll
-        for (int h = 0; h < G; ++h) {
-          float x = 0.f;
-#pragma unroll
-          for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
-          x = team_sum(x, tm.size);
-          if (tm.lane == 0 && j < n && h < g) {
-            logits[((size_t)item * g + h) * cStride + c0 + j] = x;
-            s_l[h][j] = x;
-          }
-        }
-      }
+  for (int h = threadIdx.x >> 5; h < g; h += WARPS) {
+    float mx = -INFINITY;
+    for (int j = lane; j < n; j += 32) mx = fmaxf(mx, s_l[h][j]);
+    mx = warp_max(mx);
+    float sum = 0.f;
+    for (int j = lane; j < n; j += 32) sum += expf(s_l[h][j] - mx);
+    sum = warp_sum(sum);
+    if (lane == 0) {
+      tileM[((size_t)item * tiles + blockIdx.x) * g + h] = mx;
+      tileS[((size_t)item * tiles + blockIdx.x) * g + h] = sum;
     }
-    __syncthreads();
-    for (int h = threadIdx.x >> 5; h < g; h += WARPS) {
-      float mx = -INFINITY;
-      for (int j = lane; j < n; j += 32) mx = fmaxf(mx, s_l[h][j]);
-      mx = warp_max(mx);
-      float sum = 0.f;
-      for (int j = lane; j < n; j += 32) sum += expf(s_l[h][j] - mx);
-      sum = warp_sum(sum);
-      if (lane == 0) {
-        tileM[((size_t)item * tiles + tile) * g + h] = mx;
-        tileS[((size_t)item * tiles + tile) * g + h] = sum;
-      }
-    }
-    __syncthreads();  // s_l is the next tile's
   }
 }
 
@@ -872,22 +867,39 @@ __device__ __forceinline__ int warp_exclusive_isum(int v) {
   return x - v;
 }
 
-// v is the same in every lane of a warp: the sum of the warps before this one; `total` gets the
-// block's sum. Block of SELECT_THREADS threads.
-__device__ __forceinline__ int warps_exclusive(int v, int* s_warp, int& total) {
+// N counts, each the same in every lane of a warp: v[i] becomes the sum of count i over the warps
+// before this one, total[i] its sum over the block. Block of SELECT_THREADS threads (32 warps);
+// s_warp holds N * 32 ints, s_total N.
+template <int N>
+__device__ __forceinline__ void warps_exclusive(int (&v)[N], int (&total)[N], int* s_warp,
+                                                int* s_total) {
+  const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  if ((threadIdx.x & 31) == 0) s_warp[warp] = v;
-  __syncthreads();
-  int before = 0;
-  int sum = 0;
-  for (int w = 0; w < SELECT_THREADS / 32; ++w) {
-    const int x = s_warp[w];
-    before += w < warp ? x : 0;
-    sum += x;
+  if (lane == 0) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) s_warp[i * 32 + warp] = v[i];
   }
-  total = sum;
   __syncthreads();
-  return before;
+  if (warp == 0) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      const int x = s_warp[i * 32 + lane];
+      int incl = x;
+      for (int o = 1; o < 32; o <<= 1) {
+        const int y = __shfl_up_sync(FULL_MASK, incl, o);
+        if (lane >= o) incl += y;
+      }
+      s_warp[i * 32 + lane] = incl - x;
+      if (lane == 31) s_total[i] = incl;
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    v[i] = s_warp[i * 32 + warp];
+    total[i] = s_total[i];
+  }
+  __syncthreads();
 }
 
 // Two order statistics of keys[0..n) at once, by a 4-pass 8-bit radix select: the kA-th and the
@@ -1134,7 +1146,8 @@ __global__ void __launch_bounds__(SELECT_THREADS) select_top(
     int eStride, int* retIds, int* retDst, int* estIds, int* execLen) {
   __shared__ unsigned s_hist[512];
   __shared__ unsigned s_sel[4];
-  __shared__ int s_warp[32];
+  __shared__ int s_warp[3 * 32];
+  __shared__ int s_total[3];
   const int item = blockIdx.x;
   const int nc = clusters[item];
   const int r = rCount[item];
@@ -1162,9 +1175,11 @@ __global__ void __launch_bounds__(SELECT_THREADS) select_top(
     eqA += __popc(__ballot_sync(FULL_MASK, c < hi && wantAll && x == keyAll));
     eqR += __popc(__ballot_sync(FULL_MASK, c < hi && wantR && x == keyR));
   }
-  int total;
-  const int eqABefore = warps_exclusive(eqA, s_warp, total);
-  const int eqRBefore = warps_exclusive(eqR, s_warp, total);
+  int eqBefore[2] = {eqA, eqR};
+  int eqTotal[2];
+  warps_exclusive<2>(eqBefore, eqTotal, s_warp, s_total);
+  const int eqABefore = eqBefore[0];
+  const int eqRBefore = eqBefore[1];
   // the decisions of the chunk at c0, given the equal keys seen before it
   struct Pick {
     bool ret, est;
@@ -1195,10 +1210,13 @@ __global__ void __launch_bounds__(SELECT_THREADS) select_top(
       rows += warp_isum(k.ret ? sizes[c] : 0);
     }
   }
-  int totalRet, totalEst, totalRows;
-  int retPos = warps_exclusive(nRet, s_warp, totalRet);
-  int estPos = warps_exclusive(nEst, s_warp, totalEst);
-  int rowPos = steadyLen[item] + warps_exclusive(rows, s_warp, totalRows);
+  int pos[3] = {nRet, nEst, rows};
+  int totals[3];
+  warps_exclusive<3>(pos, totals, s_warp, s_total);
+  int retPos = pos[0];
+  int estPos = pos[1];
+  int rowPos = steadyLen[item] + pos[2];
+  const int totalRows = totals[2];
   {
     int seenA = eqABefore, seenR = eqRBefore;
     for (int c0 = lo; c0 < hi; c0 += 32) {

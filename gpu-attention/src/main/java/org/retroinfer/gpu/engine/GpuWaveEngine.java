@@ -77,7 +77,6 @@ public final class GpuWaveEngine implements AutoCloseable {
   private final int parts;
   private final int cStride;
   private final int tiles;
-  private final int logitBlocks;
   private final Selection sel;
   private final List<AutoCloseable> owned = new ArrayList<>();
 
@@ -164,10 +163,6 @@ public final class GpuWaveEngine implements AutoCloseable {
     parts = split.splits() + estSplits;
     cStride = Math.max(1, t.maxClusters());
     tiles = Math.max(1, (cStride + SplitPlan.TILE - 1) / SplitPlan.TILE);
-    // blocks per item for the centroid logits: each loops over tiles, so that its queries are
-    // loaded once for several tiles when there are more tiles than the GPU holds blocks
-    logitBlocks = Math.min(tiles, Math.max(1,
-        cx.residentBlocks(KernelNames.centroidLogits(t.kvType, g), 128) / t.items));
     sel = Selection.allocate(t);
     // one fill task per block: the fill tasks' capacity is the block count
     fillPlan = new GatherPlan(Math.max(1, blockTokens));
@@ -536,7 +531,7 @@ public final class GpuWaveEngine implements AutoCloseable {
       Cuda.check(JCudaDriver.cuMemcpyHtoDAsync(dQ.ptr(), stageQ.hostPtr(0), qBytes, cx.main()),
           "cuMemcpyHtoDAsync(queries)");
     }
-    cx.launch(KernelNames.centroidLogits(t.kvType, g), logitBlocks, t.items, 128, cx.main(),
+    cx.launch(KernelNames.centroidLogits(t.kvType, g), tiles, t.items, 128, cx.main(),
         centroids.ptr(), dCentBase.ptr(), dClusters.ptr(), dQ.ptr(), d, g, scale, cStride, tiles,
         dLogits.ptr(), dTileM.ptr(), dTileS.ptr());
     mark(1, cx.main());
@@ -737,12 +732,7 @@ public final class GpuWaveEngine implements AutoCloseable {
       }
       MemorySegment s = stage.segment();
       long c = Math.max(1, capacity);
-      for (int i = 0; i < count; i++) {
-        s.set(ValueLayout.JAVA_INT_UNALIGNED, 4L * i, p.source(i));
-        s.set(ValueLayout.JAVA_LONG_UNALIGNED, 4 * c + 8L * i, p.srcRow(i));
-        s.set(ValueLayout.JAVA_LONG_UNALIGNED, 12 * c + 8L * i, p.dstRow(i));
-        s.set(ValueLayout.JAVA_INT_UNALIGNED, 20 * c + 4L * i, p.rows(i));
-      }
+      p.writeColumns(s, 0, 4 * c, 12 * c, 20 * c); // four bulk copies, not four writes per task
       if (count == 0) {
         return;
       }

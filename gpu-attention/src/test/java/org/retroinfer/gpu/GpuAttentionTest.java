@@ -118,8 +118,9 @@ class GpuAttentionTest {
           float[] gpu = e.attend(q);
           e.useGraph();
           float[] replayed = e.attend(q);
-          assertTrue(TestData.relativeError(gpu, 0, replayed, 0, gpu.length) <= 1e-5, type + " d=" + d
-              + ": graph replay vs launched kernels (seed " + seed + ")");
+          assertTrue(TestData.relativeError(gpu, 0, replayed, 0, gpu.length) <= 1e-5,
+              family + " " + type + " d=" + d + ": graph replay vs launched kernels (seed " + seed
+              + ")");
           for (int i = 0; i < items; i++) {
             float[] ref = new float[g * d];
             heads[i].attend(q, i * g * d, ref, 0);
@@ -136,9 +137,9 @@ class GpuAttentionTest {
             }
             for (int h = 0; h < g; h++) {
               double[] r64 = Reference.attention(q, (i * g + h) * d, kk, vv, d, len[i]);
-              assertTrue(Reference.maxAbsDiff(r64, gpu, (i * g + h) * d) < 1e-4, "float64 reference, "
-                  + family + " " + type + " d=" + d + " item " + i + " head " + h + " (seed " + seed
-                  + ")");
+              assertTrue(Reference.maxAbsDiff(r64, gpu, (i * g + h) * d) < 1e-4,
+                  "float64 reference, " + family + " " + type + " d=" + d + " item " + i + " head "
+                  + h + " (seed " + seed + ")");
             }
           }
         }
@@ -234,10 +235,10 @@ class GpuAttentionTest {
       float[] b2 = engine.step(q2); // the replay reads the new queries, not the captured ones
       assertTrue(TestData.relativeError(a1, 0, b1, 0, a1.length) <= 1e-5, "graph vs launches, first"
           + " queries (seed " + seed + ")");
-      assertTrue(TestData.relativeError(a2, 0, b2, 0, a2.length) <= 1e-5, "graph vs launches, second"
-          + " queries (seed " + seed + ")");
-      assertTrue(TestData.relativeError(a1, 0, a2, 0, a1.length) > 1e-3, "different queries must give"
-          + " different outputs");
+      assertTrue(TestData.relativeError(a2, 0, b2, 0, a2.length) <= 1e-5,
+          "graph vs launches, second queries (seed " + seed + ")");
+      assertTrue(TestData.relativeError(a1, 0, a2, 0, a1.length) > 1e-3,
+          "different queries must give different outputs");
       // the device-only replay recomputes the last queries' output where it stays, on the device
       engine.poison();
       engine.replayOnDevice();

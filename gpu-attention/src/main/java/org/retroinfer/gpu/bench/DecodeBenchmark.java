@@ -107,8 +107,8 @@ public final class DecodeBenchmark {
       System.out.println();
       System.out.println("full-attention kernels back to back: " + KernelNames.DEFAULT_ATTEND
           + " (the default, above) and the other family of the same kernels:");
-      System.out.println("| context | batch | " + KernelNames.DEFAULT_ATTEND + " us, GB/s (% of peak) | "
-          + OTHER_ATTEND + " us, GB/s (% of peak) |");
+      System.out.println("| context | batch | " + KernelNames.DEFAULT_ATTEND
+          + " us, GB/s (% of peak) | " + OTHER_ATTEND + " us, GB/s (% of peak) |");
       System.out.println("|---|---|---|---|");
       for (Row r : rows) {
         double regGbs = r.fullGbs * r.fullKernelUs / r.regKernelUs;
@@ -117,10 +117,12 @@ public final class DecodeBenchmark {
             r.regKernelUs, regGbs, 100 * regGbs * 1e9 / peak);
       }
       System.out.println();
-      System.out.println("one synchronised step replayed as a CUDA graph (one launch call), same kernels;"
-          + " full attention's queries and output stay on the device, wave's too in the last columns:");
-      System.out.println("| context | batch | full graph us | wave GPU-resident graph us, with query upload"
-          + " and output download (x vs full) | wave GPU-resident graph us, on the device (x vs full) |");
+      System.out.println("one synchronised step replayed as a CUDA graph (one launch call), same"
+          + " kernels; full attention's queries and output stay on the device, wave's too in the last"
+          + " columns:");
+      System.out.println("| context | batch | full graph us | wave GPU-resident graph us, with query"
+          + " upload and output download (x vs full) | wave GPU-resident graph us, on the device"
+          + " (x vs full) |");
       System.out.println("|---|---|---|---|---|");
       for (Row r : rows) {
         System.out.printf(Locale.ROOT, "| %dK | %d | %.1f | %.1f (%.1fx) | %.1f (%.1fx) |%n",
@@ -128,8 +130,8 @@ public final class DecodeBenchmark {
             r.waveDeviceUs, r.fullGraphUs / r.waveDeviceUs);
       }
       System.out.println();
-      System.out.println("wave step by stage: GPU us from CUDA events (profiled steps, launched one by one),"
-          + " host enqueue us:");
+      System.out.println("wave step by stage: GPU us from CUDA events (profiled steps, launched one"
+          + " by one), host enqueue us:");
       System.out.println("| context | batch | mode | " + String.join(" | ", GpuWaveEngine.STAGES)
           + " | host enqueue | step us |");
       System.out.println("|---|---|---|" + "---|".repeat(GpuWaveEngine.STAGES.size()) + "---|---|");

@@ -120,8 +120,8 @@ public final class CudaContext implements AutoCloseable {
    */
   public int residentBlocks(String name, int blockSize) {
     int[] perSm = new int[1];
-    Cuda.check(JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, function(name), blockSize,
-        0), "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + name + ")");
+    Cuda.check(JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, function(name),
+        blockSize, 0), "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + name + ")");
     return Math.max(1, perSm[0]) * Math.max(1, info.multiprocessors());
   }
 
@@ -132,8 +132,8 @@ public final class CudaContext implements AutoCloseable {
    */
   public CudaGraph capture(Runnable work) {
     makeCurrent();
-    Cuda.check(JCudaDriver.cuStreamBeginCapture(main, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
-        "cuStreamBeginCapture");
+    Cuda.check(JCudaDriver.cuStreamBeginCapture(main,
+        CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
     CUgraph graph = new CUgraph();
     try {
       work.run();

@@ -34,9 +34,9 @@ public final class KernelNames {
   }
 
   /**
-   * How the exact-attention kernels load K/V: {@code STREAM} copies them asynchronously into shared
-   * memory several steps ahead ({@code cp.async}, Ampere and newer), {@code REGISTERS} loads them into
-   * registers one step ahead. Both compute the same partial states.
+   * How the exact-attention kernels load K/V: {@code STREAM} copies them asynchronously into
+   * shared memory several steps ahead ({@code cp.async}, Ampere and newer), {@code REGISTERS} loads
+   * them into registers one step ahead. Both compute the same partial states.
    */
   public enum Attend {
     STREAM,
@@ -53,7 +53,7 @@ public final class KernelNames {
     return family + typeSuffix(t) + "_g" + groupVariant(g);
   }
 
-  /** attend_partial reading its rows through row indices (steady pool or cluster pool, in place). */
+  /** attend_partial reading its rows through row indices (steady or cluster pool, in place). */
   public static String attendIndexed(KvDType t, int g) {
     return "attend_indexed_" + typeSuffix(t) + "_g" + groupVariant(g);
   }

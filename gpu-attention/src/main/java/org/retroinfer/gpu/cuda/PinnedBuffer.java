@@ -35,7 +35,8 @@ public final class PinnedBuffer implements AutoCloseable {
       throw e;
     }
     try {
-      Cuda.check(JCudaDriver.cuMemHostGetDevicePointer(device, host, 0), "cuMemHostGetDevicePointer");
+      Cuda.check(JCudaDriver.cuMemHostGetDevicePointer(device, host, 0),
+          "cuMemHostGetDevicePointer");
     } catch (RuntimeException e) {
       JCudaDriver.cuMemHostUnregister(host);
       arena.close();

@@ -13,11 +13,13 @@ import org.retroinfer.wave.kv.VectorStore;
 /**
  * The GPU kernels of {@code retroinfer_kernels.cu}, step by step on the CPU: same inputs (the
  * flat tables and pools of a batch), same outputs (logits, scores, selection, gather, partial
- * softmax states, merge), same algorithms (per-tile online softmax over tiles of
- * {@link SplitPlan#TILE} rows, the same split-K division, the 4-pass radix select with the same
- * tie rule, the same gather task lists). It exists so that the kernels' semantics are tested
- * against wave-core on machines without a GPU, and so that a GPU run can be checked stage by stage
- * against it. Summation order inside a dot product differs from the GPU (last-bit differences).
+ * softmax states, merge), the same split-K division, the same selection (the k-th largest score and
+ * the same tie rule as select_top's radix select) and the same gather task lists. It exists so that
+ * the kernels' semantics are tested against wave-core on machines without a GPU, and so that a GPU
+ * run can be checked stage by stage against it. The order of summation differs from the GPU's: the
+ * emulator runs an online softmax per tile of {@link SplitPlan#TILE} rows, the attention kernels
+ * one per team of lanes merged at the end, and dot products split differently (last-bit
+ * differences; selections are compared on the GPU's own scores).
  *
  * <p>Stateless; not optimised (reference speed).
  */

@@ -63,7 +63,8 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
     this.rows = poolRows;
     cx.makeCurrent();
     this.split = SplitPlan.of(items, maxLen,
-        cx.residentBlocks(KernelNames.attend(attend, type, groupSize, false), KernelNames.ATTEND_THREADS));
+        cx.residentBlocks(KernelNames.attend(attend, type, groupSize, false),
+            KernelNames.ATTEND_THREADS));
     this.attend = attend;
     long rb = (long) dim * type.bytes();
     keys = new DeviceBuffer(poolRows * rb);

@@ -156,7 +156,8 @@ public final class GpuWaveEngine implements AutoCloseable {
     for (int c : t.execCapacity) {
       maxExec = Math.max(maxExec, c);
     }
-    split = SplitPlan.of(t.items, maxExec, cx.residentBlocks(attendKernel(), KernelNames.ATTEND_THREADS));
+    split = SplitPlan.of(t.items, maxExec,
+        cx.residentBlocks(attendKernel(), KernelNames.ATTEND_THREADS));
     int eMax = t.maxEstimate();
     est = SplitPlan.of(t.items, eMax, target);
     estSplits = eMax == 0 ? 0 : est.splits();
@@ -406,7 +407,7 @@ public final class GpuWaveEngine implements AutoCloseable {
     return s;
   }
 
-  /** The output on the device ({@code [item][g][d]}), read back (tests of {@link #replayOnDevice}). */
+  /** The output on the device ({@code [item][g][d]}), read back (tests of replayOnDevice). */
   public float[] readOutput() {
     cx.makeCurrent();
     CudaContext.sync(cx.main());

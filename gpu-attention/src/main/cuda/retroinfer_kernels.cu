@@ -12,9 +12,9 @@
 //                       block cache, pinned host tier read through a mapped pointer)
 //   gather_index        RESIDENT mode: no K/V copied, the execution buffer's row indices into the
 //                       device-resident pools instead (steady rows fixed, retrieved clusters' rows)
-//   attend_partial_*    split-K exact attention over rows [base, base + len): per split the
+//   attend_stream_*     split-K exact attention over rows [base, base + len): per split the
 //                       softmax state (m, Z, O = sum exp(l - m) v), flash-decoding style
-//   attend_indexed_*    the same over rows given by gather_index's row indices
+//   attend_stream_indexed_*  the same over rows given by gather_index's row indices
 //   estimate_partial_g* the estimation zone: m = max l, Z = sum size * exp(l - m),
 //                       O = sum exp(l - m) * valueSum, from the centroid logits
 //   merge_partials      the log-sum-exp merge of every partial state of an item: out = O / Z
@@ -317,201 +317,6 @@ __device__ __forceinline__ void merge_state(int h, float mo, float lo, float& m,
   m = mNew;
 }
 
-// Split-K exact attention: block (split, item) attends rows [base + from, base + to) of K/V.
-// Each team of lanes streams its own rows with its own online softmax state, U rows per step, and
-// no block-wide barrier until the end, where the teams of a warp merge by shuffles and the warps
-// through shared memory into the split's state. Steps are double-buffered: the K and V loads of the
-// next step are in flight while the current one is computed.
-//
-// INDEXED: row j of the item is not K[base + j] but idx[base + j]: r >= 0 is row r of the cluster
-// pool (K, V), r < 0 row -r - 1 of the steady pool (Ks, Vs). Wave attention with every cluster in
-// GPU memory reads its retrieved clusters in place through it, with no execution-buffer copy. The
-// indices of a step are loaded one step earlier still, so their latency is hidden too.
-template <typename T, int G, bool INDEXED>
-__device__ void attend_partial_impl(const char* __restrict__ K, const char* __restrict__ V,
-                                    const char* __restrict__ Ks, const char* __restrict__ Vs,
-                                    const long long* __restrict__ idx,
-                                    const long long* __restrict__ itemBase,
-                                    const int* __restrict__ itemLen, const float* __restrict__ Q,
-                                    int d, int g, float scale, int rowsPerSplit, int partsPerItem,
-                                    int partOffset, float* __restrict__ partM,
-                                    float* __restrict__ partL, float* __restrict__ partO) {
-  constexpr int W = Slot<T>::WORDS;
-  constexpr int U = (G >= 8 ? 2 : 4) / W > 0 ? (G >= 8 ? 2 : 4) / W : 1;  // rows per team per step
-  __shared__ float s_acc[G][MAX_D];
-  __shared__ float s_mw[WARPS][G];
-  __shared__ float s_l[G];
-  const int item = blockIdx.y;
-  const int split = blockIdx.x;
-  const Teams tm(d);
-  const int len = itemLen[item];
-  const int from = min(len, split * rowsPerSplit);
-  const int to = min(len, from + rowsPerSplit);
-  const size_t rowBytes = (size_t)d * T::BYTES;
-  const long long base = itemBase[item];
-  float q[G][8];
-  float acc[G][8];
-  float m[G];
-  float l[G];
-  load_queries<G>(tm, Q, item, g, d, q);
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    m[h] = -INFINITY;
-    l[h] = 0.f;
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      q[h][e] *= scale;
-      acc[h][e] = 0.f;
-    }
-  }
-  for (int i = threadIdx.x; i < G * MAX_D; i += THREADS) s_acc[i / MAX_D][i % MAX_D] = 0.f;
-  if (threadIdx.x < G) s_l[threadIdx.x] = 0.f;
-
-  // the team's row of step slot u in the step starting at r0
-  auto rowAt = [&](int r0, int u) { return r0 + u * tm.perWarp + tm.inWarp; };
-  auto fetchIdx = [&](int r0, long long (&x)[U]) {
-    if constexpr (INDEXED) {
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int j = rowAt(r0, u);
-        x[u] = j < to ? __ldg(idx + base + j) : 0;
-      }
-    }
-  };
-  auto fetch = [&](int r0, const long long (&x)[U], uint4 (&kw)[U][W], uint4 (&vw)[U][W]) {
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int j = rowAt(r0, u);
-      if (tm.active && j < to) {
-        const char* kr;
-        const char* vr;
-        if constexpr (INDEXED) {
-          const long long r = x[u];
-          kr = r >= 0 ? K + (size_t)r * rowBytes : Ks + (size_t)(-r - 1) * rowBytes;
-          vr = r >= 0 ? V + (size_t)r * rowBytes : Vs + (size_t)(-r - 1) * rowBytes;
-        } else {
-          kr = K + (size_t)(base + j) * rowBytes;
-          vr = V + (size_t)(base + j) * rowBytes;
-        }
-        load_slot<T>(kr, tm.lane, kw[u]);
-        load_slot<T>(vr, tm.lane, vw[u]);
-      } else {
-#pragma unroll
-        for (int i = 0; i < W; ++i) kw[u][i] = vw[u][i] = make_uint4(0u, 0u, 0u, 0u);
-      }
-    }
-  };
-  auto consume = [&](int r0, const uint4 (&kw)[U][W], const uint4 (&vw)[U][W]) {
-    float s[U][G];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      float k[8];
-      widen<T>(kw[u], k);
-      const bool valid = rowAt(r0, u) < to;
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        float x = 0.f;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) x = fmaf(q[h][e], k[e], x);
-        x = team_sum(x, tm.size);
-        s[u][h] = valid ? x : -INFINITY;
-      }
-    }
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      float mx = s[0][h];
-#pragma unroll
-      for (int u = 1; u < U; ++u) mx = fmaxf(mx, s[u][h]);
-      const float mNew = fmaxf(m[h], mx);
-      const float ref = mNew == -INFINITY ? 0.f : mNew;
-      const float alpha = __expf(m[h] - ref);
-      float sum = 0.f;
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const float p = __expf(s[u][h] - ref);
-        s[u][h] = p;
-        sum += p;
-      }
-      l[h] = l[h] * alpha + sum;
-      m[h] = mNew;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) acc[h][e] *= alpha;
-    }
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      float v[8];
-      widen<T>(vw[u], v);
-#pragma unroll
-      for (int h = 0; h < G; ++h)
-#pragma unroll
-        for (int e = 0; e < 8; ++e) acc[h][e] = fmaf(s[u][h], v[e], acc[h][e]);
-    }
-  };
-
-  const int step = tm.perWarp * U;  // rows of one warp step
-  const int stride = WARPS * step;  // the warps take steps in turn
-  uint4 ka[U][W], va[U][W], kb[U][W], vb[U][W];
-  long long xa[U], xb[U];
-  int r0 = from + tm.warp * step;  // warp-uniform: every lane runs the same steps (shuffles)
-  if (r0 < to) {
-    fetchIdx(r0, xa);
-    fetch(r0, xa, ka, va);
-    fetchIdx(r0 + stride, xb);
-    for (;; r0 += 2 * stride) {
-      fetch(r0 + stride, xb, kb, vb);
-      fetchIdx(r0 + 2 * stride, xa);
-      consume(r0, ka, va);
-      if (r0 + stride >= to) break;
-      fetch(r0 + 2 * stride, xa, ka, va);
-      fetchIdx(r0 + 3 * stride, xb);
-      consume(r0 + stride, kb, vb);
-      if (r0 + 2 * stride >= to) break;
-    }
-  }
-  // the teams of a warp (same slot, other rows) into one state per warp
-  for (int off = tm.size; off < 32; off <<= 1) {
-#pragma unroll
-    for (int h = 0; h < G; ++h) {
-      const float mo = __shfl_xor_sync(FULL_MASK, m[h], off);
-      const float lo = __shfl_xor_sync(FULL_MASK, l[h], off);
-      float ao[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) ao[e] = __shfl_xor_sync(FULL_MASK, acc[h][e], off);
-      merge_state<G>(h, mo, lo, m[h], l[h], acc, ao);
-    }
-  }
-  const int lane32 = threadIdx.x & 31;
-  if (lane32 == 0) {
-#pragma unroll
-    for (int h = 0; h < G; ++h) s_mw[tm.warp][h] = m[h];
-  }
-  __syncthreads();
-  // the warps into the block's state, relative to the block's maximum
-#pragma unroll
-  for (int h = 0; h < G; ++h) {
-    if (h < g) {
-      float mb = s_mw[0][h];
-#pragma unroll
-      for (int w = 1; w < WARPS; ++w) mb = fmaxf(mb, s_mw[w][h]);
-      const float f = expf(m[h] - (mb == -INFINITY ? 0.f : mb));
-      if (lane32 == 0) atomicAdd(&s_l[h], l[h] * f);
-      if (tm.inWarp == 0 && tm.active) {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) atomicAdd(&s_acc[h][tm.lane * 8 + e], acc[h][e] * f);
-      }
-    }
-  }
-  __syncthreads();
-  const size_t part = (size_t)item * partsPerItem + partOffset + split;
-  for (int i = threadIdx.x; i < g * d; i += THREADS) partO[part * g * d + i] = s_acc[i / d][i % d];
-  if (threadIdx.x < g) {
-    float mb = s_mw[0][threadIdx.x];
-    for (int w = 1; w < WARPS; ++w) mb = fmaxf(mb, s_mw[w][threadIdx.x]);
-    partM[part * g + threadIdx.x] = mb;
-    partL[part * g + threadIdx.x] = s_l[threadIdx.x];
-  }
-}
-
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
   const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
@@ -522,10 +327,19 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
-// attend_partial_impl's computation with its loads done by cp.async into shared memory, STAGES
-// steps ahead: the bytes in flight no longer cost registers, so each warp keeps several steps'
-// K and V loading while it computes one. Every lane reads back only the 16-byte words it copied
-// itself, so a lane's own wait_group is the only synchronisation the ring needs.
+// Split-K exact attention: block (split, item) attends rows [base + from, base + to) of K/V. Each
+// team of lanes streams its own rows with its own online softmax state, U rows per step, with no
+// block-wide barrier until the end, where the teams of a warp merge by shuffles and the warps through
+// shared memory into the split's state. The loads are cp.async copies into a shared-memory ring, S
+// steps deep: bytes in flight cost no registers, so each warp keeps S - 1 steps of K and V loading
+// while it computes one (a variant that loaded into registers one step ahead was 5-7% slower on an
+// H200). Every lane reads back only the 16-byte words it copied itself, so a lane's own wait_group
+// is the only synchronisation the ring needs.
+//
+// INDEXED: row j of the item is not K[base + j] but idx[base + j]: r >= 0 is row r of the cluster
+// pool (K, V), r < 0 row -r - 1 of the steady pool (Ks, Vs). Wave attention with every cluster in
+// GPU memory reads its retrieved clusters in place through it, with no execution-buffer copy. The
+// indices of a step are loaded one step before its copies are issued, so their latency is hidden.
 template <typename T, int G, bool INDEXED>
 __device__ void attend_stream_impl(const char* __restrict__ K, const char* __restrict__ V,
                                    const char* __restrict__ Ks, const char* __restrict__ Vs,
@@ -981,52 +795,6 @@ using namespace retroinfer;
 
 extern "C" {
 
-#define ATTEND_PARTIAL(NAME, T, G)                                                              \
-  __global__ void __launch_bounds__(THREADS) NAME(                                               \
-      const char* K, const char* V, const long long* itemBase, const int* itemLen, const float* Q, \
-      int d, int g, float scale, int rowsPerSplit, int partsPerItem, int partOffset, float* partM, \
-      float* partL, float* partO) {                                                              \
-    attend_partial_impl<T, G, false>(K, V, nullptr, nullptr, nullptr, itemBase, itemLen, Q, d, g, \
-                                     scale, rowsPerSplit, partsPerItem, partOffset, partM, partL, \
-                                     partO);                                                     \
-  }
-
-ATTEND_PARTIAL(attend_partial_bf16_g1, BF16, 1)
-ATTEND_PARTIAL(attend_partial_bf16_g2, BF16, 2)
-ATTEND_PARTIAL(attend_partial_bf16_g4, BF16, 4)
-ATTEND_PARTIAL(attend_partial_bf16_g8, BF16, 8)
-ATTEND_PARTIAL(attend_partial_f16_g1, F16, 1)
-ATTEND_PARTIAL(attend_partial_f16_g2, F16, 2)
-ATTEND_PARTIAL(attend_partial_f16_g4, F16, 4)
-ATTEND_PARTIAL(attend_partial_f16_g8, F16, 8)
-ATTEND_PARTIAL(attend_partial_f32_g1, F32, 1)
-ATTEND_PARTIAL(attend_partial_f32_g2, F32, 2)
-ATTEND_PARTIAL(attend_partial_f32_g4, F32, 4)
-ATTEND_PARTIAL(attend_partial_f32_g8, F32, 8)
-
-#define ATTEND_INDEXED(NAME, T, G)                                                              \
-  __global__ void __launch_bounds__(THREADS) NAME(                                               \
-      const char* K, const char* V, const char* Ks, const char* Vs, const long long* idx,        \
-      const long long* itemBase, const int* itemLen, const float* Q, int d, int g, float scale,  \
-      int rowsPerSplit, int partsPerItem, int partOffset, float* partM, float* partL,            \
-      float* partO) {                                                                            \
-    attend_partial_impl<T, G, true>(K, V, Ks, Vs, idx, itemBase, itemLen, Q, d, g, scale,        \
-                                    rowsPerSplit, partsPerItem, partOffset, partM, partL, partO); \
-  }
-
-ATTEND_INDEXED(attend_indexed_bf16_g1, BF16, 1)
-ATTEND_INDEXED(attend_indexed_bf16_g2, BF16, 2)
-ATTEND_INDEXED(attend_indexed_bf16_g4, BF16, 4)
-ATTEND_INDEXED(attend_indexed_bf16_g8, BF16, 8)
-ATTEND_INDEXED(attend_indexed_f16_g1, F16, 1)
-ATTEND_INDEXED(attend_indexed_f16_g2, F16, 2)
-ATTEND_INDEXED(attend_indexed_f16_g4, F16, 4)
-ATTEND_INDEXED(attend_indexed_f16_g8, F16, 8)
-ATTEND_INDEXED(attend_indexed_f32_g1, F32, 1)
-ATTEND_INDEXED(attend_indexed_f32_g2, F32, 2)
-ATTEND_INDEXED(attend_indexed_f32_g4, F32, 4)
-ATTEND_INDEXED(attend_indexed_f32_g8, F32, 8)
-
 #define ATTEND_STREAM(NAME, T, G, INDEXED)                                                      \
   __global__ void __launch_bounds__(THREADS) NAME(                                               \
       const char* K, const char* V, const char* Ks, const char* Vs, const long long* idx,        \
@@ -1267,7 +1035,7 @@ __global__ void __launch_bounds__(THREADS) gather_tasks(
 }
 
 // Block (i, item): the execution-buffer row indices of retrieved cluster i of the item, for
-// attend_indexed: its rows of the device-resident cluster pool, in place (no K/V copied).
+// attend_stream_indexed: its rows of the device-resident cluster pool, in place (no K/V copied).
 __global__ void __launch_bounds__(THREADS) gather_index(
     const long long* clusterRow, const int* clusterSize, const long long* centBase,
     const int* rCount, const int* retIds, const int* retDst, int rStride, const long long* execBase,

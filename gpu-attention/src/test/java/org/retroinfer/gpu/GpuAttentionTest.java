@@ -111,36 +111,32 @@ class GpuAttentionTest {
         java.lang.foreign.MemorySegment.copy(p.values().memory(), 0, v, base[i] * rb, len[i] * rb);
       }
       float[] q = TestData.queries(rnd, items * g * d, 2f);
-      for (KernelNames.Attend family : KernelNames.Attend.values()) {
-        try (GpuFullAttentionEngine e = new GpuFullAttentionEngine(cx, d, g, type, base, len,
-            (long) items * n, family)) {
-          e.upload(k, v);
-          float[] gpu = e.attend(q);
-          e.useGraph();
-          float[] replayed = e.attend(q);
-          assertTrue(TestData.relativeError(gpu, 0, replayed, 0, gpu.length) <= 1e-5,
-              family + " " + type + " d=" + d + ": graph replay vs launched kernels (seed " + seed
-              + ")");
-          for (int i = 0; i < items; i++) {
-            float[] ref = new float[g * d];
-            heads[i].attend(q, i * g * d, ref, 0);
-            double err = TestData.relativeError(ref, 0, gpu, i * g * d, g * d);
-            assertTrue(err <= 1e-3, family + " " + type + " d=" + d + " g=" + g + " item " + i
-                + ": relative error " + err + " (seed " + seed + ")");
-            // float64 over the stored (rounded) K/V
-            PositionalHeadCache p = (PositionalHeadCache) heads[i];
-            float[] kk = new float[len[i] * d];
-            float[] vv = new float[len[i] * d];
-            for (int t = 0; t < len[i]; t++) {
-              p.keys().read(t, kk, t * d);
-              p.values().read(t, vv, t * d);
-            }
-            for (int h = 0; h < g; h++) {
-              double[] r64 = Reference.attention(q, (i * g + h) * d, kk, vv, d, len[i]);
-              assertTrue(Reference.maxAbsDiff(r64, gpu, (i * g + h) * d) < 1e-4,
-                  "float64 reference, " + family + " " + type + " d=" + d + " item " + i + " head "
-                  + h + " (seed " + seed + ")");
-            }
+      try (GpuFullAttentionEngine e = new GpuFullAttentionEngine(cx, d, g, type, base, len,
+          (long) items * n)) {
+        e.upload(k, v);
+        float[] gpu = e.attend(q);
+        e.useGraph();
+        float[] replayed = e.attend(q);
+        assertTrue(TestData.relativeError(gpu, 0, replayed, 0, gpu.length) <= 1e-5,
+            type + " d=" + d + ": graph replay vs launched kernels (seed " + seed + ")");
+        for (int i = 0; i < items; i++) {
+          float[] ref = new float[g * d];
+          heads[i].attend(q, i * g * d, ref, 0);
+          double err = TestData.relativeError(ref, 0, gpu, i * g * d, g * d);
+          assertTrue(err <= 1e-3, type + " d=" + d + " g=" + g + " item " + i + ": relative error "
+              + err + " (seed " + seed + ")");
+          // float64 over the stored (rounded) K/V
+          PositionalHeadCache p = (PositionalHeadCache) heads[i];
+          float[] kk = new float[len[i] * d];
+          float[] vv = new float[len[i] * d];
+          for (int t = 0; t < len[i]; t++) {
+            p.keys().read(t, kk, t * d);
+            p.values().read(t, vv, t * d);
+          }
+          for (int h = 0; h < g; h++) {
+            double[] r64 = Reference.attention(q, (i * g + h) * d, kk, vv, d, len[i]);
+            assertTrue(Reference.maxAbsDiff(r64, gpu, (i * g + h) * d) < 1e-4, "float64 reference, "
+                + type + " d=" + d + " item " + i + " head " + h + " (seed " + seed + ")");
           }
         }
       }

@@ -10,7 +10,6 @@ import jcuda.driver.JCudaDriver;
 import org.retroinfer.gpu.buffer.CacheStats;
 import org.retroinfer.gpu.cuda.Cuda;
 import org.retroinfer.gpu.cuda.CudaContext;
-import org.retroinfer.gpu.cuda.KernelNames;
 import org.retroinfer.gpu.engine.GpuFullAttentionEngine;
 import org.retroinfer.gpu.engine.GpuWaveEngine;
 import org.retroinfer.gpu.layout.BatchTables;
@@ -48,17 +47,11 @@ public final class DecodeBenchmark {
   record Row(int context, int batch, double fullUs, double fullKernelUs, double fullGbs, double waveUs,
       double cachedUs,
       double hitRatio, double cachedPcieMb, double uncachedUs, double uncachedPcieMb,
-      double fullGraphUs, double waveGraphUs, double waveDeviceUs, double regKernelUs,
-      List<Wave> modes) {}
+      double fullGraphUs, double waveGraphUs, double waveDeviceUs, List<Wave> modes) {}
 
   /** One wave mode's timings: per step, host enqueue time, GPU time per stage (events). */
   record Wave(GpuWaveEngine.Mode mode, double us, double graphUs, double deviceUs, double enqueueUs,
       double[] stages, double hitRatio, double pcieBytes) {}
-
-  /** The exact-attention kernel family that is not the default, measured beside it. */
-  private static final KernelNames.Attend OTHER_ATTEND =
-      KernelNames.DEFAULT_ATTEND == KernelNames.Attend.STREAM ? KernelNames.Attend.REGISTERS
-          : KernelNames.Attend.STREAM;
 
   /** Untimed steps before each timed series: the JIT compiles the host path meanwhile. */
   private static final int WARMUP = 30;
@@ -103,18 +96,6 @@ public final class DecodeBenchmark {
       // full us and wave us: one synchronised step each; the kernel column: back-to-back launches
       for (Row r : rows) {
         System.out.println(format(r, peak));
-      }
-      System.out.println();
-      System.out.println("full-attention kernels back to back: " + KernelNames.DEFAULT_ATTEND
-          + " (the default, above) and the other family of the same kernels:");
-      System.out.println("| context | batch | " + KernelNames.DEFAULT_ATTEND
-          + " us, GB/s (% of peak) | " + OTHER_ATTEND + " us, GB/s (% of peak) |");
-      System.out.println("|---|---|---|---|");
-      for (Row r : rows) {
-        double regGbs = r.fullGbs * r.fullKernelUs / r.regKernelUs;
-        System.out.printf(Locale.ROOT, "| %dK | %d | %.1f, %.0f (%.0f%%) | %.1f, %.0f (%.0f%%) |%n",
-            r.context / 1024, r.batch, r.fullKernelUs, r.fullGbs, 100 * r.fullGbs * 1e9 / peak,
-            r.regKernelUs, regGbs, 100 * regGbs * 1e9 / peak);
       }
       System.out.println();
       System.out.println("one synchronised step replayed as a CUDA graph (one launch call), same"
@@ -210,30 +191,13 @@ public final class DecodeBenchmark {
       }
       fullGraphUs = (System.nanoTime() - t0) / 1000.0 / steps;
     }
-    // the other family of exact-attention kernels, back to back, side by side with the default
-    double regKernelUs;
-    try (GpuFullAttentionEngine full = new GpuFullAttentionEngine(cx, DIM, g, KvDType.BFLOAT16, base,
-        len, (long) items * context, OTHER_ATTEND)) {
-      full.synthesize(1);
-      full.setQueries(q);
-      for (int w = 0; w < WARMUP; w++) {
-        full.enqueue();
-      }
-      CudaContext.sync(cx.main());
-      long t0 = System.nanoTime();
-      for (int s = 0; s < steps; s++) {
-        full.enqueue();
-      }
-      CudaContext.sync(cx.main());
-      regKernelUs = (System.nanoTime() - t0) / 1000.0 / steps;
-    }
     BatchTables t = tables(items, g, context, rnd);
     Wave resident = timeWave(cx, t, GpuWaveEngine.Mode.RESIDENT, q, steps, drift);
     Wave cached = timeWave(cx, t, GpuWaveEngine.Mode.OFFLOAD_CACHED, q, steps, drift);
     Wave uncached = timeWave(cx, t, GpuWaveEngine.Mode.OFFLOAD_UNCACHED, q, steps, drift);
     return new Row(context, batch, fullUs, fullKernelUs, fullGbs, resident.us, cached.us,
         cached.hitRatio, cached.pcieBytes / 1e6, uncached.us, uncached.pcieBytes / 1e6, fullGraphUs,
-        resident.graphUs, resident.deviceUs, regKernelUs, List.of(resident, cached, uncached));
+        resident.graphUs, resident.deviceUs, List.of(resident, cached, uncached));
   }
 
   /**
@@ -319,8 +283,11 @@ public final class DecodeBenchmark {
     }
   }
 
-  /** Synthetic layout: per item STEADY steady tokens and clusters of 8..24 tokens for the rest. */
-  static BatchTables tables(int items, int g, int context, Random rnd) {
+  /**
+   * The benchmark's synthetic layout: per item 4 + 64 + 512 steady tokens and clusters of 8..24
+   * tokens for the rest, head dim 128, bf16 K/V, {@code WaveConfig.defaults()}.
+   */
+  public static BatchTables tables(int items, int g, int context, Random rnd) {
     int[] steady = new int[items];
     int[][] sizes = new int[items][];
     for (int i = 0; i < items; i++) {

@@ -29,33 +29,13 @@ public final class KernelNames {
     };
   }
 
-  public static String attendPartial(KvDType t, int g) {
-    return "attend_partial_" + typeSuffix(t) + "_g" + groupVariant(g);
-  }
-
   /**
-   * How the exact-attention kernels load K/V: {@code STREAM} copies them asynchronously into
-   * shared memory several steps ahead ({@code cp.async}, Ampere and newer), {@code REGISTERS} loads
-   * them into registers one step ahead. Both compute the same partial states.
+   * The split-K exact-attention kernel (K/V copied with {@code cp.async} into a shared-memory ring),
+   * over rows in place, or {@code indexed}: through the row indices of {@code gather_index}.
    */
-  public enum Attend {
-    STREAM,
-    REGISTERS
-  }
-
-  /** The family the engines use unless told otherwise. */
-  public static final Attend DEFAULT_ATTEND = Attend.STREAM;
-
-  /** The exact-attention kernel of family {@code a}, over rows in place or through row indices. */
-  public static String attend(Attend a, KvDType t, int g, boolean indexed) {
-    String family = a == Attend.STREAM ? (indexed ? "attend_stream_indexed_" : "attend_stream_")
-        : (indexed ? "attend_indexed_" : "attend_partial_");
-    return family + typeSuffix(t) + "_g" + groupVariant(g);
-  }
-
-  /** attend_partial reading its rows through row indices (steady or cluster pool, in place). */
-  public static String attendIndexed(KvDType t, int g) {
-    return "attend_indexed_" + typeSuffix(t) + "_g" + groupVariant(g);
+  public static String attend(KvDType t, int g, boolean indexed) {
+    return (indexed ? "attend_stream_indexed_" : "attend_stream_") + typeSuffix(t) + "_g"
+        + groupVariant(g);
   }
 
   /** Centroid logits over centroids stored in the K/V type {@code t}. */
@@ -73,7 +53,7 @@ public final class KernelNames {
   public static final String GATHER_INDEX = "gather_index";
   public static final String MERGE_PARTIALS = "merge_partials";
   public static final String SYNTH_KV = "synth_kv";
-  /** Threads per block of attend_partial (THREADS in the CUDA source). */
+  /** Threads per block of the attention kernels (THREADS in the CUDA source). */
   public static final int ATTEND_THREADS = 128;
   /** Threads per block of merge_partials (MERGE_THREADS in the CUDA source). */
   public static final int MERGE_THREADS = 256;
@@ -84,10 +64,8 @@ public final class KernelNames {
     List<String> out = new ArrayList<>();
     for (KvDType t : KvDType.values()) {
       for (int g : GROUP_VARIANTS) {
-        out.add(attendPartial(t, g));
-        out.add(attendIndexed(t, g));
-        out.add(attend(Attend.STREAM, t, g, false));
-        out.add(attend(Attend.STREAM, t, g, true));
+        out.add(attend(t, g, false));
+        out.add(attend(t, g, true));
         out.add(centroidLogits(t, g));
       }
     }

@@ -31,17 +31,10 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
   private final DeviceBuffer partO;
   private final DeviceBuffer out;
   private CudaContext.CudaGraph graph;
-  private final KernelNames.Attend attend;
   private static final jcuda.driver.CUdeviceptr NO_INDEX = new jcuda.driver.CUdeviceptr();
 
   public GpuFullAttentionEngine(CudaContext cx, int dim, int groupSize, KvDType type, long[] itemBase,
       int[] itemLen, long poolRows) {
-    this(cx, dim, groupSize, type, itemBase, itemLen, poolRows, KernelNames.DEFAULT_ATTEND);
-  }
-
-  /** The same with the exact-attention kernel family {@code attend} (benchmarks compare them). */
-  public GpuFullAttentionEngine(CudaContext cx, int dim, int groupSize, KvDType type, long[] itemBase,
-      int[] itemLen, long poolRows, KernelNames.Attend attend) {
     org.retroinfer.gpu.layout.Shapes.check(dim, groupSize);
     if (itemBase.length != itemLen.length || itemBase.length == 0) {
       throw new IllegalArgumentException("need one base and one length per item, got "
@@ -63,9 +56,7 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
     this.rows = poolRows;
     cx.makeCurrent();
     this.split = SplitPlan.of(items, maxLen,
-        cx.residentBlocks(KernelNames.attend(attend, type, groupSize, false),
-            KernelNames.ATTEND_THREADS));
-    this.attend = attend;
+        cx.residentBlocks(KernelNames.attend(type, groupSize, false), KernelNames.ATTEND_THREADS));
     long rb = (long) dim * type.bytes();
     keys = new DeviceBuffer(poolRows * rb);
     values = new DeviceBuffer(poolRows * rb);
@@ -123,19 +114,11 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
   }
 
   private void enqueueKernels() {
-    String name = KernelNames.attend(attend, type, groupSize, false);
-    float scale = (float) (1.0 / Math.sqrt(dim));
-    if (attend == KernelNames.Attend.STREAM) {
-      // the steady-pool and index arguments are unused without indices
-      cx.launch(name, split.splits(), items, KernelNames.ATTEND_THREADS, cx.main(), keys.ptr(),
-          values.ptr(), keys.ptr(), values.ptr(), NO_INDEX, base.ptr(), len.ptr(), q.ptr(), dim,
-          groupSize, scale, split.rowsPerSplit(), split.splits(), 0, partM.ptr(), partL.ptr(),
-          partO.ptr());
-    } else {
-      cx.launch(name, split.splits(), items, KernelNames.ATTEND_THREADS, cx.main(), keys.ptr(),
-          values.ptr(), base.ptr(), len.ptr(), q.ptr(), dim, groupSize, scale, split.rowsPerSplit(),
-          split.splits(), 0, partM.ptr(), partL.ptr(), partO.ptr());
-    }
+    // the steady-pool and index arguments are unused without indices
+    cx.launch(KernelNames.attend(type, groupSize, false), split.splits(), items,
+        KernelNames.ATTEND_THREADS, cx.main(), keys.ptr(), values.ptr(), keys.ptr(), values.ptr(),
+        NO_INDEX, base.ptr(), len.ptr(), q.ptr(), dim, groupSize, (float) (1.0 / Math.sqrt(dim)),
+        split.rowsPerSplit(), split.splits(), 0, partM.ptr(), partL.ptr(), partO.ptr());
     cx.launch(KernelNames.MERGE_PARTIALS, items, groupSize, KernelNames.MERGE_THREADS, cx.main(),
         partM.ptr(), partL.ptr(), partO.ptr(), split.splits(), groupSize, dim, out.ptr());
   }

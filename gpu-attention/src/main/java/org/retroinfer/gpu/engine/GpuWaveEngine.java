@@ -431,7 +431,7 @@ public final class GpuWaveEngine implements AutoCloseable {
 
   /** The exact-attention kernel of this mode: in place through row indices when RESIDENT. */
   private String attendKernel() {
-    return KernelNames.attend(KernelNames.DEFAULT_ATTEND, t.kvType, g, mode == Mode.RESIDENT);
+    return KernelNames.attend(t.kvType, g, mode == Mode.RESIDENT);
   }
 
   private void checkQueries(float[] q) {
@@ -590,15 +590,12 @@ public final class GpuWaveEngine implements AutoCloseable {
           clusterK.ptr(), clusterV.ptr(), steadyK.ptr(), steadyV.ptr(), dRowIdx.ptr(),
           dExecBase.ptr(), dExecLen.ptr(), dQ.ptr(), d, g, scale, split.rowsPerSplit(), parts, 0,
           partM.ptr(), partL.ptr(), partO.ptr());
-    } else if (KernelNames.DEFAULT_ATTEND == KernelNames.Attend.STREAM) {
+    } else {
+      // the steady-pool and index arguments are unused without indices
       cx.launch(attendKernel(), split.splits(), t.items, KernelNames.ATTEND_THREADS, cx.main(),
           execK.ptr(), execV.ptr(), execK.ptr(), execV.ptr(), new CUdeviceptr(), dExecBase.ptr(),
           dExecLen.ptr(), dQ.ptr(), d, g, scale, split.rowsPerSplit(), parts, 0, partM.ptr(),
           partL.ptr(), partO.ptr());
-    } else {
-      cx.launch(attendKernel(), split.splits(), t.items, KernelNames.ATTEND_THREADS, cx.main(),
-          execK.ptr(), execV.ptr(), dExecBase.ptr(), dExecLen.ptr(), dQ.ptr(), d, g, scale,
-          split.rowsPerSplit(), parts, 0, partM.ptr(), partL.ptr(), partO.ptr());
     }
     mark(7, cx.main());
     CudaContext.waitFor(cx.main(), evEst);

@@ -8,10 +8,9 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import org.retroinfer.gpu.bench.DecodeBenchmark;
 import org.retroinfer.gpu.layout.BatchTables;
 import org.retroinfer.gpu.layout.Selection;
-import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.kv.KvDType;
 
 /**
  * Host time of the block-cache side of an {@code OFFLOAD_CACHED} decode step, without a GPU: the
@@ -31,8 +30,6 @@ import org.retroinfer.wave.kv.KvDType;
 public final class AssemblerBench {
   private static final int KV_HEADS = 8;
   private static final int G = 4;
-  private static final int DIM = 128;
-  private static final int STEADY = 4 + 64 + 512;
 
   private AssemblerBench() {}
 
@@ -50,7 +47,7 @@ public final class AssemblerBench {
 
   static void run(int context, int items, int steps, int warm, double repeat) {
     Random rnd = new Random(context * 31L + items);
-    BatchTables t = tables(items, context, rnd);
+    BatchTables t = DecodeBenchmark.tables(items, G, context, rnd); // the benchmark's layout
     BlockCache cache = new BlockCache(t.totalClusters(),
         BlockCache.blocksFor(t.clusterRows + t.steadyRows, 0.05, 8), 8);
     ExecutionAssembler asm = new ExecutionAssembler();
@@ -173,24 +170,7 @@ public final class AssemblerBench {
     }
   }
 
-  /** {@code DecodeBenchmark.tables}: per item STEADY steady tokens, clusters of 8..24 tokens. */
-  static BatchTables tables(int items, int context, Random rnd) {
-    int[] steady = new int[items];
-    int[][] sizes = new int[items][];
-    for (int i = 0; i < items; i++) {
-      steady[i] = STEADY;
-      int left = context - STEADY;
-      int[] s = new int[left / 8 + 1];
-      int n = 0;
-      while (left > 0) {
-        int c = Math.min(left, 8 + rnd.nextInt(17));
-        s[n++] = c;
-        left -= c;
-      }
-      sizes[i] = Arrays.copyOf(s, n);
-    }
-    return new BatchTables(DIM, G, KvDType.BFLOAT16, steady, sizes, WaveConfig.defaults());
-  }
+
 
   private static double pct(long[] a, double p) {
     long[] s = a.clone();

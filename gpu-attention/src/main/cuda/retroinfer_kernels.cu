@@ -61,30 +61,41 @@ __device__ __forceinline__ float f16_hi(unsigned w) {
   return __half2float(__ushort_as_half((unsigned short)(w >> 16)));
 }
 
-// Components [8 * slot, 8 * slot + 8) of the row at `row` (16-byte aligned).
+// Raw 16-byte words of one slot (8 components) of a row: one for 16-bit types, two for float32.
 template <typename T>
-__device__ __forceinline__ void load8(const char* row, int slot, float (&x)[8]);
+struct Slot {
+  static constexpr int WORDS = T::BYTES == 4 ? 2 : 1;
+};
 
-template <>
-__device__ __forceinline__ void load8<BF16>(const char* row, int slot, float (&x)[8]) {
-  const uint4 u = __ldg(reinterpret_cast<const uint4*>(row) + slot);
-  x[0] = bf16_lo(u.x); x[1] = bf16_hi(u.x); x[2] = bf16_lo(u.y); x[3] = bf16_hi(u.y);
-  x[4] = bf16_lo(u.z); x[5] = bf16_hi(u.z); x[6] = bf16_lo(u.w); x[7] = bf16_hi(u.w);
+template <typename T>
+__device__ __forceinline__ void load_slot(const char* row, int slot, uint4 (&w)[Slot<T>::WORDS]) {
+  const uint4* p = reinterpret_cast<const uint4*>(row) + slot * Slot<T>::WORDS;
+#pragma unroll
+  for (int i = 0; i < Slot<T>::WORDS; ++i) w[i] = __ldg(p + i);
 }
 
-template <>
-__device__ __forceinline__ void load8<F16>(const char* row, int slot, float (&x)[8]) {
-  const uint4 u = __ldg(reinterpret_cast<const uint4*>(row) + slot);
-  x[0] = f16_lo(u.x); x[1] = f16_hi(u.x); x[2] = f16_lo(u.y); x[3] = f16_hi(u.y);
-  x[4] = f16_lo(u.z); x[5] = f16_hi(u.z); x[6] = f16_lo(u.w); x[7] = f16_hi(u.w);
+template <typename T>
+__device__ __forceinline__ void widen(const uint4 (&w)[Slot<T>::WORDS], float (&x)[8]) {
+  if constexpr (T::BYTES == 4) {
+    x[0] = __uint_as_float(w[0].x); x[1] = __uint_as_float(w[0].y);
+    x[2] = __uint_as_float(w[0].z); x[3] = __uint_as_float(w[0].w);
+    x[4] = __uint_as_float(w[1].x); x[5] = __uint_as_float(w[1].y);
+    x[6] = __uint_as_float(w[1].z); x[7] = __uint_as_float(w[1].w);
+  } else if constexpr (T::IS_BF16) {
+    x[0] = bf16_lo(w[0].x); x[1] = bf16_hi(w[0].x); x[2] = bf16_lo(w[0].y); x[3] = bf16_hi(w[0].y);
+    x[4] = bf16_lo(w[0].z); x[5] = bf16_hi(w[0].z); x[6] = bf16_lo(w[0].w); x[7] = bf16_hi(w[0].w);
+  } else {
+    x[0] = f16_lo(w[0].x); x[1] = f16_hi(w[0].x); x[2] = f16_lo(w[0].y); x[3] = f16_hi(w[0].y);
+    x[4] = f16_lo(w[0].z); x[5] = f16_hi(w[0].z); x[6] = f16_lo(w[0].w); x[7] = f16_hi(w[0].w);
+  }
 }
 
-template <>
-__device__ __forceinline__ void load8<F32>(const char* row, int slot, float (&x)[8]) {
-  const float4 a = __ldg(reinterpret_cast<const float4*>(row) + 2 * slot);
-  const float4 b = __ldg(reinterpret_cast<const float4*>(row) + 2 * slot + 1);
-  x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w;
-  x[4] = b.x; x[5] = b.y; x[6] = b.z; x[7] = b.w;
+// Components [8 * slot, 8 * slot + 8) of the row at `row` (16-byte aligned), widened to float.
+template <typename T>
+__device__ __forceinline__ void load8(const char* row, int slot, float (&x)[8]) {
+  uint4 w[Slot<T>::WORDS];
+  load_slot<T>(row, slot, w);
+  widen<T>(w, x);
 }
 
 __device__ __forceinline__ int team_size(int slots) {
@@ -129,38 +140,6 @@ struct Teams {
     active = lane < slots;
   }
 };
-
-// Scores of tile rows [0, n): s_p[h][j] = scale * q_h . row(j) for h < g. Every lane of a warp
-// runs the same number of iterations (the shuffles need the whole warp).
-template <typename T, int G, typename RowFn>
-__device__ __forceinline__ void score_tile(const Teams& tm, RowFn rowOf, int n, int g, float scale,
-                                           const float (&q)[G][8], float (*s_p)[TILE]) {
-  for (int jb = tm.warp * tm.perWarp; jb < n; jb += tm.count * UNROLL) {
-    float k[UNROLL][8];
-#pragma unroll
-    for (int u = 0; u < UNROLL; ++u) {
-      const int j = jb + u * tm.count + tm.inWarp;
-      if (tm.active && j < n) {
-        load8<T>(rowOf(j), tm.lane, k[u]);
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; ++e) k[u][e] = 0.f;
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < UNROLL; ++u) {
-      const int j = jb + u * tm.count + tm.inWarp;
-#pragma unroll
-      for (int h = 0; h < G; ++h) {
-        float s = 0.f;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) s = fmaf(q[h][e], k[u][e], s);
-        s = team_sum(s, tm.size);
-        if (tm.lane == 0 && j < n && h < g) s_p[h][j] = s * scale;
-      }
-    }
-  }
-}
 
 // Online-softmax step for one tile: turns s_p[h][0..n) into exp(s - m_new) (times w[j] in the
 // normaliser when weights are given), updates m, Z and the rescale factor alpha of each head.
@@ -270,35 +249,6 @@ __device__ __forceinline__ void load_queries(const Teams& tm, const float* Q, in
     for (int e = 0; e < 8; ++e) {
       q[h][e] = (tm.active && h < g) ? Q[((size_t)item * g + h) * d + tm.lane * 8 + e] : 0.f;
     }
-  }
-}
-
-// Raw 16-byte words of one slot (8 components) of a row: one for 16-bit types, two for float32.
-template <typename T>
-struct Slot {
-  static constexpr int WORDS = T::BYTES == 4 ? 2 : 1;
-};
-
-template <typename T>
-__device__ __forceinline__ void load_slot(const char* row, int slot, uint4 (&w)[Slot<T>::WORDS]) {
-  const uint4* p = reinterpret_cast<const uint4*>(row) + slot * Slot<T>::WORDS;
-#pragma unroll
-  for (int i = 0; i < Slot<T>::WORDS; ++i) w[i] = __ldg(p + i);
-}
-
-template <typename T>
-__device__ __forceinline__ void widen(const uint4 (&w)[Slot<T>::WORDS], float (&x)[8]) {
-  if constexpr (T::BYTES == 4) {
-    x[0] = __uint_as_float(w[0].x); x[1] = __uint_as_float(w[0].y);
-    x[2] = __uint_as_float(w[0].z); x[3] = __uint_as_float(w[0].w);
-    x[4] = __uint_as_float(w[1].x); x[5] = __uint_as_float(w[1].y);
-    x[6] = __uint_as_float(w[1].z); x[7] = __uint_as_float(w[1].w);
-  } else if constexpr (T::IS_BF16) {
-    x[0] = bf16_lo(w[0].x); x[1] = bf16_hi(w[0].x); x[2] = bf16_lo(w[0].y); x[3] = bf16_hi(w[0].y);
-    x[4] = bf16_lo(w[0].z); x[5] = bf16_hi(w[0].z); x[6] = bf16_lo(w[0].w); x[7] = bf16_hi(w[0].w);
-  } else {
-    x[0] = f16_lo(w[0].x); x[1] = f16_hi(w[0].x); x[2] = f16_lo(w[0].y); x[3] = f16_hi(w[0].y);
-    x[4] = f16_lo(w[0].z); x[5] = f16_hi(w[0].z); x[6] = f16_lo(w[0].w); x[7] = f16_hi(w[0].w);
   }
 }
 

@@ -173,23 +173,13 @@ public final class DecodeBenchmark {
       fullKernelUs = (System.nanoTime() - t0) / 1000.0 / steps;
       fullGbs = full.bytesRead(len) / (fullKernelUs * 1e-6) / 1e9;
       // per step, synchronised: timed like the wave steps, for the speed-up columns
-      t0 = System.nanoTime();
-      for (int s = 0; s < steps; s++) {
+      Runnable step = () -> {
         full.enqueue();
         CudaContext.sync(cx.main());
-      }
-      fullUs = (System.nanoTime() - t0) / 1000.0 / steps;
+      };
+      fullUs = microsPerCall(0, steps, step);
       full.useGraph();
-      for (int w = 0; w < WARMUP; w++) {
-        full.enqueue();
-        CudaContext.sync(cx.main());
-      }
-      t0 = System.nanoTime();
-      for (int s = 0; s < steps; s++) {
-        full.enqueue();
-        CudaContext.sync(cx.main());
-      }
-      fullGraphUs = (System.nanoTime() - t0) / 1000.0 / steps;
+      fullGraphUs = microsPerCall(WARMUP, steps, step);
     }
     BatchTables t = tables(items, g, context, rnd);
     Wave resident = timeWave(cx, t, GpuWaveEngine.Mode.RESIDENT, q, steps, drift);
@@ -246,18 +236,23 @@ public final class DecodeBenchmark {
           e.step(q);
         }
         graphUs = (System.nanoTime() - g0) / 1000.0 / steps;
-        for (int s = 0; s < WARMUP; s++) {
-          e.replayOnDevice();
-        }
-        g0 = System.nanoTime();
-        for (int s = 0; s < steps; s++) {
-          e.replayOnDevice();
-        }
-        deviceUs = (System.nanoTime() - g0) / 1000.0 / steps;
+        deviceUs = microsPerCall(WARMUP, steps, e::replayOnDevice);
       }
       return new Wave(mode, ns / 1000.0 / steps, graphUs, deviceUs, enqueue / 1000.0 / steps,
           e.stageMicros(), hit, (double) pcie / steps);
     }
+  }
+
+  /** Microseconds per call of {@code call}, timed over {@code n} calls after {@code warmup}. */
+  private static double microsPerCall(int warmup, int n, Runnable call) {
+    for (int w = 0; w < warmup; w++) {
+      call.run();
+    }
+    long t0 = System.nanoTime();
+    for (int s = 0; s < n; s++) {
+      call.run();
+    }
+    return (System.nanoTime() - t0) / 1000.0 / n;
   }
 
   /** Queries as a random walk: each step adds Gaussian noise of {@code drift} to every component. */

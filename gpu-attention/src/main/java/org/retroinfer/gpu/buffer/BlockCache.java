@@ -91,16 +91,6 @@ public final class BlockCache {
   }
 
   /**
-   * {@link #lookup} of {@code clusters[0..n)} ({@code tokens[i]} tokens each) under one lock:
-   * {@code out[i]} gets the blocks of a hit or null.
-   */
-  public synchronized void lookupAll(int[] clusters, int[] tokens, int n, int[][] out) {
-    for (int i = 0; i < n; i++) {
-      out[i] = lookup(clusters[i], tokens[i]);
-    }
-  }
-
-  /**
    * The mapping table, for the {@link ExecutionAssembler}'s lookups of a whole step: it reads the
    * table holding this cache's lock ({@code synchronized (cache)}) and counts what it found with
    * {@link #countLookups}.

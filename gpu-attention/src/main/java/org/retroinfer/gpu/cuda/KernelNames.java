@@ -2,6 +2,7 @@ package org.retroinfer.gpu.cuda;
 
 import java.util.ArrayList;
 import java.util.List;
+import jcuda.driver.CUdeviceptr;
 import org.retroinfer.wave.kv.KvDType;
 
 /** The names of the kernels in {@code retroinfer_kernels.cu}, and which variant serves a shape. */
@@ -37,6 +38,12 @@ public final class KernelNames {
     return (indexed ? "attend_stream_indexed_" : "attend_stream_") + typeSuffix(t) + "_g"
         + groupVariant(g);
   }
+
+  /**
+   * The null pointer passed as the row indices of {@link #attend} when it reads its rows in place
+   * (the steady-pool arguments are unused then too).
+   */
+  public static final CUdeviceptr NO_INDEX = new CUdeviceptr();
 
   /** Centroid logits over centroids stored in the K/V type {@code t}. */
   public static String centroidLogits(KvDType t, int g) {

@@ -31,7 +31,6 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
   private final DeviceBuffer partO;
   private final DeviceBuffer out;
   private CudaContext.CudaGraph graph;
-  private static final jcuda.driver.CUdeviceptr NO_INDEX = new jcuda.driver.CUdeviceptr();
 
   public GpuFullAttentionEngine(CudaContext cx, int dim, int groupSize, KvDType type, long[] itemBase,
       int[] itemLen, long poolRows) {
@@ -117,7 +116,7 @@ public final class GpuFullAttentionEngine implements AutoCloseable {
     // the steady-pool and index arguments are unused without indices
     cx.launch(KernelNames.attend(type, groupSize, false), split.splits(), items,
         KernelNames.ATTEND_THREADS, cx.main(), keys.ptr(), values.ptr(), keys.ptr(), values.ptr(),
-        NO_INDEX, base.ptr(), len.ptr(), q.ptr(), dim, groupSize, (float) (1.0 / Math.sqrt(dim)),
+        KernelNames.NO_INDEX, base.ptr(), len.ptr(), q.ptr(), dim, groupSize, (float) (1.0 / Math.sqrt(dim)),
         split.rowsPerSplit(), split.splits(), 0, partM.ptr(), partL.ptr(), partO.ptr());
     cx.launch(KernelNames.MERGE_PARTIALS, items, groupSize, KernelNames.MERGE_THREADS, cx.main(),
         partM.ptr(), partL.ptr(), partO.ptr(), split.splits(), groupSize, dim, out.ptr());

@@ -243,14 +243,16 @@ public final class GpuWaveEngine implements AutoCloseable {
     stageOut = pinned(4L * qFloats);
     stageSel = pinned(8L * sel.retIds().length);
 
-    GatherPlan steady = new GatherPlan(GATHER_ROWS);
-    for (int i = 0; i < t.items; i++) {
-      if (t.steadyLen[i] > 0) {
-        steady.add(GatherPlan.STEADY, t.steadyBase[i], t.execBase[i], t.steadyLen[i]);
+    if (mode == Mode.RESIDENT) {
+      steadyTasks = new Tasks(0); // the steady rows are read in place through dRowIdx
+    } else {
+      GatherPlan steady = new GatherPlan(GATHER_ROWS);
+      for (int i = 0; i < t.items; i++) {
+        if (t.steadyLen[i] > 0) {
+          steady.add(GatherPlan.STEADY, t.steadyBase[i], t.execBase[i], t.steadyLen[i]);
+        }
       }
-    }
-    steadyTasks = new Tasks(mode == Mode.RESIDENT ? 0 : steady.size());
-    if (mode != Mode.RESIDENT) {
+      steadyTasks = new Tasks(steady.size());
       steadyTasks.uploadSync(steady);
     }
     stepTasks = new Tasks(mode == Mode.RESIDENT ? 0 : (int) Math.min(Integer.MAX_VALUE - 8, t.execRows));
@@ -447,17 +449,8 @@ public final class GpuWaveEngine implements AutoCloseable {
    * The offload modes cannot: the CPU looks the selection up in the middle of a step.
    */
   public void useGraph() {
-    if (mode != Mode.RESIDENT) {
-      throw new IllegalStateException("only a RESIDENT step is one graph; this engine is " + mode);
-    }
     if (graph == null) {
-      Profile p = profile;
-      profile = null; // no timing events inside the graph
-      try {
-        graph = cx.capture(() -> enqueueDevice(4L * t.items * g * d, true));
-      } finally {
-        profile = p;
-      }
+      graph = captureStep(true);
     }
   }
 
@@ -468,20 +461,25 @@ public final class GpuWaveEngine implements AutoCloseable {
    * device, as they would between the layers of a model on the GPU.
    */
   public void replayOnDevice() {
-    if (mode != Mode.RESIDENT) {
-      throw new IllegalStateException("only a RESIDENT step is one graph; this engine is " + mode);
-    }
     if (deviceGraph == null) {
-      Profile p = profile;
-      profile = null;
-      try {
-        deviceGraph = cx.capture(() -> enqueueDevice(4L * t.items * g * d, false));
-      } finally {
-        profile = p;
-      }
+      deviceGraph = captureStep(false);
     }
     cx.launch(deviceGraph);
     CudaContext.sync(cx.main());
+  }
+
+  /** A RESIDENT step's device side as a graph; {@code io}: with the query and output copies. */
+  private CudaContext.CudaGraph captureStep(boolean io) {
+    if (mode != Mode.RESIDENT) {
+      throw new IllegalStateException("only a RESIDENT step is one graph; this engine is " + mode);
+    }
+    Profile p = profile;
+    profile = null; // no timing events inside the graph
+    try {
+      return cx.capture(() -> enqueueDevice(4L * t.items * g * d, io));
+    } finally {
+      profile = p;
+    }
   }
 
   /** Host time of the last {@link #step}'s enqueueing (launch calls, host-side lookups). */
@@ -593,7 +591,7 @@ public final class GpuWaveEngine implements AutoCloseable {
     } else {
       // the steady-pool and index arguments are unused without indices
       cx.launch(attendKernel(), split.splits(), t.items, KernelNames.ATTEND_THREADS, cx.main(),
-          execK.ptr(), execV.ptr(), execK.ptr(), execV.ptr(), new CUdeviceptr(), dExecBase.ptr(),
+          execK.ptr(), execV.ptr(), execK.ptr(), execV.ptr(), KernelNames.NO_INDEX, dExecBase.ptr(),
           dExecLen.ptr(), dQ.ptr(), d, g, scale, split.rowsPerSplit(), parts, 0, partM.ptr(),
           partL.ptr(), partO.ptr());
     }

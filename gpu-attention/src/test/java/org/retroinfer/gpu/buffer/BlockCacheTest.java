@@ -211,18 +211,4 @@ class BlockCacheTest {
     a.release(x);
     assertArrayEquals(x, a.allocate(3), "a freed run of blocks stays a run");
   }
-
-  @Test
-  void lookupAllMatchesLookup() {
-    BlockCache c = new BlockCache(20, 8, 8);
-    c.complete(c.admit(3, 12));
-    c.admit(4, 8); // pending: a miss
-    int[][] out = new int[3][];
-    c.lookupAll(new int[] {3, 4, 5}, new int[] {12, 8, 8}, 3, out);
-    assertArrayEquals(c.lookup(3, 12), out[0]);
-    assertNull(out[1]);
-    assertNull(out[2]);
-    assertEquals(2, c.stats().hitClusters());
-    assertEquals(2, c.stats().missClusters());
-  }
 }

@@ -15,8 +15,8 @@ package org.retroinfer.gpu.buffer;
  * the last gather's event).
  *
  * <p>Thread-safe: every method locks this cache, for O(cluster blocks) work but in the batched
- * calls ({@link #lookupAll}, {@link #touchAll}) and the {@link ExecutionAssembler}'s lookup of a
- * whole step, which reads the mapping table under the same lock.
+ * call {@link #touchAll} and the {@link ExecutionAssembler}'s lookup of a whole step, which reads
+ * the mapping table under the same lock.
  */
 public final class BlockCache {
   private final ClusterMappingTable table;

@@ -176,7 +176,7 @@ public final class KernelEmulator {
   }
 
   /**
-   * {@code attend_partial}: split-K exact attention; item i reads rows
+   * {@code attend_stream}: split-K exact attention; item i reads rows
    * {@code [base[i], base[i] + len[i])} of K/V, split {@code s} of them rows
    * {@code [s * per, (s + 1) * per)}, written as partial {@code partOffset + s}.
    */

@@ -10,7 +10,7 @@ import org.retroinfer.wave.kv.KvDType;
 /**
  * The full-attention baseline on the GPU: for each item (request x KV head) exact attention of its
  * g queries over rows {@code [base, base + len)} of a device K/V pool, split-K over the GPU
- * ({@code attend_partial}) and merged ({@code merge_partials}). Outputs are poisoned (NaN) before
+ * ({@code attend_stream}) and merged ({@code merge_partials}). Outputs are poisoned (NaN) before
  * each launch, so a row the kernels fail to write shows up as NaN.
  */
 public final class GpuFullAttentionEngine implements AutoCloseable {

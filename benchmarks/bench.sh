@@ -4,7 +4,7 @@
 #   benchmarks/bench.sh --quick                 decode attention side by side, 16K and 32K (< 1 minute)
 #   benchmarks/bench.sh [AttentionBench options] e.g. --contexts 16384,32768,131072 --rounds 30
 #   benchmarks/bench.sh --jmh [JMH options]     the JMH benchmarks, e.g. --jmh IndexBuildBenchmark
-#   benchmarks/bench.sh --overlap [tokens] [rounds]  one core: each attention kernel in memory vs in
+#   benchmarks/bench.sh --overlap [tokens] [rounds] [threads]  per core: each attention kernel in memory vs in
 #                                               cache, next to a streaming read (OverlapBench)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,11 +1,17 @@
 package org.retroinfer.bench;
 
-import java.util.Arrays;
-import java.util.Locale;
-import java.util.Random;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -16,15 +22,17 @@ import org.retroinfer.wave.kv.VectorStore;
 import org.retroinfer.wave.math.KvKernels;
 
 /**
- * Where full attention's time goes on one core: each exact-attention kernel run over one KV head's
- * K/V in memory (bfloat16, head dim 128, 4 query heads, 64-row blocks as full attention runs them)
- * and over a cache-resident window of the same kernels' work, side by side in one JVM, one thread,
- * with a plain streaming read of the same bytes. The difference between the two columns is what
- * memory adds to each kernel; set against the streaming read it shows how much of the memory
- * traffic the kernel's arithmetic hides.
+ * Where full attention's time goes per core: each exact-attention kernel run over one KV head's K/V
+ * in memory (bfloat16, head dim 128, 4 query heads, 64-row blocks as full attention runs them) and
+ * over a cache-resident window doing the same work, side by side in one JVM, next to a plain
+ * streaming read of the same bytes and to streaming reads with 0-8 multiply-adds per vector loaded.
+ * The difference between the first two columns is what memory adds to each kernel; set against the
+ * streaming reads it shows how much of the memory traffic the kernel's arithmetic hides. With
+ * {@code threads > 1} every thread runs the same kernel at the same time on its own KV head, and
+ * the times are wall times of all of them.
  *
  * <pre>
- * java [flags] -cp benchmarks/target/benchmarks.jar org.retroinfer.bench.OverlapBench [tokens] [rounds]
+ * java [flags] -cp benchmarks/target/benchmarks.jar org.retroinfer.bench.OverlapBench [tokens] [rounds] [threads]
  * </pre>
  */
 public final class OverlapBench {
@@ -38,16 +46,29 @@ public final class OverlapBench {
 
   private OverlapBench() {}
 
-  public static void main(String[] args) {
+  public static void main(String[] args) throws Exception {
     int tokens = args.length > 0 ? Integer.parseInt(args[0]) : 131072;
     int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 20;
-    if (tokens % WINDOW != 0 || tokens < WINDOW || rounds < 3) {
-      throw new IllegalArgumentException("tokens must be a positive multiple of " + WINDOW
-          + " and rounds at least 3; got " + tokens + ", " + rounds);
+    int threads = args.length > 2 ? Integer.parseInt(args[2]) : 1;
+    if (tokens % WINDOW != 0 || tokens < WINDOW || rounds < 3 || threads < 1) {
+      throw new IllegalArgumentException("expected [tokens] [rounds] [threads]: tokens a positive"
+          + " multiple of " + WINDOW + ", rounds at least 3, threads at least 1; got " + tokens
+          + ", " + rounds + ", " + threads);
     }
-    try (VectorStore keys = fill(tokens, 1); VectorStore values = fill(tokens, 2);
-        VectorStore windowKeys = fill(WINDOW, 3); VectorStore windowValues = fill(WINDOW, 4)) {
-      run(keys, values, windowKeys, windowValues, rounds);
+    Worker[] workers = new Worker[threads];
+    ExecutorService pool = Executors.newFixedThreadPool(threads);
+    try {
+      for (int i = 0; i < threads; i++) {
+        workers[i] = new Worker(tokens, 10L * i);
+      }
+      run(workers, pool, rounds);
+    } finally {
+      pool.shutdown();
+      for (Worker w : workers) {
+        if (w != null) {
+          w.close();
+        }
+      }
     }
   }
 
@@ -64,75 +85,128 @@ public final class OverlapBench {
     return s;
   }
 
-  private static void run(VectorStore keys, VectorStore values, VectorStore wk, VectorStore wv,
-      int rounds) {
-    int n = keys.size();
-    float[] q = new float[GROUP * DIM];
-    Random r = new Random(5);
-    for (int i = 0; i < q.length; i++) {
-      q[i] = (float) r.nextGaussian();
+  private static final String[] NAMES = {"scores", "values", "absorb", "stream", "fma x0",
+      "fma x2", "fma x4", "fma x8", "fma x8+touch"};
+
+  /** One thread's KV head (in memory and its cache-resident window) and scratch. */
+  private static final class Worker implements AutoCloseable {
+    final VectorStore keys;
+    final VectorStore values;
+    final VectorStore wk;
+    final VectorStore wv;
+    final float[] q = new float[GROUP * DIM];
+    final float[] block = new float[GROUP * BLOCK];
+    final float[] out = new float[GROUP * DIM];
+    final SoftmaxState state = new SoftmaxState(GROUP, DIM);
+    final float scale = (float) (1 / Math.sqrt(DIM));
+
+    Worker(int tokens, long seed) {
+      keys = fill(tokens, seed + 1);
+      values = fill(tokens, seed + 2);
+      wk = fill(WINDOW, seed + 3);
+      wv = fill(WINDOW, seed + 4);
+      Random r = new Random(seed + 5);
+      for (int i = 0; i < q.length; i++) {
+        q[i] = (float) r.nextGaussian();
+      }
+      for (int i = 0; i < block.length; i++) {
+        block[i] = r.nextFloat() / BLOCK;
+      }
     }
-    float scale = (float) (1 / Math.sqrt(DIM));
-    float[] block = new float[GROUP * BLOCK];
-    for (int i = 0; i < block.length; i++) {
-      block[i] = r.nextFloat() / BLOCK;
+
+    /** Runs kernel {@code k} over the K/V in memory ({@code where == 0}) or the window. */
+    double run(int k, int where) {
+      int n = keys.size();
+      VectorStore ks = where == 0 ? keys : wk;
+      VectorStore vs = where == 0 ? values : wv;
+      int span = where == 0 ? n : WINDOW;
+      switch (k) {
+        case 0 -> {
+          for (int b = 0; b < n; b += BLOCK) {
+            KvKernels.scores(ks, b % span, BLOCK, q, 0, GROUP, scale, block, 0, BLOCK);
+          }
+          return block[7];
+        }
+        case 1 -> {
+          for (int b = 0; b < n; b += BLOCK) {
+            KvKernels.accumulate(vs, b % span, BLOCK, block, 0, BLOCK, GROUP, out, 0);
+          }
+          return out[7];
+        }
+        case 2 -> {
+          for (int b = 0; b < n; b += span) {
+            state.reset();
+            state.absorbRange(ks, vs, 0, span, q, 0, scale);
+          }
+          return state.logMass(0);
+        }
+        case 3 -> {
+          return StreamingRead.sum(keys.rows(0, n)) + StreamingRead.sum(values.rows(0, n));
+        }
+        default -> {
+          int f = k == 4 ? 0 : 1 << Math.min(3, k - 4);
+          long ahead = k == 8 ? 8192 : 0;
+          return mixed(keys.rows(0, n), f, ahead) + mixed(values.rows(0, n), f, ahead);
+        }
+      }
     }
-    float[] out = new float[GROUP * DIM];
-    SoftmaxState state = new SoftmaxState(GROUP, DIM);
-    String[] names = {"scores", "values", "absorb", "stream", "fma x0", "fma x2", "fma x4",
-        "fma x8", "fma x8+touch"};
+
+    @Override
+    public void close() {
+      keys.close();
+      values.close();
+      wk.close();
+      wv.close();
+    }
+  }
+
+  /** Wall time of every worker running kernel {@code k} at once, in milliseconds. */
+  private static double timeAll(Worker[] workers, ExecutorService pool, int k, int where)
+      throws Exception {
+    if (workers.length == 1) {
+      long t0 = System.nanoTime();
+      sink += workers[0].run(k, where);
+      return (System.nanoTime() - t0) / 1e6;
+    }
+    CountDownLatch start = new CountDownLatch(1);
+    List<Future<Double>> done = new ArrayList<>();
+    for (Worker w : workers) {
+      done.add(pool.submit(() -> {
+        start.await();
+        return w.run(k, where);
+      }));
+    }
+    Thread.sleep(1); // let the workers reach the latch
+    long t0 = System.nanoTime();
+    start.countDown();
+    for (Future<Double> f : done) {
+      sink += f.get();
+    }
+    return (System.nanoTime() - t0) / 1e6;
+  }
+
+  private static void run(Worker[] workers, ExecutorService pool, int rounds) throws Exception {
+    int n = workers[0].keys.size();
     // [kernel][0: from memory, 1: cache-resident window][round]
-    double[][][] ms = new double[names.length][2][rounds];
-    System.out.printf(Locale.ROOT, "One KV head, %d tokens, bfloat16, d %d, g %d, one thread, %d rounds"
-        + " (the first two are warm-up)%n", n, DIM, GROUP, rounds + 2);
+    double[][][] ms = new double[NAMES.length][2][rounds];
+    System.out.printf(Locale.ROOT, "%d thread(s), each on its own KV head: %d tokens, bfloat16,"
+        + " d %d, g %d; %d rounds (the first two are warm-up)%n", workers.length, n, DIM, GROUP,
+        rounds + 2);
     for (int round = -2; round < rounds; round++) {
-      for (int i = 0; i < names.length; i++) {
-        int k = Math.floorMod(i + round, names.length); // rotate the order
+      for (int i = 0; i < NAMES.length; i++) {
+        int k = Math.floorMod(i + round, NAMES.length); // rotate the order
         for (int where = 0; where < 2; where++) {
           if (k >= 3 && where == 1) {
             continue;
           }
-          VectorStore ks = where == 0 ? keys : wk;
-          VectorStore vs = where == 0 ? values : wv;
-          int span = where == 0 ? n : WINDOW;
-          long t0 = System.nanoTime();
-          double s = 0;
-          switch (k) {
-            case 0 -> {
-              for (int b = 0; b < n; b += BLOCK) {
-                KvKernels.scores(ks, b % span, BLOCK, q, 0, GROUP, scale, block, 0, BLOCK);
-              }
-              s = block[7];
-            }
-            case 1 -> {
-              for (int b = 0; b < n; b += BLOCK) {
-                KvKernels.accumulate(vs, b % span, BLOCK, block, 0, BLOCK, GROUP, out, 0);
-              }
-              s = out[7];
-            }
-            case 2 -> {
-              for (int b = 0; b < n; b += span) {
-                state.reset();
-                state.absorbRange(ks, vs, 0, span, q, 0, scale);
-              }
-              s = state.logMass(0);
-            }
-            case 3 -> s = StreamingRead.sum(keys.rows(0, n)) + StreamingRead.sum(values.rows(0, n));
-            default -> {
-              int f = k == 4 ? 0 : 1 << Math.min(3, k - 4);
-              long ahead = k == 8 ? 8192 : 0;
-              s = mixed(keys.rows(0, n), f, ahead) + mixed(values.rows(0, n), f, ahead);
-            }
-          }
-          double took = (System.nanoTime() - t0) / 1e6;
-          sink += s;
+          double took = timeAll(workers, pool, k, where);
           if (round >= 0) {
             ms[k][where][round] = took;
           }
         }
       }
     }
-    double kv = 2.0 * n * keys.rowBytes();
+    double kv = 2.0 * n * workers[0].keys.rowBytes() * workers.length;
     double stream = median(ms[3][0]);
     System.out.printf(Locale.ROOT, "%-12s %12s %12s %14s %14s%n", "kernel", "in memory ms",
         "in cache ms", "memory adds ms", "GB/s in memory");
@@ -140,17 +214,18 @@ public final class OverlapBench {
       double mem = median(ms[k][0]);
       double cache = median(ms[k][1]);
       double bytes = k == 2 ? kv : kv / 2;
-      System.out.printf(Locale.ROOT, "%-12s %12.2f %12.2f %14.2f %14.1f%n", names[k], mem, cache,
+      System.out.printf(Locale.ROOT, "%-12s %12.2f %12.2f %14.2f %14.1f%n", NAMES[k], mem, cache,
           mem - cache, bytes / mem / 1e6);
     }
     System.out.printf(Locale.ROOT, "%-12s %12.2f %12s %14s %14.1f%n", "stream", stream, "", "",
         kv / stream / 1e6);
-    for (int k = 4; k < names.length; k++) {
-      System.out.printf(Locale.ROOT, "%-12s %12.2f %12s %14s %14.1f%n", names[k],
+    for (int k = 4; k < NAMES.length; k++) {
+      System.out.printf(Locale.ROOT, "%-12s %12.2f %12s %14s %14.1f%n", NAMES[k],
           median(ms[k][0]), "", "", kv / median(ms[k][0]) / 1e6);
     }
-    System.out.printf(Locale.ROOT, "absorb in memory = %.2f x (in cache + stream of K and V)%n",
-        median(ms[2][0]) / (median(ms[2][1]) + stream));
+    System.out.printf(Locale.ROOT, "absorb in memory = %.2f x (in cache + stream of K and V);"
+        + " absorb reads at %.0f%% of the stream's bandwidth%n",
+        median(ms[2][0]) / (median(ms[2][1]) + stream), 100 * stream / median(ms[2][0]));
   }
 
   private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;

@@ -44,6 +44,7 @@ public final class KvKernels {
   private static final VectorShuffle<Float> SWAP_8 = VectorShuffle.fromOp(F, i -> L >= 16 ? i ^ 8 : i);
   private static final VectorMask<Float> ODD_LANES = VectorMask.fromLong(F, 0xAAAA_AAAA_AAAA_AAAAL);
   private static final VectorMask<Float> LANES_2_3_MOD_4 = VectorMask.fromLong(F, 0xCCCC_CCCC_CCCC_CCCCL);
+  private static final VectorMask<Float> LANES_4_7_MOD_8 = VectorMask.fromLong(F, 0xF0F0_F0F0_F0F0_F0F0L);
 
   /**
    * Horizontal sums of four vectors at once: lane h of the result is the sum of the lanes of
@@ -68,24 +69,42 @@ public final class KvKernels {
   }
 
   /**
-   * One vector of {@code type} values at {@code byteOffset}, widened to float32. Kept, like
-   * {@link #loadBf16} and {@link #loadF32}, within C2's always-inline bytecode size (at most 35
-   * bytes; {@code javap -c} shows it): the kernels call these at several sites per loop, a site
-   * that C2 does not inline passes the vector through the heap (boxed) and runs the vector
-   * operations after it in their slow Java fallback, and a larger method is refused at sites that
-   * C2 does not count as hot. One such site in the value kernel once cost a third of wave
-   * attention's time in a decode loop; later {@code load} and {@code loadBf16} had grown to 36
-   * bytes and C2 refused them ("callee is too large") in compiles of the value kernel.
-   * {@code KvKernelsInliningTest} holds the sizes. float16 ({@link #loadF16}) is larger and may
-   * still box at cold sites.
+   * Horizontal sums of eight vectors at once, for at least eight lanes: lane h of the result is the
+   * sum of the lanes of {@code a_h} and lane 4 + h that of {@code b_h} (h < 4). The same
+   * transposing add tree as {@link #reduce4}, one level deeper, so it costs about as much as one
+   * {@code reduce4} plus a level; its order of additions is fixed.
    */
-  static FloatVector load(MemorySegment seg, long byteOffset, KvDType type) {
-    return type == KvDType.FLOAT32 ? loadF32(seg, byteOffset) : loadHalf(seg, byteOffset, type);
+  static FloatVector reduce8(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3,
+      FloatVector b0, FloatVector b1, FloatVector b2, FloatVector b3) {
+    FloatVector a01 = a0.blend(a1, ODD_LANES).add(a1.blend(a0, ODD_LANES).rearrange(SWAP_1));
+    FloatVector a23 = a2.blend(a3, ODD_LANES).add(a3.blend(a2, ODD_LANES).rearrange(SWAP_1));
+    FloatVector b01 = b0.blend(b1, ODD_LANES).add(b1.blend(b0, ODD_LANES).rearrange(SWAP_1));
+    FloatVector b23 = b2.blend(b3, ODD_LANES).add(b3.blend(b2, ODD_LANES).rearrange(SWAP_1));
+    FloatVector a = a01.blend(a23, LANES_2_3_MOD_4)
+        .add(a23.blend(a01, LANES_2_3_MOD_4).rearrange(SWAP_2));
+    FloatVector b = b01.blend(b23, LANES_2_3_MOD_4)
+        .add(b23.blend(b01, LANES_2_3_MOD_4).rearrange(SWAP_2));
+    FloatVector c = a.blend(b, LANES_4_7_MOD_8).add(b.blend(a, LANES_4_7_MOD_8).rearrange(SWAP_4));
+    if (L >= 16) {
+      c = c.add(c.rearrange(SWAP_8));
+    }
+    return c;
   }
 
-  private static FloatVector loadHalf(MemorySegment seg, long byteOffset, KvDType type) {
-    return type == KvDType.BFLOAT16 ? loadBf16(seg, byteOffset) : loadF16(seg, byteOffset);
-  }
+  /*
+   * Loading one vector of K/V at a byte offset, widened to float32: loadBf16, loadF16 (through
+   * loadShorts) and loadF32. The kernels pick one per site with a ternary on the type that C2
+   * folds, so a site inlines one helper chain of at most two levels. Each helper stays within
+   * C2's always-inline bytecode size (at most 35 bytes; javap -c shows it): a site that C2 does
+   * not inline passes the vector through the heap (boxed) and runs the vector operations after it
+   * in their slow Java fallback, and a larger method is refused at sites that C2 does not count
+   * as hot. One such site in the value kernel once cost a third of wave attention's time in a
+   * decode loop; later the helpers had grown to 36 bytes and C2 refused them ("callee is too
+   * large"). KvKernelsInliningTest holds the sizes. The kernels' loops also stay within C2's
+   * inlining node budget: float16 used to go through two dispatch levels to a 72-byte helper,
+   * came past that budget in both kernels and boxed there (float16 K/V ran 20-200x slower than
+   * bfloat16).
+   */
 
   /** bfloat16 is the upper half of a float32: widen each lane to 32 bits and shift it up. */
   static FloatVector loadBf16(MemorySegment seg, long byteOffset) {
@@ -98,15 +117,19 @@ public final class KvKernels {
   }
 
   /**
-   * float16: exponent and mantissa moved into place and rescaled by 2^112 (exact for normal and
-   * subnormal values; stores never hold infinities or NaN), then the sign.
+   * float16: sign-extended to 32 bits and shifted up by 13, which puts the exponent and mantissa
+   * in place; the mask keeps the sign and clears the three extended copies of it above the
+   * exponent; the product with 2^112 rebiases the exponent (exact for normal and subnormal values;
+   * stores never hold infinities or NaN).
    */
   static FloatVector loadF16(MemorySegment seg, long byteOffset) {
-    IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
-        .convertShape(VectorOperators.S2I, I, 0);
-    return h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(0x1p112f)
-        .reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16))
-        .reinterpretAsFloats();
+    return loadShorts(seg, byteOffset).lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000)
+        .reinterpretAsFloats().mul(0x1p112f);
+  }
+
+  /** One vector of 16-bit values at {@code byteOffset}, sign-extended to 32-bit lanes. */
+  private static IntVector loadShorts(MemorySegment seg, long byteOffset) {
+    return (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE).castShape(I, 0);
   }
 
   static float loadScalar(MemorySegment seg, long byteOffset, KvDType type) {
@@ -140,10 +163,11 @@ public final class KvKernels {
 
   private static void scoresSlice(MemorySegment seg, KvDType type, int d, int rowBytes, int rows,
       float[] q, int qOff, int g, float scale, float[] out, int outOff, int outStride) {
-    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean f16 = type == KvDType.FLOAT16;
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
-    float[] lanes = new float[L];
+    float[] lanes = new float[Math.max(L, 8)];
     int h = 0;
     // four heads per pass over the rows (the last pass repeats a head when g is not a multiple of
     // four; its results are not written), two rows per step (an odd last row is paired with
@@ -169,8 +193,10 @@ public final class KvKernels {
         FloatVector b2 = FloatVector.zero(F);
         FloatVector b3 = FloatVector.zero(F);
         for (int c = 0; c < vecEnd; c += L) {
-          FloatVector k = bf16 ? loadBf16(seg, base + c * eb) : load(seg, base + c * eb, type);
-          FloatVector k2 = bf16 ? loadBf16(seg, base2 + c * eb) : load(seg, base2 + c * eb, type);
+          FloatVector k = bf16 ? loadBf16(seg, base + c * eb)
+              : f16 ? loadF16(seg, base + c * eb) : loadF32(seg, base + c * eb);
+          FloatVector k2 = bf16 ? loadBf16(seg, base2 + c * eb)
+              : f16 ? loadF16(seg, base2 + c * eb) : loadF32(seg, base2 + c * eb);
           FloatVector x = FloatVector.fromArray(F, q, q0 + c);
           a0 = k.fma(x, a0);
           b0 = k2.fma(x, b0);
@@ -184,19 +210,20 @@ public final class KvKernels {
           a3 = k.fma(x, a3);
           b3 = k2.fma(x, b3);
         }
-        // one store and four loads: cheaper than four lane extractions from a wide register
-        reduce4(a0, a1, a2, a3).intoArray(lanes, 0);
+        // one store and eight loads: cheaper than lane extractions from a wide register. With
+        // eight or more lanes both rows are reduced at once and stored by one call (two calls
+        // put the second past C2's inlining node budget, a call per row pair)
+        if (L >= 8) {
+          reduce8(a0, a1, a2, a3, b0, b1, b2, b3).intoArray(lanes, 0);
+        } else {
+          reduce4(a0, a1, a2, a3).intoArray(lanes, 0);
+          reduce4(b0, b1, b2, b3).intoArray(lanes, 4);
+        }
         if (vecEnd < d) {
-          finishRow(seg, base, type, vecEnd, d, q, q0, q1, q2, q3, lanes);
+          finishRow(seg, base, type, vecEnd, d, q, q0, q1, q2, q3, lanes, 0);
+          finishRow(seg, base2, type, vecEnd, d, q, q0, q1, q2, q3, lanes, 4);
         }
-        store4(out, o0 + j, outStride, heads, lanes, scale);
-        if (j + 1 < rows) {
-          reduce4(b0, b1, b2, b3).intoArray(lanes, 0);
-          if (vecEnd < d) {
-            finishRow(seg, base2, type, vecEnd, d, q, q0, q1, q2, q3, lanes);
-          }
-          store4(out, o0 + j + 1, outStride, heads, lanes, scale);
-        }
+        store8(out, o0 + j, outStride, heads, j + 1 < rows, lanes, scale);
       }
     }
     for (; h < g; h++) {
@@ -208,7 +235,8 @@ public final class KvKernels {
   /** Scores of one query head (what is left when g is odd and above 2, or g = 1). */
   private static void scoresOneHead(MemorySegment seg, KvDType type, int d, int rowBytes,
       int rows, float[] q, int q0, float scale, float[] out, int o0) {
-    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean f16 = type == KvDType.FLOAT16;
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
     for (int j = 0; j < rows; j++) {
@@ -216,7 +244,7 @@ public final class KvKernels {
       FloatVector a0 = FloatVector.zero(F);
       for (int c = 0; c < vecEnd; c += L) {
         int at = base + c * eb;
-        FloatVector k = bf16 ? loadBf16(seg, at) : load(seg, at, type);
+        FloatVector k = bf16 ? loadBf16(seg, at) : f16 ? loadF16(seg, at) : loadF32(seg, at);
         a0 = k.fma(FloatVector.fromArray(F, q, q0 + c), a0);
       }
       float s0 = a0.reduceLanes(VectorOperators.ADD);
@@ -227,28 +255,34 @@ public final class KvKernels {
     }
   }
 
-  /** Writes the first {@code heads} of four per-head scores, one row, head-major. */
-  private static void store4(float[] out, int at, int stride, int heads, float[] lanes,
-      float scale) {
-    out[at] = lanes[0] * scale;
-    out[at + stride] = lanes[1] * scale;
-    if (heads > 2) {
-      out[at + 2 * stride] = lanes[2] * scale;
-      if (heads > 3) {
-        out[at + 3 * stride] = lanes[3] * scale;
+  /**
+   * Writes the first {@code heads} of four per-head scores of row {@code at} ({@code lanes[0..4)})
+   * and, if {@code second}, of the next row ({@code lanes[4..8)}), head-major.
+   */
+  private static void store8(float[] out, int at, int stride, int heads, boolean second,
+      float[] lanes, float scale) {
+    for (int x = 0; x < heads; x++) {
+      out[at + x * stride] = lanes[x] * scale;
+    }
+    if (second) {
+      for (int x = 0; x < heads; x++) {
+        out[at + 1 + x * stride] = lanes[4 + x] * scale;
       }
     }
   }
 
-  /** Adds the components past the last whole vector (head dims that are not a lane multiple). */
+  /**
+   * Adds the components past the last whole vector (head dims that are not a lane multiple) to
+   * {@code lanes[at .. at + 4)}.
+   */
   private static void finishRow(MemorySegment seg, int base, KvDType type, int vecEnd, int d,
-      float[] q, int q0, int q1, int q2, int q3, float[] lanes) {
+      float[] q, int q0, int q1, int q2, int q3, float[] lanes, int at) {
     for (int c = vecEnd; c < d; c++) {
       float k = loadScalar(seg, base + c * type.bytes(), type);
-      lanes[0] += k * q[q0 + c];
-      lanes[1] += k * q[q1 + c];
-      lanes[2] += k * q[q2 + c];
-      lanes[3] += k * q[q3 + c];
+      lanes[at] += k * q[q0 + c];
+      lanes[at + 1] += k * q[q1 + c];
+      lanes[at + 2] += k * q[q2 + c];
+      lanes[at + 3] += k * q[q3 + c];
     }
   }
 
@@ -263,7 +297,8 @@ public final class KvKernels {
    */
   public static void blockedScores(MemorySegment blocked, KvDType type, int count, int d,
       float[] q, int qOff, int g, float scale, float[] out, int outOff, int outStride) {
-    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean f16 = type == KvDType.FLOAT16;
     long vb = (long) L * type.bytes();
     int blocks = (count + L - 1) / L;
     FloatVector s = FloatVector.broadcast(F, scale);
@@ -281,7 +316,8 @@ public final class KvKernels {
         FloatVector a3 = FloatVector.zero(F);
         for (int t = 0; t < d; t++) {
           long at = base + t * vb;
-          FloatVector x = bf16 ? loadBf16(blocked, at) : load(blocked, at, type);
+          FloatVector x = bf16 ? loadBf16(blocked, at)
+              : f16 ? loadF16(blocked, at) : loadF32(blocked, at);
           a0 = x.fma(FloatVector.broadcast(F, q[q0 + t]), a0);
           a1 = x.fma(FloatVector.broadcast(F, q[q1 + t]), a1);
           a2 = x.fma(FloatVector.broadcast(F, q[q2 + t]), a2);
@@ -302,7 +338,8 @@ public final class KvKernels {
         FloatVector a0 = FloatVector.zero(F);
         for (int t = 0; t < d; t++) {
           long at = base + t * vb;
-          FloatVector x = bf16 ? loadBf16(blocked, at) : load(blocked, at, type);
+          FloatVector x = bf16 ? loadBf16(blocked, at)
+              : f16 ? loadF16(blocked, at) : loadF32(blocked, at);
           a0 = x.fma(FloatVector.broadcast(F, q[q0 + t]), a0);
         }
         a0.mul(s).intoArray(out, outOff + h * outStride + b * L);
@@ -372,77 +409,101 @@ public final class KvKernels {
 
   /**
    * Four heads by four value chunks: 16 accumulators stay in registers for the whole block, and
-   * each row costs four broadcasts of its weights and four widened chunk loads.
+   * each row costs four broadcasts of its weights and four widened chunk loads. The accumulators
+   * start at zero and are added to {@code o} after the loop: loading {@code o} first put the
+   * fourth float16 load of the loop past C2's inlining node budget (it boxed, and float16 values
+   * summed 20-50x slower than bfloat16 ones).
    */
   private static void accumulate4x4(MemorySegment seg, KvDType type, int rowBytes, int rows,
       float[] p, int p0, int pStride, int p3, float[] o, int o0, int d, int d3, int col) {
-    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean f16 = type == KvDType.FLOAT16;
     int cb = L * type.bytes();
-    FloatVector a00 = FloatVector.fromArray(F, o, o0);
-    FloatVector a01 = FloatVector.fromArray(F, o, o0 + L);
-    FloatVector a02 = FloatVector.fromArray(F, o, o0 + 2 * L);
-    FloatVector a03 = FloatVector.fromArray(F, o, o0 + 3 * L);
-    FloatVector a10 = FloatVector.fromArray(F, o, o0 + d);
-    FloatVector a11 = FloatVector.fromArray(F, o, o0 + d + L);
-    FloatVector a12 = FloatVector.fromArray(F, o, o0 + d + 2 * L);
-    FloatVector a13 = FloatVector.fromArray(F, o, o0 + d + 3 * L);
-    FloatVector a20 = FloatVector.fromArray(F, o, o0 + 2 * d);
-    FloatVector a21 = FloatVector.fromArray(F, o, o0 + 2 * d + L);
-    FloatVector a22 = FloatVector.fromArray(F, o, o0 + 2 * d + 2 * L);
-    FloatVector a23 = FloatVector.fromArray(F, o, o0 + 2 * d + 3 * L);
-    FloatVector a30 = FloatVector.fromArray(F, o, o0 + d3);
-    FloatVector a31 = FloatVector.fromArray(F, o, o0 + d3 + L);
-    FloatVector a32 = FloatVector.fromArray(F, o, o0 + d3 + 2 * L);
-    FloatVector a33 = FloatVector.fromArray(F, o, o0 + d3 + 3 * L);
+    FloatVector a00 = FloatVector.zero(F);
+    FloatVector a01 = FloatVector.zero(F);
+    FloatVector a02 = FloatVector.zero(F);
+    FloatVector a03 = FloatVector.zero(F);
+    FloatVector a10 = FloatVector.zero(F);
+    FloatVector a11 = FloatVector.zero(F);
+    FloatVector a12 = FloatVector.zero(F);
+    FloatVector a13 = FloatVector.zero(F);
+    FloatVector a20 = FloatVector.zero(F);
+    FloatVector a21 = FloatVector.zero(F);
+    FloatVector a22 = FloatVector.zero(F);
+    FloatVector a23 = FloatVector.zero(F);
+    FloatVector a30 = FloatVector.zero(F);
+    FloatVector a31 = FloatVector.zero(F);
+    FloatVector a32 = FloatVector.zero(F);
+    FloatVector a33 = FloatVector.zero(F);
     for (int j = 0; j < rows; j++) {
       int base = col + j * rowBytes;
       FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
       FloatVector w1 = FloatVector.broadcast(F, p[p0 + pStride + j]);
       FloatVector w2 = FloatVector.broadcast(F, p[p0 + 2 * pStride + j]);
       FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
-      FloatVector v = bf16 ? loadBf16(seg, base) : load(seg, base, type);
+      FloatVector v = bf16 ? loadBf16(seg, base) : f16 ? loadF16(seg, base) : loadF32(seg, base);
       a00 = v.fma(w0, a00);
       a10 = v.fma(w1, a10);
       a20 = v.fma(w2, a20);
       a30 = v.fma(w3, a30);
-      v = bf16 ? loadBf16(seg, base + cb) : load(seg, base + cb, type);
+      v = bf16 ? loadBf16(seg, base + cb) : f16 ? loadF16(seg, base + cb) : loadF32(seg, base + cb);
       a01 = v.fma(w0, a01);
       a11 = v.fma(w1, a11);
       a21 = v.fma(w2, a21);
       a31 = v.fma(w3, a31);
-      v = bf16 ? loadBf16(seg, base + 2 * cb) : load(seg, base + 2 * cb, type);
+      v = bf16 ? loadBf16(seg, base + 2 * cb)
+          : f16 ? loadF16(seg, base + 2 * cb) : loadF32(seg, base + 2 * cb);
       a02 = v.fma(w0, a02);
       a12 = v.fma(w1, a12);
       a22 = v.fma(w2, a22);
       a32 = v.fma(w3, a32);
-      v = bf16 ? loadBf16(seg, base + 3 * cb) : load(seg, base + 3 * cb, type);
+      v = bf16 ? loadBf16(seg, base + 3 * cb)
+          : f16 ? loadF16(seg, base + 3 * cb) : loadF32(seg, base + 3 * cb);
       a03 = v.fma(w0, a03);
       a13 = v.fma(w1, a13);
       a23 = v.fma(w2, a23);
       a33 = v.fma(w3, a33);
     }
-    a00.intoArray(o, o0);
-    a01.intoArray(o, o0 + L);
-    a02.intoArray(o, o0 + 2 * L);
-    a03.intoArray(o, o0 + 3 * L);
-    a10.intoArray(o, o0 + d);
-    a11.intoArray(o, o0 + d + L);
-    a12.intoArray(o, o0 + d + 2 * L);
-    a13.intoArray(o, o0 + d + 3 * L);
-    a20.intoArray(o, o0 + 2 * d);
-    a21.intoArray(o, o0 + 2 * d + L);
-    a22.intoArray(o, o0 + 2 * d + 2 * L);
-    a23.intoArray(o, o0 + 2 * d + 3 * L);
-    a30.intoArray(o, o0 + d3);
-    a31.intoArray(o, o0 + d3 + L);
-    a32.intoArray(o, o0 + d3 + 2 * L);
-    a33.intoArray(o, o0 + d3 + 3 * L);
+    // every sum is read before any is stored: with three heads the fourth repeats the third
+    FloatVector r00 = a00.add(FloatVector.fromArray(F, o, o0));
+    FloatVector r01 = a01.add(FloatVector.fromArray(F, o, o0 + L));
+    FloatVector r02 = a02.add(FloatVector.fromArray(F, o, o0 + 2 * L));
+    FloatVector r03 = a03.add(FloatVector.fromArray(F, o, o0 + 3 * L));
+    FloatVector r10 = a10.add(FloatVector.fromArray(F, o, o0 + d));
+    FloatVector r11 = a11.add(FloatVector.fromArray(F, o, o0 + d + L));
+    FloatVector r12 = a12.add(FloatVector.fromArray(F, o, o0 + d + 2 * L));
+    FloatVector r13 = a13.add(FloatVector.fromArray(F, o, o0 + d + 3 * L));
+    FloatVector r20 = a20.add(FloatVector.fromArray(F, o, o0 + 2 * d));
+    FloatVector r21 = a21.add(FloatVector.fromArray(F, o, o0 + 2 * d + L));
+    FloatVector r22 = a22.add(FloatVector.fromArray(F, o, o0 + 2 * d + 2 * L));
+    FloatVector r23 = a23.add(FloatVector.fromArray(F, o, o0 + 2 * d + 3 * L));
+    FloatVector r30 = a30.add(FloatVector.fromArray(F, o, o0 + d3));
+    FloatVector r31 = a31.add(FloatVector.fromArray(F, o, o0 + d3 + L));
+    FloatVector r32 = a32.add(FloatVector.fromArray(F, o, o0 + d3 + 2 * L));
+    FloatVector r33 = a33.add(FloatVector.fromArray(F, o, o0 + d3 + 3 * L));
+    r00.intoArray(o, o0);
+    r01.intoArray(o, o0 + L);
+    r02.intoArray(o, o0 + 2 * L);
+    r03.intoArray(o, o0 + 3 * L);
+    r10.intoArray(o, o0 + d);
+    r11.intoArray(o, o0 + d + L);
+    r12.intoArray(o, o0 + d + 2 * L);
+    r13.intoArray(o, o0 + d + 3 * L);
+    r20.intoArray(o, o0 + 2 * d);
+    r21.intoArray(o, o0 + 2 * d + L);
+    r22.intoArray(o, o0 + 2 * d + 2 * L);
+    r23.intoArray(o, o0 + 2 * d + 3 * L);
+    r30.intoArray(o, o0 + d3);
+    r31.intoArray(o, o0 + d3 + L);
+    r32.intoArray(o, o0 + d3 + 2 * L);
+    r33.intoArray(o, o0 + d3 + 3 * L);
   }
 
   /** Value chunks {@code [cFrom, cTo)} for {@code g} heads: four, two or one per pass. */
   private static void accumulateColumns(MemorySegment seg, KvDType type, int d, int rowBytes,
       int rows, float[] p, int pOff, int pStride, int g, float[] o, int oOff, int cFrom, int cTo) {
-    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean f16 = type == KvDType.FLOAT16;
     int eb = type.bytes();
     for (int c = cFrom; c < cTo; c += L) {
       int col = c * eb;
@@ -457,7 +518,7 @@ public final class KvKernels {
         FloatVector a3 = FloatVector.fromArray(F, o, o0 + 3 * d);
         for (int j = 0; j < rows; j++) {
           int at = col + j * rowBytes;
-          FloatVector v = bf16 ? loadBf16(seg, at) : load(seg, at, type);
+          FloatVector v = bf16 ? loadBf16(seg, at) : f16 ? loadF16(seg, at) : loadF32(seg, at);
           a0 = v.fma(FloatVector.broadcast(F, p[p0 + j]), a0);
           a1 = v.fma(FloatVector.broadcast(F, p[p0 + pStride + j]), a1);
           a2 = v.fma(FloatVector.broadcast(F, p[p0 + 2 * pStride + j]), a2);
@@ -477,7 +538,7 @@ public final class KvKernels {
         FloatVector a1 = FloatVector.fromArray(F, o, o1);
         for (int j = 0; j < rows; j++) {
           int at = col + j * rowBytes;
-          FloatVector v = bf16 ? loadBf16(seg, at) : load(seg, at, type);
+          FloatVector v = bf16 ? loadBf16(seg, at) : f16 ? loadF16(seg, at) : loadF32(seg, at);
           a0 = v.fma(FloatVector.broadcast(F, p[p0 + j]), a0);
           a1 = v.fma(FloatVector.broadcast(F, p[p1 + j]), a1);
         }
@@ -490,7 +551,7 @@ public final class KvKernels {
         FloatVector a0 = FloatVector.fromArray(F, o, o0);
         for (int j = 0; j < rows; j++) {
           int at = col + j * rowBytes;
-          FloatVector v = bf16 ? loadBf16(seg, at) : load(seg, at, type);
+          FloatVector v = bf16 ? loadBf16(seg, at) : f16 ? loadF16(seg, at) : loadF32(seg, at);
           a0 = v.fma(FloatVector.broadcast(F, p[p0 + j]), a0);
         }
         a0.intoArray(o, o0);
@@ -544,74 +605,95 @@ public final class KvKernels {
   private static void rows4x4(MemorySegment seg, KvDType type, long rowBytes, int[] rowIds,
       int count, float[] p, int p0, int pStride, int p3, float[] o, int o0, int d, int d3,
       long col) {
-    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean f16 = type == KvDType.FLOAT16;
     long cb = (long) L * type.bytes();
-    FloatVector a00 = FloatVector.fromArray(F, o, o0);
-    FloatVector a01 = FloatVector.fromArray(F, o, o0 + L);
-    FloatVector a02 = FloatVector.fromArray(F, o, o0 + 2 * L);
-    FloatVector a03 = FloatVector.fromArray(F, o, o0 + 3 * L);
-    FloatVector a10 = FloatVector.fromArray(F, o, o0 + d);
-    FloatVector a11 = FloatVector.fromArray(F, o, o0 + d + L);
-    FloatVector a12 = FloatVector.fromArray(F, o, o0 + d + 2 * L);
-    FloatVector a13 = FloatVector.fromArray(F, o, o0 + d + 3 * L);
-    FloatVector a20 = FloatVector.fromArray(F, o, o0 + 2 * d);
-    FloatVector a21 = FloatVector.fromArray(F, o, o0 + 2 * d + L);
-    FloatVector a22 = FloatVector.fromArray(F, o, o0 + 2 * d + 2 * L);
-    FloatVector a23 = FloatVector.fromArray(F, o, o0 + 2 * d + 3 * L);
-    FloatVector a30 = FloatVector.fromArray(F, o, o0 + d3);
-    FloatVector a31 = FloatVector.fromArray(F, o, o0 + d3 + L);
-    FloatVector a32 = FloatVector.fromArray(F, o, o0 + d3 + 2 * L);
-    FloatVector a33 = FloatVector.fromArray(F, o, o0 + d3 + 3 * L);
+    FloatVector a00 = FloatVector.zero(F);
+    FloatVector a01 = FloatVector.zero(F);
+    FloatVector a02 = FloatVector.zero(F);
+    FloatVector a03 = FloatVector.zero(F);
+    FloatVector a10 = FloatVector.zero(F);
+    FloatVector a11 = FloatVector.zero(F);
+    FloatVector a12 = FloatVector.zero(F);
+    FloatVector a13 = FloatVector.zero(F);
+    FloatVector a20 = FloatVector.zero(F);
+    FloatVector a21 = FloatVector.zero(F);
+    FloatVector a22 = FloatVector.zero(F);
+    FloatVector a23 = FloatVector.zero(F);
+    FloatVector a30 = FloatVector.zero(F);
+    FloatVector a31 = FloatVector.zero(F);
+    FloatVector a32 = FloatVector.zero(F);
+    FloatVector a33 = FloatVector.zero(F);
     for (int j = 0; j < count; j++) {
       long base = rowIds[j] * rowBytes + col;
       FloatVector w0 = FloatVector.broadcast(F, p[p0 + j]);
       FloatVector w1 = FloatVector.broadcast(F, p[p0 + pStride + j]);
       FloatVector w2 = FloatVector.broadcast(F, p[p0 + 2 * pStride + j]);
       FloatVector w3 = FloatVector.broadcast(F, p[p3 + j]);
-      FloatVector v = bf16 ? loadBf16(seg, base) : load(seg, base, type);
+      FloatVector v = bf16 ? loadBf16(seg, base) : f16 ? loadF16(seg, base) : loadF32(seg, base);
       a00 = v.fma(w0, a00);
       a10 = v.fma(w1, a10);
       a20 = v.fma(w2, a20);
       a30 = v.fma(w3, a30);
-      v = bf16 ? loadBf16(seg, base + cb) : load(seg, base + cb, type);
+      v = bf16 ? loadBf16(seg, base + cb) : f16 ? loadF16(seg, base + cb) : loadF32(seg, base + cb);
       a01 = v.fma(w0, a01);
       a11 = v.fma(w1, a11);
       a21 = v.fma(w2, a21);
       a31 = v.fma(w3, a31);
-      v = bf16 ? loadBf16(seg, base + 2 * cb) : load(seg, base + 2 * cb, type);
+      v = bf16 ? loadBf16(seg, base + 2 * cb)
+          : f16 ? loadF16(seg, base + 2 * cb) : loadF32(seg, base + 2 * cb);
       a02 = v.fma(w0, a02);
       a12 = v.fma(w1, a12);
       a22 = v.fma(w2, a22);
       a32 = v.fma(w3, a32);
-      v = bf16 ? loadBf16(seg, base + 3 * cb) : load(seg, base + 3 * cb, type);
+      v = bf16 ? loadBf16(seg, base + 3 * cb)
+          : f16 ? loadF16(seg, base + 3 * cb) : loadF32(seg, base + 3 * cb);
       a03 = v.fma(w0, a03);
       a13 = v.fma(w1, a13);
       a23 = v.fma(w2, a23);
       a33 = v.fma(w3, a33);
     }
-    a00.intoArray(o, o0);
-    a01.intoArray(o, o0 + L);
-    a02.intoArray(o, o0 + 2 * L);
-    a03.intoArray(o, o0 + 3 * L);
-    a10.intoArray(o, o0 + d);
-    a11.intoArray(o, o0 + d + L);
-    a12.intoArray(o, o0 + d + 2 * L);
-    a13.intoArray(o, o0 + d + 3 * L);
-    a20.intoArray(o, o0 + 2 * d);
-    a21.intoArray(o, o0 + 2 * d + L);
-    a22.intoArray(o, o0 + 2 * d + 2 * L);
-    a23.intoArray(o, o0 + 2 * d + 3 * L);
-    a30.intoArray(o, o0 + d3);
-    a31.intoArray(o, o0 + d3 + L);
-    a32.intoArray(o, o0 + d3 + 2 * L);
-    a33.intoArray(o, o0 + d3 + 3 * L);
+    // every sum is read before any is stored: with three heads the fourth repeats the third
+    FloatVector r00 = a00.add(FloatVector.fromArray(F, o, o0));
+    FloatVector r01 = a01.add(FloatVector.fromArray(F, o, o0 + L));
+    FloatVector r02 = a02.add(FloatVector.fromArray(F, o, o0 + 2 * L));
+    FloatVector r03 = a03.add(FloatVector.fromArray(F, o, o0 + 3 * L));
+    FloatVector r10 = a10.add(FloatVector.fromArray(F, o, o0 + d));
+    FloatVector r11 = a11.add(FloatVector.fromArray(F, o, o0 + d + L));
+    FloatVector r12 = a12.add(FloatVector.fromArray(F, o, o0 + d + 2 * L));
+    FloatVector r13 = a13.add(FloatVector.fromArray(F, o, o0 + d + 3 * L));
+    FloatVector r20 = a20.add(FloatVector.fromArray(F, o, o0 + 2 * d));
+    FloatVector r21 = a21.add(FloatVector.fromArray(F, o, o0 + 2 * d + L));
+    FloatVector r22 = a22.add(FloatVector.fromArray(F, o, o0 + 2 * d + 2 * L));
+    FloatVector r23 = a23.add(FloatVector.fromArray(F, o, o0 + 2 * d + 3 * L));
+    FloatVector r30 = a30.add(FloatVector.fromArray(F, o, o0 + d3));
+    FloatVector r31 = a31.add(FloatVector.fromArray(F, o, o0 + d3 + L));
+    FloatVector r32 = a32.add(FloatVector.fromArray(F, o, o0 + d3 + 2 * L));
+    FloatVector r33 = a33.add(FloatVector.fromArray(F, o, o0 + d3 + 3 * L));
+    r00.intoArray(o, o0);
+    r01.intoArray(o, o0 + L);
+    r02.intoArray(o, o0 + 2 * L);
+    r03.intoArray(o, o0 + 3 * L);
+    r10.intoArray(o, o0 + d);
+    r11.intoArray(o, o0 + d + L);
+    r12.intoArray(o, o0 + d + 2 * L);
+    r13.intoArray(o, o0 + d + 3 * L);
+    r20.intoArray(o, o0 + 2 * d);
+    r21.intoArray(o, o0 + 2 * d + L);
+    r22.intoArray(o, o0 + 2 * d + 2 * L);
+    r23.intoArray(o, o0 + 2 * d + 3 * L);
+    r30.intoArray(o, o0 + d3);
+    r31.intoArray(o, o0 + d3 + L);
+    r32.intoArray(o, o0 + d3 + 2 * L);
+    r33.intoArray(o, o0 + d3 + 3 * L);
   }
 
   /** Value chunks {@code [cFrom, cTo)} of listed rows for {@code heads} heads, one at a time. */
   private static void rowColumns(MemorySegment seg, KvDType type, long rowBytes, int[] rowIds,
       int count, float[] p, int pOff, int pStride, int heads, float[] o, int oOff, int d,
       int cFrom, int cTo) {
-    boolean bf16 = type == KvDType.BFLOAT16; // branch per call site: see load()
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean f16 = type == KvDType.FLOAT16;
     int eb = type.bytes();
     for (int c = cFrom; c < cTo; c += L) {
       long col = (long) c * eb;
@@ -621,7 +703,7 @@ public final class KvKernels {
         FloatVector a0 = FloatVector.fromArray(F, o, o0);
         for (int i = 0; i < count; i++) {
           long at = rowIds[i] * rowBytes + col;
-          FloatVector v = bf16 ? loadBf16(seg, at) : load(seg, at, type);
+          FloatVector v = bf16 ? loadBf16(seg, at) : f16 ? loadF16(seg, at) : loadF32(seg, at);
           a0 = v.fma(FloatVector.broadcast(F, p[p0 + i]), a0);
         }
         a0.intoArray(o, o0);

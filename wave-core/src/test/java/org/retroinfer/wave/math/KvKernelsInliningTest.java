@@ -25,7 +25,7 @@ class KvKernelsInliningTest {
     try (InputStream in = KvKernels.class.getResourceAsStream("KvKernels.class")) {
       kernels = ClassFile.of().parse(in.readAllBytes());
     }
-    for (String name : new String[] {"load", "loadHalf", "loadBf16", "loadF32"}) {
+    for (String name : new String[] {"loadBf16", "loadF16", "loadShorts", "loadF32"}) {
       MethodModel method = kernels.methods().stream()
           .filter(m -> m.methodName().equalsString(name))
           .findFirst()

@@ -2,7 +2,11 @@ package org.retroinfer.wave.math;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -23,6 +27,39 @@ class KvKernelsTest {
       }
     }
     return b.build();
+  }
+
+  /**
+   * Every finite 16-bit pattern, widened by the vector helpers, equals the JDK's scalar conversion
+   * bit for bit: normal and subnormal values, both zeros, both signs.
+   */
+  @Test
+  void sixteenBitWideningIsExactForEveryFiniteValue() {
+    int lanes = KvKernels.lanes();
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment all = arena.allocate(2L * 65536, 64);
+      for (int bits = 0; bits < 65536; bits++) {
+        all.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, bits, (short) bits);
+      }
+      float[] got = new float[lanes];
+      for (int from = 0; from < 65536; from += lanes) {
+        KvKernels.loadF16(all, 2L * from).intoArray(got, 0);
+        for (int i = 0; i < lanes; i++) {
+          short bits = (short) (from + i);
+          float expected = Float.float16ToFloat(bits);
+          if (Float.isFinite(expected)) {
+            assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(got[i]),
+                () -> "float16 bits 0x" + Integer.toHexString(bits & 0xFFFF));
+          }
+        }
+        KvKernels.loadBf16(all, 2L * from).intoArray(got, 0);
+        for (int i = 0; i < lanes; i++) {
+          int bits = from + i;
+          assertEquals(bits << 16, Float.floatToRawIntBits(got[i]),
+              () -> "bfloat16 bits 0x" + Integer.toHexString(bits));
+        }
+      }
+    }
   }
 
   @ParameterizedTest(name = "{0} d={1} g={2}")

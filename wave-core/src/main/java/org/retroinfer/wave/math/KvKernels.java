@@ -163,7 +163,7 @@ public final class KvKernels {
 
   private static void scoresSlice(MemorySegment seg, KvDType type, int d, int rowBytes, int rows,
       float[] q, int qOff, int g, float scale, float[] out, int outOff, int outStride) {
-    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per site: see the note at loadBf16
     boolean f16 = type == KvDType.FLOAT16;
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
@@ -235,7 +235,7 @@ public final class KvKernels {
   /** Scores of one query head (what is left when g is odd and above 2, or g = 1). */
   private static void scoresOneHead(MemorySegment seg, KvDType type, int d, int rowBytes,
       int rows, float[] q, int q0, float scale, float[] out, int o0) {
-    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per site: see the note at loadBf16
     boolean f16 = type == KvDType.FLOAT16;
     int eb = type.bytes();
     int vecEnd = F.loopBound(d);
@@ -297,7 +297,7 @@ public final class KvKernels {
    */
   public static void blockedScores(MemorySegment blocked, KvDType type, int count, int d,
       float[] q, int qOff, int g, float scale, float[] out, int outOff, int outStride) {
-    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per site: see the note at loadBf16
     boolean f16 = type == KvDType.FLOAT16;
     long vb = (long) L * type.bytes();
     int blocks = (count + L - 1) / L;
@@ -416,7 +416,7 @@ public final class KvKernels {
    */
   private static void accumulate4x4(MemorySegment seg, KvDType type, int rowBytes, int rows,
       float[] p, int p0, int pStride, int p3, float[] o, int o0, int d, int d3, int col) {
-    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per site: see the note at loadBf16
     boolean f16 = type == KvDType.FLOAT16;
     int cb = L * type.bytes();
     FloatVector a00 = FloatVector.zero(F);
@@ -502,7 +502,7 @@ public final class KvKernels {
   /** Value chunks {@code [cFrom, cTo)} for {@code g} heads: four, two or one per pass. */
   private static void accumulateColumns(MemorySegment seg, KvDType type, int d, int rowBytes,
       int rows, float[] p, int pOff, int pStride, int g, float[] o, int oOff, int cFrom, int cTo) {
-    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per site: see the note at loadBf16
     boolean f16 = type == KvDType.FLOAT16;
     int eb = type.bytes();
     for (int c = cFrom; c < cTo; c += L) {
@@ -605,7 +605,7 @@ public final class KvKernels {
   private static void rows4x4(MemorySegment seg, KvDType type, long rowBytes, int[] rowIds,
       int count, float[] p, int p0, int pStride, int p3, float[] o, int o0, int d, int d3,
       long col) {
-    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per site: see the note at loadBf16
     boolean f16 = type == KvDType.FLOAT16;
     long cb = (long) L * type.bytes();
     FloatVector a00 = FloatVector.zero(F);
@@ -692,7 +692,7 @@ public final class KvKernels {
   private static void rowColumns(MemorySegment seg, KvDType type, long rowBytes, int[] rowIds,
       int count, float[] p, int pOff, int pStride, int heads, float[] o, int oOff, int d,
       int cFrom, int cTo) {
-    boolean bf16 = type == KvDType.BFLOAT16; // one helper per call site: see loadBf16
+    boolean bf16 = type == KvDType.BFLOAT16; // one helper per site: see the note at loadBf16
     boolean f16 = type == KvDType.FLOAT16;
     int eb = type.bytes();
     for (int c = cFrom; c < cTo; c += L) {

@@ -43,7 +43,7 @@ public final class NeedleEvaluation {
           List.of(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), 1,
           List.of(MethodSpec.parse("full"), MethodSpec.parse("wave"), MethodSpec.parse("quest"),
               MethodSpec.parse("streaming")),
-          WaveConfig.defaults(), PythonCorpus.system(), 128, 20260101L);
+          WaveConfig.defaults(), PythonCorpus.stdlib(), 128, 20260101L);
     }
   }
 

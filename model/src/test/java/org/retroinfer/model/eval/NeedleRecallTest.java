@@ -19,7 +19,7 @@ class NeedleRecallTest {
   void waveRecallsLikeFullAttention() {
     NeedleEvaluation.Options options = new NeedleEvaluation.Options(List.of(3072),
         List.of(0.15, 0.5, 0.85), 1, List.of(MethodSpec.parse("full"), MethodSpec.parse("wave")),
-        WaveConfig.defaults(), PythonCorpus.system(), 128, new java.util.Random().nextLong());
+        WaveConfig.defaults(), PythonCorpus.stdlib(), 128, new java.util.Random().nextLong());
     EvaluationReport report = new NeedleEvaluation(TestModel.get(), options).run(null);
     EvaluationReport.Row full = report.rows().get(0);
     EvaluationReport.Row wave = report.rows().get(1);

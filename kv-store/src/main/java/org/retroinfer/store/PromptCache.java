@@ -67,7 +67,8 @@ public final class PromptCache {
     long t1 = System.nanoTime();
     if (match.isEmpty()) {
       long p0 = System.nanoTime();
-      PromptState state = model.prefill(prompt);
+      PromptState state = new PromptState(model.attentionShape());
+      model.prefill(state, prompt, null, progress);
       long p1 = System.nanoTime();
       ContextCache cache = model.newCache(new WaveAttention(config));
       state.copyInto(cache);

@@ -29,12 +29,15 @@ import picocli.CommandLine.Spec;
     description = "Stored contexts (K/V + wave index) that outlive a process: list, put, get, delete.",
     subcommands = {StoreCommand.ListCommand.class, StoreCommand.PutCommand.class,
         StoreCommand.GetCommand.class, StoreCommand.DeleteCommand.class})
-public final class StoreCommand implements Runnable {
+public final class StoreCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
+  /** Without a subcommand: the usage, on standard error, and a usage error (exit code 2). */
   @Override
-  public void run() {
-    spec.commandLine().usage(spec.commandLine().getOut());
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    spec.commandLine().getErr().flush();
+    return picocli.CommandLine.ExitCode.USAGE;
   }
 
   @Command(name = "list", mixinStandardHelpOptions = true, description = "List stored contexts.")
@@ -82,6 +85,7 @@ public final class StoreCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       PrintWriter out = spec.commandLine().getOut();
+      PrintWriter err = spec.commandLine().getErr();
       int[] tokens = StoreOptions.tokens(text, file, !noStart);
       WaveConfig config = StoreOptions.config();
       Map<String, Object> result = new LinkedHashMap<>();
@@ -95,7 +99,10 @@ public final class StoreCommand implements Runnable {
           info = new DocumentReuse(m.model(), scope, config).storeDocument(name, tokens);
         } else {
           PromptCache cache = new PromptCache(m.model(), scope, config);
-          PromptCache.Prepared p = cache.prepare(tokens, null);
+          PromptCache.Prepared p;
+          try (Progress bar = Progress.start(err, "prefill", "tokens", tokens.length)) {
+            p = cache.prepare(tokens, bar::update);
+          }
           try (var c = p.cache()) {
             reused = p.reusedTokens();
             info = cache.save(name, tokens, p);
@@ -138,6 +145,15 @@ public final class StoreCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       PrintWriter out = spec.commandLine().getOut();
+      PrintWriter err = spec.commandLine().getErr();
+      if (generate < 0) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--generate must be 0 (only find the prefix) or more tokens, got " + generate);
+      }
+      if (tierBytes < 1) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--tier-bytes must be a positive number of bytes, got " + tierBytes);
+      }
       int[] tokens = StoreOptions.tokens(text, file, !noStart);
       WaveConfig config = StoreOptions.config();
       Map<String, Object> result = new LinkedHashMap<>();
@@ -148,7 +164,10 @@ public final class StoreCommand implements Runnable {
         result.put("promptTokens", tokens.length);
         result.put("match", match.orElse(null));
         if (generate > 0) {
-          PromptCache.Prepared p = new PromptCache(m.model(), scope, config).prepare(tokens, null);
+          PromptCache.Prepared p;
+          try (Progress bar = Progress.start(err, "prefill", "tokens", tokens.length)) {
+            p = new PromptCache(m.model(), scope, config).prepare(tokens, bar::update);
+          }
           try (var c = p.cache()) {
             if (tier != null) {
               int avg = config.tokensPerCluster() * 2 * c.shape().headDim() * config.kvType().bytes();
@@ -162,10 +181,13 @@ public final class StoreCommand implements Runnable {
             Decoder d = m.model().decoder(c);
             int[] ids = new int[generate];
             float[] logits = p.logits();
-            for (int i = 0; i < generate; i++) {
-              ids[i] = Sampler.argmax(logits);
-              if (i + 1 < generate) {
-                logits = d.step(ids[i]);
+            try (Progress bar = Progress.start(err, "decode", "tokens", generate)) {
+              for (int i = 0; i < generate; i++) {
+                ids[i] = Sampler.argmax(logits);
+                if (i + 1 < generate) {
+                  logits = d.step(ids[i]);
+                }
+                bar.stepTo(i + 1);
               }
             }
             result.put("reusedTokens", p.reusedTokens());
@@ -182,8 +204,10 @@ public final class StoreCommand implements Runnable {
         out.println(mm == null ? "no stored prefix of this " + tokens.length + "-token prompt"
             : "longest stored prefix: " + ((PrefixMatch) mm).matchedTokens() + " of "
                 + tokens.length + " tokens, in context " + ((PrefixMatch) mm).context().id());
-        if (result.containsKey("tier")) {
-          out.println("CPU tier " + tier + ": " + result.get("tier"));
+        if (result.get("tier") instanceof Map<?, ?> t) {
+          out.printf("CPU tier %s: %s blocks put, %s held (%,d of %,d bytes), %s evictions%n", tier,
+              t.get("blocksPut"), t.get("blocksHeld"), (long) t.get("bytesHeld"),
+              (long) t.get("capacityBytes"), t.get("evictions"));
         }
         if (result.containsKey("generated")) {
           out.printf("reused %d tokens, first token after %.2f s; generated:%n%s%n",
@@ -210,7 +234,8 @@ public final class StoreCommand implements Runnable {
               + "; 'retroinfer store list' shows the stored ones");
         }
       }
-      out.println(options.json ? "{\"deleted\":\"" + id + "\"}" : "deleted " + id);
+      out.println(options.json ? StoreOptions.json().writeValueAsString(Map.of("deleted", id))
+          : "deleted " + id);
       out.flush();
       return 0;
     }

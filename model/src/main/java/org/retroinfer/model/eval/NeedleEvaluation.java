@@ -52,6 +52,9 @@ public final class NeedleEvaluation {
     void prefillDone(int context, int done, int total, double seconds);
 
     void trialDone(int context, double depth, int trial, List<MethodOutcome> outcomes);
+
+    /** Prefill progress of the current prompt: {@code done} of {@code total} tokens. */
+    default void prefillProgress(int done, int total) {}
   }
 
   private final Llama model;
@@ -88,7 +91,9 @@ public final class NeedleEvaluation {
           NeedleTask task = NeedleTask.build(options.corpus(), context, depth, scored,
               seed(options.seed(), context, di, t));
           long p0 = System.nanoTime();
-          PromptState state = model.prefill(task.prefix());
+          PromptState state = new PromptState(model.attentionShape());
+          model.prefill(state, task.prefix(), null,
+              listener == null ? null : listener::prefillProgress);
           double seconds = (System.nanoTime() - p0) / 1e9;
           done++;
           if (listener != null) {

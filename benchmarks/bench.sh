@@ -12,18 +12,22 @@ source "$ROOT/scripts/find-jdk.sh"
 JAR="$ROOT/benchmarks/target/benchmarks.jar"
 if [[ ! -f "$JAR" || -n "$(find "$ROOT/wave-core/src" "$ROOT/benchmarks/src" "$ROOT/pom.xml" -newer "$JAR" -type f -print -quit)" ]]; then
   echo "bench: building benchmarks/target/benchmarks.jar ..." >&2
-  mvn -B -q -f "$ROOT/pom.xml" -pl benchmarks -am package -DskipTests >&2
+  # Maven 3.8 writes colour resets (ESC[0m) even in batch mode: dropped
+  mvn -B -q -f "$ROOT/pom.xml" -pl benchmarks -am package -DskipTests 2>&1 \
+    | sed -u 's/\x1b\[[0-9;]*m//g' >&2
 fi
 FLAGS=$(sed -n 's:.*<retroinfer.jvm.flags>\(.*\)</retroinfer.jvm.flags>.*:\1:p' "$ROOT/pom.xml")
-if [[ "${1:-}" == "--jmh" ]]; then
-  shift
-  # shellcheck disable=SC2086
-  exec "$JAVA_HOME/bin/java" $FLAGS -jar "$JAR" "$@"
-fi
-if [[ "${1:-}" == "--overlap" ]]; then
-  shift
-  # shellcheck disable=SC2086
-  exec "$JAVA_HOME/bin/java" $FLAGS -cp "$JAR" org.retroinfer.bench.OverlapBench "$@"
-fi
-# shellcheck disable=SC2086
-exec "$JAVA_HOME/bin/java" $FLAGS -cp "$JAR" org.retroinfer.bench.AttentionBench "$@"
+case "${1:-}" in
+  --jmh) shift; RUN=(-jar "$JAR") ;;
+  --overlap) shift; RUN=(-cp "$JAR" org.retroinfer.bench.OverlapBench) ;;
+  *) RUN=(-cp "$JAR" org.retroinfer.bench.AttentionBench) ;;
+esac
+# standard error without the JVM's start-up line about the incubator module (scripts/find-jdk.sh)
+exec 3> >(retroinfer_drop_incubator_notice >&2)
+filter=$!
+status=0
+# shellcheck disable=SC2086 # FLAGS is a space-separated list of options
+"$JAVA_HOME/bin/java" $FLAGS "${RUN[@]}" "$@" 2>&3 || status=$?
+exec 3>&-
+wait "$filter" 2>/dev/null || true # its last bytes reach the terminal first
+exit "$status"

@@ -1,5 +1,6 @@
-# Sourced by ./retroinfer and ./run-tests: exports JAVA_HOME pointing at a JDK 25 or newer (the
-# JAVA_HOME you set, else the newest /usr/lib/jvm/*25* ...), and checks that Maven is installed.
+# Sourced by ./retroinfer, ./run-tests and benchmarks/bench.sh: exports JAVA_HOME pointing at a JDK
+# 25 or newer (the JAVA_HOME you set, else the newest /usr/lib/jvm/*25* ...), adds to MAVEN_OPTS the
+# flag that keeps Maven quiet on it, and checks that Maven is installed.
 # On failure it says what to install and returns 1.
 
 retroinfer_java_major() {
@@ -36,4 +37,28 @@ retroinfer_find_maven() {
   fi
 }
 
-retroinfer_find_jdk && retroinfer_find_maven
+# Maven's own libraries (Guava) call sun.misc.Unsafe, which JDK 24+ warns about on every build;
+# allowing it is what the warning asks of applications that still need it. Set only for a JDK 25
+# found above: older JVMs reject the option.
+retroinfer_quiet_maven() {
+  case " ${MAVEN_OPTS:-} " in
+    *" --sun-misc-unsafe-memory-access="*) ;;
+    *) export MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow${MAVEN_OPTS:+ $MAVEN_OPTS}" ;;
+  esac
+}
+
+# A filter for a JVM's standard error: the JVM announces every incubator module in use before main()
+# starts ("WARNING: Using incubator modules: jdk.incubator.vector") and has no option to stay quiet;
+# the Vector API is still an incubator module in JDK 25. That first line is dropped; the rest passes
+# unchanged and unbuffered (progress bars redraw in place). Use: java ... 2> >(this >&2)
+retroinfer_drop_incubator_notice() {
+  local first
+  if IFS= read -r first; then
+    [[ "$first" == "WARNING: Using incubator modules: "* ]] || printf '%s\n' "$first"
+  else
+    printf '%s' "$first" # output without a line end
+  fi
+  exec cat
+}
+
+retroinfer_find_jdk && retroinfer_quiet_maven && retroinfer_find_maven

@@ -1,7 +1,10 @@
 package org.retroinfer.cli;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.util.concurrent.Callable;
+import java.util.logging.LogManager;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -11,9 +14,11 @@ import picocli.CommandLine.Spec;
  * The {@code retroinfer} command. Each subcommand is one class; a new one is added to the
  * {@code subcommands} list below.
  *
- * <p>Errors that a user can fix (a missing or corrupt model, a bad option value) are printed as one
- * line, {@code retroinfer: <what was wrong and what to do>}, with exit code 1; set
- * {@code RETROINFER_DEBUG=1} for the stack trace.
+ * <p>Exit codes: 0 done; 1 an error the message explains (a missing or corrupt model, an unreadable
+ * file), printed as one line {@code retroinfer: <what was wrong and what to do>} (set
+ * {@code RETROINFER_DEBUG=1} for the stack trace); 2 invalid or missing arguments, found before
+ * anything is loaded, with a pointer to the command's {@code --help}; 3 (demo only) a method
+ * answered wrong.
  */
 @Command(
     name = "retroinfer",
@@ -22,6 +27,12 @@ import picocli.CommandLine.Spec;
     description = {
         "RetroInfer for the JVM: the KV cache of long-context LLM inference as a vector store.",
         "Start with: retroinfer demo"},
+    exitCodeListHeading = "%nExit codes:%n",
+    exitCodeList = {
+        "0:done",
+        "1:an error the message explains (e.g. a missing model or file)",
+        "2:invalid or missing arguments (nothing was loaded)",
+        "3:demo: full or wave attention answered wrong"},
     subcommands = {
         DemoCommand.class,
         GenerateCommand.class,
@@ -31,17 +42,36 @@ import picocli.CommandLine.Spec;
         org.retroinfer.store.cli.InspectCommand.class,
         org.retroinfer.store.cli.ExplainCommand.class,
         CommandLine.HelpCommand.class})
-public final class RetroInfer implements Runnable {
+public final class RetroInfer implements Callable<Integer> {
+  /** Exit code of invalid or missing arguments (picocli's usage code). */
+  public static final int USAGE = CommandLine.ExitCode.USAGE;
+
   @Spec CommandSpec spec;
 
+  /** Without a command: the usage, on standard error, and a usage error (like git). */
   @Override
-  public void run() {
-    spec.commandLine().usage(spec.commandLine().getOut());
+  public Integer call() {
+    return usage(spec);
+  }
+
+  /** Prints a command's usage on standard error and returns {@link #USAGE}: for commands called without a subcommand. */
+  static int usage(CommandSpec spec) {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    spec.commandLine().getErr().flush();
+    return USAGE;
   }
 
   /** The command line with this project's error handling. */
   public static CommandLine commandLine() {
     CommandLine cl = new CommandLine(new RetroInfer());
+    cl.setCaseInsensitiveEnumValuesAllowed(true); // --kv-type bfloat16
+    cl.setParameterExceptionHandler((e, args) -> {
+      CommandLine cmd = e.getCommandLine();
+      cmd.getErr().println("retroinfer: " + e.getMessage());
+      cmd.getErr().println("(see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+      cmd.getErr().flush();
+      return USAGE;
+    });
     cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
       Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
       boolean userError = cause instanceof IllegalArgumentException
@@ -62,7 +92,27 @@ public final class RetroInfer implements Runnable {
     // The store commands load Chronicle Map, which would otherwise send usage analytics at start-up;
     // the flag must be set before its first class loads (the launcher passes it too).
     System.setProperty("chronicle.analytics.disable", "true");
+    configureLogging();
     System.exit(commandLine().execute(args));
+  }
+
+  /**
+   * Libraries log through java.util.logging (Lucene, the JDK) or SLF4J bound to it (Chronicle):
+   * this process shows their warnings and errors only, one line each (logging.properties), unless
+   * the user configured logging with {@code -Djava.util.logging.config.file} or {@code .class}.
+   */
+  static void configureLogging() {
+    if (System.getProperty("java.util.logging.config.file") != null
+        || System.getProperty("java.util.logging.config.class") != null) {
+      return;
+    }
+    try (InputStream in = RetroInfer.class.getResourceAsStream("logging.properties")) {
+      if (in != null) {
+        LogManager.getLogManager().readConfiguration(in);
+      }
+    } catch (IOException e) {
+      // the JDK's default configuration stays: INFO lines, but nothing lost
+    }
   }
 
   /** The version from the jar manifest. */

@@ -12,6 +12,7 @@ import org.retroinfer.model.llama.Decoder;
 import org.retroinfer.model.llama.Llama;
 import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.tokenizer.ByteTokenizer;
+import org.retroinfer.store.cli.Progress;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.attention.ContextCache;
 import picocli.CommandLine.Command;
@@ -48,11 +49,12 @@ public final class DecodeBenchCommand implements Callable<Integer> {
   int warmup;
 
   @Option(names = "--methods", split = ",", defaultValue = "full,wave",
-      description = "Methods; the first is the baseline of the speedup (default ${DEFAULT-VALUE}).")
+      description = "Methods, in any case; the first is the baseline of the speedup (default"
+          + " ${DEFAULT-VALUE}).")
   List<String> methods;
 
-  @Option(names = "--haystack", paramLabel = "SOURCE", defaultValue = "system",
-      description = "'system', 'builtin', or comma-separated directories of Python sources.")
+  @Option(names = "--haystack", paramLabel = "SOURCE", defaultValue = PythonCorpus.DEFAULT_NAME,
+      description = "Haystack text: " + PythonCorpus.CHOICES + ".")
   String haystack;
 
   @Option(names = "--seed", defaultValue = "11", description = "Seed of the prompt text.")
@@ -60,47 +62,65 @@ public final class DecodeBenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    // every argument is checked before the model loads
+    Arguments.atLeast(spec, "--context", context, 1, "token");
+    Arguments.atLeast(spec, "--steps", steps, 1, "timed step");
+    Arguments.atLeast(spec, "--warmup", warmup, 0, "steps");
+    List<MethodSpec> specs = Arguments.methods(spec, "--methods", methods);
+    WaveConfig config = wave.config(spec);
+    PythonCorpus corpus = Arguments.haystack(spec, haystack);
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
-    WaveConfig config = wave.config();
-    List<MethodSpec> specs = methods.stream().map(MethodSpec::parse).toList();
-    byte[] text = PythonCorpus.named(haystack).text(context + warmup + steps,
-        new SplittableRandom(seed));
+    int trained = model.config().maxPositions();
+    if (context + warmup + steps > trained) {
+      err.printf("note       %,d prompt and %,d decoded tokens go beyond the %,d the model was"
+          + " trained for; the speed is still measured%n", context, warmup + steps, trained);
+    }
+    byte[] text = corpus.text(context + warmup + steps, new SplittableRandom(seed));
     int[] ids = new ByteTokenizer().encode(text);
     try (Llama llama = model.load(out)) {
-      ProgressBar bar = new ProgressBar(err, "prefill", "tokens");
       PromptState state = new PromptState(llama.attentionShape());
-      llama.prefill(state, Arrays.copyOf(ids, context), null, bar::update);
-      double prefill = bar.seconds();
+      double prefill;
+      try (Progress bar = Progress.start(err, "prefill", "tokens", context)) {
+        llama.prefill(state, Arrays.copyOf(ids, context), null, bar::update);
+        prefill = bar.seconds();
+      }
       List<ContextCache> caches = new ArrayList<>();
       List<Decoder> decoders = new ArrayList<>();
       double[] index = new double[specs.size()];
       try {
-        for (int m = 0; m < specs.size(); m++) {
-          ContextCache cache = llama.newCache(specs.get(m).backend(config));
-          caches.add(cache);
-          state.copyInto(cache);
-          long t0 = System.nanoTime();
-          cache.endPrefill();
-          index[m] = (System.nanoTime() - t0) / 1e9;
-          decoders.add(llama.decoder(cache));
+        try (Progress bar = Progress.start(err, "index", "caches", specs.size())) {
+          for (int m = 0; m < specs.size(); m++) {
+            ContextCache cache = llama.newCache(specs.get(m).backend(config));
+            caches.add(cache);
+            state.copyInto(cache);
+            long t0 = System.nanoTime();
+            cache.endPrefill();
+            index[m] = (System.nanoTime() - t0) / 1e9;
+            decoders.add(llama.decoder(cache));
+            bar.stepTo(m + 1);
+          }
         }
         long[][] nanos = new long[specs.size()][steps];
         long[][] attention = new long[specs.size()][steps];
         long[] exact = new long[specs.size()];
-        for (int i = 0; i < warmup + steps; i++) {
-          int token = ids[context + i];
-          for (int m = 0; m < specs.size(); m++) {
-            Decoder decoder = decoders.get(m);
-            long a0 = decoder.attentionNanos();
-            long t0 = System.nanoTime();
-            decoder.step(token);
-            long dt = System.nanoTime() - t0;
-            if (i >= warmup) {
-              nanos[m][i - warmup] = dt;
-              attention[m][i - warmup] = decoder.attentionNanos() - a0;
-              exact[m] += exactReads(caches.get(m));
+        try (Progress bar = Progress.start(err, "decode", "steps",
+            (long) (warmup + steps) * specs.size())) {
+          for (int i = 0; i < warmup + steps; i++) {
+            int token = ids[context + i];
+            for (int m = 0; m < specs.size(); m++) {
+              Decoder decoder = decoders.get(m);
+              long a0 = decoder.attentionNanos();
+              long t0 = System.nanoTime();
+              decoder.step(token);
+              long dt = System.nanoTime() - t0;
+              if (i >= warmup) {
+                nanos[m][i - warmup] = dt;
+                attention[m][i - warmup] = decoder.attentionNanos() - a0;
+                exact[m] += exactReads(caches.get(m));
+              }
             }
+            bar.stepTo((long) (i + 1) * specs.size());
           }
         }
         out.printf("prefill    %,d tokens in %.2f s (%,.0f tokens/s); K/V %s%n", context, prefill,

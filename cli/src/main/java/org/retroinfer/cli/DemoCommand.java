@@ -1,42 +1,58 @@
 package org.retroinfer.cli;
 
 import java.io.PrintWriter;
-import java.util.SplittableRandom;
+import java.util.List;
 import java.util.concurrent.Callable;
+import org.retroinfer.model.eval.MethodSpec;
 import org.retroinfer.model.eval.NeedleTask;
 import org.retroinfer.model.eval.PythonCorpus;
 import org.retroinfer.model.eval.Scoring;
 import org.retroinfer.model.llama.Decoder;
 import org.retroinfer.model.llama.Generation;
 import org.retroinfer.model.llama.Llama;
+import org.retroinfer.model.llama.LlamaConfig;
 import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.sampling.Sampler;
+import org.retroinfer.store.cli.Progress;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.AttentionBackends;
 import org.retroinfer.wave.attention.ContextCache;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * The project's main job: a needle in a long haystack of Python source, answered by the shipped
- * model with wave attention and with full attention, from one prefill.
+ * model with wave attention and with full attention, from one prefill. The haystack is the shipped
+ * corpus by default, so the prompt, the needle and the answers are the same on every machine.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = "Needle in a haystack on the shipped model: builds a long prompt of Python source with a "
         + "line '# KEY_x = 12345' in it and '# recall KEY_x: ' at the end, prefills it once, builds "
         + "the wave index, then decodes the answer with wave attention and with full attention and "
-        + "prints both answers and the time per token.")
+        + "prints both answers and the time per token.",
+    exitCodeListHeading = "%nExit codes:%n",
+    exitCodeList = {
+        "0:both methods answered correctly",
+        "1:an error the message explains (e.g. a missing model)",
+        "2:invalid arguments (nothing was loaded)",
+        "3:full or wave attention answered wrong (the output says which)"})
 public final class DemoCommand implements Callable<Integer> {
+  /** Exit code when a method's answer is wrong. */
+  static final int WRONG_ANSWER = 3;
+  /** Tokens of the answer: 5 digits. */
+  static final int ANSWER_TOKENS = 5;
+
   @Spec CommandSpec spec;
   @Mixin ModelOptions model;
   @Mixin WaveOptions wave;
 
   @Option(names = "--context", paramLabel = "TOKENS", defaultValue = "16384",
-      description = "Prompt length in tokens (default ${DEFAULT-VALUE}; try 4096 for a quick run).")
+      description = "Prompt length in tokens, up to the model's trained context (default"
+          + " ${DEFAULT-VALUE}; try 4096 for a quick run).")
   int context;
 
   @Option(names = "--depth", paramLabel = "FRACTION", defaultValue = "0.5",
@@ -50,23 +66,32 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "7", description = "Seed of the haystack and needle.")
   long seed;
 
-  @Option(names = "--haystack", paramLabel = "SOURCE", defaultValue = "system",
-      description = "'system' (Python sources in /usr/lib/python3*, else the built-in snippets),"
-          + " 'builtin', or comma-separated directories.")
+  @Option(names = "--haystack", paramLabel = "SOURCE", defaultValue = PythonCorpus.DEFAULT_NAME,
+      description = "Haystack text: " + PythonCorpus.CHOICES + ".")
   String haystack;
 
   @Override
   public Integer call() throws Exception {
+    // every argument is checked before the model loads
+    Arguments.atLeast(spec, "--context", context, NeedleTask.minimumContext(0),
+        "tokens (the needle line, the question and some haystack)");
+    Arguments.fraction(spec, "--depth", depth);
+    Arguments.atLeast(spec, "--tokens", tokens, ANSWER_TOKENS, "(the answer's 5 digits)");
+    WaveConfig config = wave.config(spec);
+    PythonCorpus corpus = Arguments.haystack(spec, haystack);
+    LlamaConfig modelConfig = model.config();
+    if (context > modelConfig.maxPositions()) {
+      throw Arguments.invalid(spec, "--context %,d is longer than the %,d tokens the model was"
+          + " trained for (max_position_embeddings in %s), where it no longer recalls the needle;"
+          + " use at most %d", context, modelConfig.maxPositions(), model.directory().config(),
+          modelConfig.maxPositions());
+    }
+    NeedleTask task = NeedleTask.build(corpus, context, depth, 0, seed);
+
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
-    if (tokens < 5) {
-      throw new IllegalArgumentException("--tokens must be at least 5 (the answer), got " + tokens);
-    }
-    WaveConfig config = wave.config();
     out.printf("RetroInfer demo: a needle in a %,d-token haystack%n%n", context);
     try (Llama llama = model.load(out)) {
-      PythonCorpus corpus = PythonCorpus.named(haystack);
-      NeedleTask task = NeedleTask.build(corpus, context, depth, 0, seed);
       out.printf("haystack   %s, seed %d%n", corpus.description(), seed);
       out.printf("needle     \"# %s = %s\" at token %,d (%.0f%% deep)%n", task.key(), task.answer(),
           task.needlePosition(), 100.0 * task.needlePosition() / context);
@@ -74,36 +99,44 @@ public final class DemoCommand implements Callable<Integer> {
           config.kvType());
       out.flush();
 
-      warmUp(llama, config);
-      ProgressBar bar = new ProgressBar(err, "prefill", "tokens");
+      JitWarmUp.run(llama, config, List.of(MethodSpec.parse("full"), MethodSpec.parse("wave")),
+          JitWarmUp.STEPS, err);
       PromptState state = new PromptState(llama.attentionShape());
-      llama.prefill(state, task.prompt(), null, bar::update);
-      double prefill = bar.seconds();
+      double prefill;
+      try (Progress bar = Progress.start(err, "prefill", "tokens", context)) {
+        llama.prefill(state, task.prompt(), null, bar::update);
+        prefill = bar.seconds();
+      }
       out.printf("prefill    %,d tokens in %.1f s (%,.0f tokens/s, exact causal attention)%n",
           context, prefill, context / prefill);
+      out.flush();
 
       // then one untimed pass of both methods over this very prompt: the JIT finishes compiling
       // the decode path for this context's shapes (cluster counts, zone sizes). Measured: with the
       // synthetic warm-up alone wave's steps took 2.5-7 ms, with this pass alone 4.5-5 ms, with
       // both 1.7-2.7 ms (bench decode, after 100 warm-up steps: 2.2 ms)
-      err.println("warm-up    both methods decode once untimed (JIT compilation)");
-      err.flush();
-      decode(llama, state, "full", config, null);
-      decode(llama, state, "wave", config, null);
-      Result full = decode(llama, state, "full", config, null);
-      Result waveResult = decode(llama, state, "wave", config,
-          new ProgressBar(err, "index", "(layer, KV head) caches"));
+      int heads = llama.config().layers() * llama.config().kvHeads();
+      try (Progress bar = Progress.start(err, "untimed", "steps", 2L * tokens + heads)) {
+        decode(llama, state, "full", config, (done, all) -> bar.stepTo(done), null);
+        decode(llama, state, "wave", config, (done, all) -> bar.stepTo(tokens + done),
+            (done, all) -> bar.stepTo(tokens + heads + done));
+      }
+      Result full = decode(llama, state, "full", config, null, null);
+      Result waveResult;
+      try (Progress bar = Progress.start(err, "index", "heads", heads)) {
+        waveResult = decode(llama, state, "wave", config, null, bar::update);
+      }
       out.printf("index      wave index built in %.2f s (%.1f%% of the prefill): %,d clusters"
           + " per KV head%n%n", waveResult.indexSeconds, 100 * waveResult.indexSeconds / prefill,
           waveResult.clusters);
 
-      out.printf("%-6s %-8s %-8s %10s %14s   %s%n", "method", "answer", "correct", "ms/token",
-          "exact reads", "continuation");
+      out.printf("%-6s %-8s %-8s %10s   %-26s %s%n", "method", "answer", "correct", "ms/token",
+          "exact reads (last step)", "continuation");
       for (Result r : new Result[] {full, waveResult}) {
-        out.printf("%-6s %-8s %-8s %10.2f %14s   %s%n", r.method, r.answer,
+        out.printf("%-6s %-8s %-8s %10.2f   %-26s %s%n", r.method, r.answer,
             r.answer.equals(task.answer()) ? "yes" : "NO", r.generation.medianStepMillis(),
-            String.format("%,d (%.1f%%)", r.exactPerHead, 100.0 * r.exactPerHead / context),
-            r.continuation);
+            String.format("%,d of %,d (%.1f%%)", r.exactPerHead, r.attended,
+                100.0 * r.exactPerHead / r.attended), r.continuation);
       }
       // greedy continuations are compared up to their first difference: after it, each method
       // continues its own text
@@ -114,32 +147,43 @@ public final class DemoCommand implements Callable<Integer> {
       double speedup = full.generation.medianStepMillis() / waveResult.generation.medianStepMillis();
       out.printf("%nexpected answer %s. Wave attention read %.1f%% of the tokens exactly per head"
           + " and step, decoded %.1fx as fast as full attention, and generated the same first %d of"
-          + " %d tokens.%n", task.answer(), 100.0 * waveResult.exactPerHead / context, speedup,
-          same, tokens);
+          + " %d tokens.%n", task.answer(), 100.0 * waveResult.exactPerHead / waveResult.attended,
+          speedup, same, tokens);
       out.println("(ms/token: median over the decoded tokens, whole model step: 6 layers, both"
-          + " KV heads, output head)");
+          + " KV heads, output head. exact reads: tokens read exactly per KV head at the last"
+          + " step, of all the tokens in the cache then: the prompt and the decoded ones)");
+      boolean right = full.answer.equals(task.answer()) && waveResult.answer.equals(task.answer());
+      if (!right) {
+        out.printf("%nexit code %d: %s answered wrong%n", WRONG_ANSWER,
+            !full.answer.equals(task.answer()) ? "full attention (the model itself)"
+                : "wave attention");
+      }
       out.flush();
-      return full.answer.equals(task.answer()) && waveResult.answer.equals(task.answer()) ? 0 : 3;
+      return right ? 0 : WRONG_ANSWER;
     }
   }
 
+  /**
+   * @param attended tokens in the cache at the last step: the prompt and the decoded tokens
+   */
   private record Result(String method, String answer, String continuation, Generation generation,
-      double indexSeconds, long exactPerHead, int clusters) {}
+      double indexSeconds, long exactPerHead, long attended, int clusters) {}
 
   private Result decode(Llama llama, PromptState state, String method, WaveConfig config,
-      ProgressBar indexBar) {
+      Llama.Progress steps, java.util.function.BiConsumer<Integer, Integer> index) {
     try (ContextCache cache = llama.newCache(AttentionBackends.create(method, config))) {
       state.copyInto(cache);
       long t0 = System.nanoTime();
-      if (indexBar != null) {
-        cache.endPrefill(indexBar::update);
+      if (index != null) {
+        cache.endPrefill(index);
       } else {
         cache.endPrefill();
       }
-      double index = (System.nanoTime() - t0) / 1e9;
+      double indexSeconds = (System.nanoTime() - t0) / 1e9;
       Decoder decoder = llama.decoder(cache);
+      int[] done = {0};
       Generation g = Generation.run(decoder, state.lastLogits(), Sampler.greedy(), tokens, null,
-          null);
+          steps == null ? null : id -> steps.update(++done[0], tokens));
       long exact = 0;
       for (int l = 0; l < cache.shape().layers(); l++) {
         for (int h = 0; h < cache.shape().kvHeads(); h++) {
@@ -147,40 +191,11 @@ public final class DemoCommand implements Callable<Integer> {
         }
       }
       int clusters = cache.head(0, 0) instanceof WaveHeadCache w ? w.index().clusterCount() : 0;
-      String answer = Scoring.printable(java.util.Arrays.copyOf(g.tokens(), 5));
-      String rest = Scoring.printable(java.util.Arrays.copyOfRange(g.tokens(), 5, g.tokens().length));
-      return new Result(method, answer, rest, g, index, exact / (cache.shape().layers()
-          * cache.shape().kvHeads()), clusters);
-    }
-  }
-
-  /** Decode steps per method before anything is timed: C2 compiles the wave path only after that many. */
-  static final int WARM_UP_STEPS = 256;
-  static final int WARM_UP_TOKENS = 4096;
-
-  /**
-   * Compiles the decode path of both methods before anything is timed (a prompt of
-   * {@link #WARM_UP_TOKENS} tokens, decoded {@link #WARM_UP_STEPS} steps), so that neither method's
-   * time per token includes JIT compilation. The prompt is long enough that the wave index has
-   * several times more clusters than the retrieval floor: with a barely indexed prompt every
-   * cluster is retrieved, the estimation zone stays tiny, and its kernels were still interpreted
-   * or half-compiled when the timed 16K decode began (measured: wave's median step 6.5 ms instead
-   * of about 2 ms).
-   */
-  private static void warmUp(Llama llama, WaveConfig config) {
-    int[] prompt = new int[Math.max(WARM_UP_TOKENS, config.minIndexedContext() + 128)];
-    SplittableRandom r = new SplittableRandom(1);
-    for (int i = 0; i < prompt.length; i++) {
-      prompt[i] = 32 + r.nextInt(90);
-    }
-    PromptState s = llama.prefill(prompt);
-    for (String m : new String[] {"full", "wave"}) {
-      try (ContextCache cache = llama.newCache(AttentionBackends.create(m, config))) {
-        s.copyInto(cache);
-        cache.endPrefill();
-        Generation.run(llama.decoder(cache), s.lastLogits(), Sampler.greedy(), WARM_UP_STEPS, null,
-            null);
-      }
+      String answer = Scoring.printable(java.util.Arrays.copyOf(g.tokens(), ANSWER_TOKENS));
+      String rest = Scoring.printable(java.util.Arrays.copyOfRange(g.tokens(), ANSWER_TOKENS,
+          g.tokens().length));
+      return new Result(method, answer, rest, g, indexSeconds,
+          exact / (cache.shape().layers() * cache.shape().kvHeads()), cache.length(0), clusters);
     }
   }
 }

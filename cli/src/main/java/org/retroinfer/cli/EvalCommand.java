@@ -8,11 +8,12 @@ import picocli.CommandLine.Spec;
 @Command(name = "eval", mixinStandardHelpOptions = true,
     description = "Evaluate attention methods on the model.",
     subcommands = {NiahCommand.class})
-public final class EvalCommand implements Runnable {
+public final class EvalCommand implements java.util.concurrent.Callable<Integer> {
   @Spec CommandSpec spec;
 
+  /** Without a subcommand: the usage, on standard error, and a usage error. */
   @Override
-  public void run() {
-    spec.commandLine().usage(spec.commandLine().getOut());
+  public Integer call() {
+    return RetroInfer.usage(spec);
   }
 }

@@ -5,6 +5,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.retroinfer.model.eval.MethodSpec;
 import org.retroinfer.model.llama.Generation;
@@ -12,6 +13,8 @@ import org.retroinfer.model.llama.Llama;
 import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.sampling.Sampler;
 import org.retroinfer.model.tokenizer.ByteTokenizer;
+import org.retroinfer.store.cli.Progress;
+import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.attention.ContextCache;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -41,10 +44,12 @@ public final class GenerateCommand implements Callable<Integer> {
   Prompt prompt;
 
   @Option(names = "--method", defaultValue = "wave",
-      description = "Attention method: full, wave, quest, streaming, oracle (default ${DEFAULT-VALUE}).")
+      description = "Attention method, in any case: full, wave, quest, streaming, oracle, optionally"
+          + " with a budget, e.g. wave:5% (default ${DEFAULT-VALUE}).")
   String method;
 
-  @Option(names = "--max-tokens", defaultValue = "200", description = "Tokens to generate.")
+  @Option(names = "--max-tokens", defaultValue = "200",
+      description = "Tokens to generate, 0 or more (default ${DEFAULT-VALUE}).")
   int maxTokens;
 
   @Option(names = "--temperature", defaultValue = "0",
@@ -63,9 +68,18 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    // every argument is checked before the model loads
+    MethodSpec m = Arguments.methods(spec, "--method", List.of(method)).get(0);
+    Arguments.atLeast(spec, "--max-tokens", maxTokens, 0, "tokens");
+    if (!(temperature >= 0)) {
+      throw Arguments.invalid(spec, "--temperature must be 0 (greedy) or more, got %s", temperature);
+    }
+    if (!(topP > 0 && topP <= 1)) {
+      throw Arguments.invalid(spec, "--top-p must be above 0 and at most 1, got %s", topP);
+    }
+    WaveConfig config = wave.config(spec);
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
-    MethodSpec m = MethodSpec.parse(method);
     Sampler sampler = Sampler.of(temperature, topP, seed);
     byte[] text = prompt.text != null ? prompt.text.getBytes(StandardCharsets.UTF_8)
         : Files.readAllBytes(prompt.file);
@@ -80,19 +94,30 @@ public final class GenerateCommand implements Callable<Integer> {
     if (ids.length == 0) {
       throw new IllegalArgumentException("the prompt is empty");
     }
+    int trained = model.config().maxPositions();
+    if (ids.length + maxTokens > trained) {
+      err.printf("note: %,d prompt and %,d generated tokens go beyond the %,d the model was"
+          + " trained for%n", ids.length, maxTokens, trained);
+    }
     try (Llama llama = model.load(err)) {
-      ProgressBar bar = new ProgressBar(err, "prefill", "tokens");
       PromptState state = new PromptState(llama.attentionShape());
-      llama.prefill(state, ids, null, bar::update);
-      try (ContextCache cache = llama.newCache(m.backend(wave.config()))) {
+      try (Progress bar = Progress.start(err, "prefill", "tokens", ids.length)) {
+        llama.prefill(state, ids, null, bar::update);
+      }
+      try (ContextCache cache = llama.newCache(m.backend(config))) {
         state.copyInto(cache);
-        cache.endPrefill();
+        try (Progress bar = Progress.start(err, "index", "heads",
+            (long) cache.shape().layers() * cache.shape().kvHeads())) {
+          cache.endPrefill(bar::update);
+        }
         Utf8Printer printer = new Utf8Printer(out);
         Generation g = Generation.run(llama.decoder(cache), state.lastLogits(), sampler, maxTokens,
             null, printer::write);
         printer.finish();
-        err.printf("%n%d tokens, %.2f ms/token (median) with %s attention over %,d tokens%n",
-            g.tokens().length, g.medianStepMillis(), m, ids.length + g.tokens().length);
+        err.printf("%n%d tokens%s with %s attention over %,d tokens%n", g.tokens().length,
+            g.tokens().length == 0 ? ""
+                : String.format(", %.2f ms/token (median)", g.medianStepMillis()),
+            m, ids.length + g.tokens().length);
       }
     }
     return 0;

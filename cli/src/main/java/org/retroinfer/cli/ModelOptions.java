@@ -20,6 +20,14 @@ public final class ModelOptions {
     return model == null ? ModelDirectory.shipped() : ModelDirectory.of(model);
   }
 
+  /**
+   * The checkpoint's config.json alone (cheap: no weights read), for checking arguments against the
+   * model, e.g. a context against the length it was trained for.
+   */
+  public LlamaConfig config() throws IOException {
+    return LlamaConfig.read(directory().config());
+  }
+
   /** Loads and verifies the model, and says so on {@code out}. */
   public Llama load(PrintWriter out) throws IOException {
     ModelDirectory dir = directory();

@@ -1,14 +1,20 @@
 package org.retroinfer.cli;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.retroinfer.model.eval.EvaluationReport;
 import org.retroinfer.model.eval.MethodOutcome;
 import org.retroinfer.model.eval.MethodSpec;
 import org.retroinfer.model.eval.NeedleEvaluation;
+import org.retroinfer.model.eval.NeedleTask;
 import org.retroinfer.model.eval.PythonCorpus;
 import org.retroinfer.model.llama.Llama;
+import org.retroinfer.store.cli.Progress;
 import org.retroinfer.wave.WaveConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -39,12 +45,13 @@ public final class NiahCommand implements Callable<Integer> {
   List<Double> depths;
 
   @Option(names = "--trials", defaultValue = "1",
-      description = "Prompts per context and depth (default ${DEFAULT-VALUE}).")
+      description = "Prompts per context and depth (default ${DEFAULT-VALUE}): the run has"
+          + " contexts x depths x trials prompts, e.g. 9 for one context at the default depths.")
   int trials;
 
   @Option(names = "--methods", split = ",", defaultValue = "full,wave,quest,streaming",
-      description = "Methods, each optionally with a retrieval budget, e.g. wave:0.05 (default"
-          + " ${DEFAULT-VALUE}). Baselines read as many tokens exactly as wave does.")
+      description = "Methods, in any case, each optionally with a retrieval budget, e.g. wave:0.05"
+          + " (default ${DEFAULT-VALUE}). Baselines read as many tokens exactly as wave does.")
   List<String> methods;
 
   @Option(names = "--scored-tokens", defaultValue = "128",
@@ -52,8 +59,8 @@ public final class NiahCommand implements Callable<Integer> {
           + " context/16; default ${DEFAULT-VALUE}).")
   int scored;
 
-  @Option(names = "--haystack", paramLabel = "SOURCE", defaultValue = "system",
-      description = "'system', 'builtin', or comma-separated directories of Python sources.")
+  @Option(names = "--haystack", paramLabel = "SOURCE", defaultValue = PythonCorpus.DEFAULT_NAME,
+      description = "Haystack text: " + PythonCorpus.CHOICES + ".")
   String haystack;
 
   @Option(names = "--seed", defaultValue = "20260101", description = "Seed of every prompt.")
@@ -64,52 +71,107 @@ public final class NiahCommand implements Callable<Integer> {
 
   @Option(names = "--save", paramLabel = "FILE",
       description = "Also write the JSON report (with every trial) to FILE.")
-  java.nio.file.Path save;
+  Path save;
+
+  @Option(names = "--warmup-steps", paramLabel = "N", defaultValue = "" + JitWarmUp.STEPS,
+      description = "Decode steps per method on a 4K-token prompt before the evaluation, so that"
+          + " JIT compilation lands in no method's tokens/s (default ${DEFAULT-VALUE}; 0 skips"
+          + " it).")
+  int warmupSteps;
 
   @Override
   public Integer call() throws Exception {
+    // every argument is checked before the model loads
+    for (int context : contexts) {
+      // the scored tokens of a prompt, as NeedleEvaluation chooses them
+      int scoredHere = Math.min(scored, Math.max(16, context / 16));
+      Arguments.atLeast(spec, "--context", context, NeedleTask.minimumContext(scoredHere),
+          "tokens (the needle line, the question and " + scoredHere + " scored tokens of"
+          + " haystack, twice over)");
+    }
+    for (double depth : depths) {
+      Arguments.fraction(spec, "--depths", depth);
+    }
+    Arguments.atLeast(spec, "--trials", trials, 1, "prompt per context and depth");
+    Arguments.atLeast(spec, "--scored-tokens", scored, 1, "token");
+    Arguments.atLeast(spec, "--warmup-steps", warmupSteps, 0, "steps");
+    List<MethodSpec> specs = Arguments.methods(spec, "--methods", methods);
+    WaveConfig config = wave.config(spec);
+    if (save != null) {
+      Arguments.writable(spec, "--save", save);
+    }
+    PythonCorpus corpus = Arguments.haystack(spec, haystack);
+    int trained = model.config().maxPositions();
+
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
-    WaveConfig config = wave.config();
-    List<MethodSpec> specs = methods.stream().map(MethodSpec::parse).toList();
-    PythonCorpus corpus = PythonCorpus.named(haystack);
+    int prompts = contexts.size() * depths.size() * trials;
+    err.printf("eval niah  %d prompt%s: %d context%s (%s) x %d depth%s (%s) x %d trial%s, each"
+        + " decoded by %s%n", prompts, prompts == 1 ? "" : "s", contexts.size(),
+        contexts.size() == 1 ? "" : "s", join(contexts.stream().map(c -> String.format("%,d", c))),
+        depths.size(), depths.size() == 1 ? "" : "s",
+        join(depths.stream().map(d -> String.format("%.0f%%", 100 * d))), trials,
+        trials == 1 ? "" : "s", join(specs.stream().map(MethodSpec::toString)));
+    for (int context : contexts) {
+      if (context > trained) {
+        err.printf("note       %,d tokens is beyond the %,d the model was trained for: expect"
+            + " recall to drop there, with every method%n", context, trained);
+      }
+    }
+    err.flush();
     try (Llama llama = model.load(err)) {
-      err.printf("haystack   %s; K/V %s; %d prompts%n", corpus.description(), config.kvType(),
-          contexts.size() * depths.size() * trials);
+      err.printf("haystack   %s; K/V %s%n", corpus.description(), config.kvType());
+      err.flush();
+      JitWarmUp.run(llama, config, specs, warmupSteps, err);
       NeedleEvaluation.Options options = new NeedleEvaluation.Options(contexts, depths, trials,
           specs, config, corpus, scored, seed);
-      EvaluationReport report = new NeedleEvaluation(llama, options).run(
-          new NeedleEvaluation.Listener() {
-            double prefill;
-            int done;
-            int total;
+      long work = (long) depths.size() * trials * contexts.stream().mapToLong(c -> c).sum();
+      EvaluationReport report;
+      // one unit per prefilled token: a 16K prompt weighs eight times a 2K one
+      try (Progress progress = Progress.start(err, "eval niah", "tokens", work)) {
+        report = new NeedleEvaluation(llama, options).run(new NeedleEvaluation.Listener() {
+          double prefill;
+          int done;
+          int total;
+          long finished;
 
-            @Override
-            public void prefillDone(int context, int done, int total, double seconds) {
-              this.prefill = seconds;
-              this.done = done;
-              this.total = total;
-            }
+          @Override
+          public void prefillProgress(int tokensDone, int tokensTotal) {
+            progress.stepTo(finished + tokensDone);
+          }
 
-            @Override
-            public void trialDone(int context, double depth, int trial, List<MethodOutcome> os) {
-              StringBuilder sb = new StringBuilder(String.format(
-                  "[%d/%d] %,d tokens, depth %.0f%%, trial %d: prefill %.1f s |", done, total,
-                  context, depth * 100, trial, prefill));
-              for (MethodOutcome o : os) {
-                sb.append(String.format(" %s %s %s %.1f tok/s |", o.method(), o.answer(),
-                    o.correct() ? "ok" : "MISS", o.decodeSteps() / (o.decodeNanos() / 1e9)));
-              }
-              err.println(sb);
-              err.flush();
+          @Override
+          public void prefillDone(int context, int done, int total, double seconds) {
+            this.prefill = seconds;
+            this.done = done;
+            this.total = total;
+          }
+
+          @Override
+          public void trialDone(int context, double depth, int trial, List<MethodOutcome> os) {
+            finished += context;
+            progress.stepTo(finished);
+            StringBuilder sb = new StringBuilder(String.format(
+                "[%d/%d] %,d tokens, depth %.0f%%, trial %d: prefill %.1f s |", done, total,
+                context, depth * 100, trial + 1, prefill));
+            for (MethodOutcome o : os) {
+              sb.append(String.format(" %s %s %s %.1f tok/s |", o.method(), o.answer(),
+                  o.correct() ? "ok" : "MISS", o.decodeSteps() / (o.decodeNanos() / 1e9)));
             }
-          });
+            progress.println(err, sb.toString());
+          }
+        });
+      }
       if (save != null) {
-        java.nio.file.Files.writeString(save, report.toJson() + "\n");
+        Files.writeString(save, report.toJson() + "\n");
       }
       out.print(json ? report.toJson() + "\n" : report.toTable());
       out.flush();
     }
     return 0;
+  }
+
+  private static String join(Stream<String> items) {
+    return items.collect(Collectors.joining(", "));
   }
 }

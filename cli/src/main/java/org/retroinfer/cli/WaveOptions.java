@@ -2,12 +2,14 @@ package org.retroinfer.cli;
 
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.kv.KvDType;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 
 /** The wave-attention knobs that commands expose; unset ones keep {@link WaveConfig#defaults()}. */
 public final class WaveOptions {
   @Option(names = "--kv-type", paramLabel = "TYPE",
-      description = "K/V storage type of the caches: ${COMPLETION-CANDIDATES} (default: BFLOAT16).")
+      description = "K/V storage type of the caches, in any case: ${COMPLETION-CANDIDATES}"
+          + " (default: BFLOAT16).")
   KvDType kvType;
 
   @Option(names = "--retrieval", paramLabel = "FRACTION",
@@ -31,6 +33,40 @@ public final class WaveOptions {
       description = "Last tokens always attended exactly, W (default 64).")
   Integer window;
 
+  /**
+   * The configuration, checked in the options' own words (before anything is loaded).
+   *
+   * @throws picocli.CommandLine.ParameterException for a value out of range
+   */
+  public WaveConfig config(CommandSpec spec) {
+    if (retrieval != null) {
+      Arguments.fraction(spec, "--retrieval", retrieval);
+    }
+    if (estimation != null) {
+      Arguments.fraction(spec, "--estimation", estimation);
+    }
+    if (retrievalMin != null) {
+      Arguments.atLeast(spec, "--retrieval-min-clusters", retrievalMin, 0, "clusters");
+    }
+    if (sinks != null) {
+      Arguments.atLeast(spec, "--sinks", sinks, 0, "tokens");
+    }
+    if (window != null) {
+      Arguments.atLeast(spec, "--window", window, 1, "token (the current one)");
+    }
+    try {
+      return config();
+    } catch (IllegalArgumentException e) {
+      WaveConfig d = WaveConfig.defaults();
+      double r = retrieval != null ? retrieval : d.retrievalFraction();
+      double est = estimation != null ? estimation : d.estimationFraction();
+      throw r + est > 1 ? Arguments.invalid(spec, "--retrieval %s and --estimation %s add up to"
+          + " more than all clusters; their sum must be at most 1", r, est)
+          : Arguments.invalid(spec, "%s", e.getMessage());
+    }
+  }
+
+  /** The configuration, unchecked: {@link WaveConfig} itself rejects values out of range. */
   public WaveConfig config() {
     WaveConfig.Builder b = WaveConfig.builder();
     if (kvType != null) {

@@ -49,7 +49,7 @@ public record EvaluationReport(Map<String, Object> model, List<Row> rows, List<T
       List<Trial> trials) {
     Map<String, Object> about = new LinkedHashMap<>();
     about.put("kvType", options.config().kvType().toString());
-    about.put("waveConfig", options.config().toString());
+    about.put("waveConfig", options.config()); // a JSON object of the record's fields
     about.put("corpus", options.corpus().description());
     about.put("seed", options.seed());
     about.put("trialsPerDepth", options.trials());

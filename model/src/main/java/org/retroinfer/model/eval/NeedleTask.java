@@ -34,6 +34,18 @@ public record NeedleTask(int[] prompt, int prefixLength, int questionStart, int 
       "thistle", "umber", "velvet", "willow", "zephyr"};
 
   /**
+   * The shortest context for which {@link #build} succeeds with every seed: the longest needle line
+   * and question (the longest key) plus a haystack of at least 64 tokens and twice the scored ones.
+   */
+  public static int minimumContext(int scoredTokens) {
+    int longestWord = Arrays.stream(WORDS).mapToInt(String::length).max().orElseThrow();
+    String key = "KEY_" + "w".repeat(longestWord) + "99";
+    int needle = ("# " + key + " = 12345\n").length();
+    int question = ("# recall " + key + ": ").length();
+    return needle + question + Math.max(64, 2 * scoredTokens);
+  }
+
+  /**
    * Builds a task of exactly {@code context} tokens.
    *
    * @param depth where the needle goes, as a fraction of the haystack (snapped to the next line)

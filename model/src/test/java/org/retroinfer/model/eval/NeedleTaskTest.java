@@ -58,6 +58,20 @@ class NeedleTaskTest {
   }
 
   @Test
+  void theMinimumContextFitsEveryKey() {
+    PythonCorpus c = PythonCorpus.fallback();
+    for (int scored : new int[] {0, 16, 64}) {
+      int min = NeedleTask.minimumContext(scored);
+      for (int i = 0; i < 200; i++) {
+        long seed = random.nextLong();
+        assertEquals(min, NeedleTask.build(c, min, random.nextDouble(), scored, seed).length());
+      }
+      // the longest key needs all of it: "# KEY_thistle99 = 12345\n" and "# recall KEY_thistle99: "
+      assertEquals(24 + 24 + Math.max(64, 2 * scored), min);
+    }
+  }
+
+  @Test
   void impossibleTasksAreRejected() {
     PythonCorpus c = PythonCorpus.fallback();
     assertThrows(IllegalArgumentException.class, () -> NeedleTask.build(c, 60, 0.5, 8, 1));

@@ -1,5 +1,8 @@
 package org.retroinfer.store.bench;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -8,8 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Prompt-prefix caching across processes, measured in one run: a first process prefills a
@@ -75,19 +76,27 @@ public final class PromptReuseBenchmark {
 
   /** A numeric field of a session's JSON line. */
   public static long field(String json, String name) {
-    Matcher m = Pattern.compile("\"" + name + "\":(-?[0-9]+)").matcher(json);
-    if (!m.find()) {
+    JsonNode node = parse(json).get(name);
+    if (node == null || !node.isNumber()) {
       throw new IllegalArgumentException("no numeric field " + name + " in " + json);
     }
-    return Long.parseLong(m.group(1));
+    return node.asLong();
   }
 
-  /** An array or string field of a session's JSON line, as written. */
+  /** An array or string field of a session's JSON line, as JSON text. */
   public static String text(String json, String name) {
-    Matcher m = Pattern.compile("\"" + name + "\":(\\[[^\\]]*\\]|\"[^\"]*\")").matcher(json);
-    if (!m.find()) {
+    JsonNode node = parse(json).get(name);
+    if (node == null) {
       throw new IllegalArgumentException("no field " + name + " in " + json);
     }
-    return m.group(1);
+    return node.toString();
+  }
+
+  private static JsonNode parse(String json) {
+    try {
+      return new ObjectMapper().readTree(json);
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException("a session printed invalid JSON: " + json, e);
+    }
   }
 }

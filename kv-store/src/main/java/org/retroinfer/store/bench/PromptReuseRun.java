@@ -1,9 +1,9 @@
 package org.retroinfer.store.bench;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.retroinfer.model.ModelDirectory;
@@ -23,7 +23,7 @@ import org.retroinfer.wave.attention.ContextCache;
  * deterministic needle prompt of {@code tokens} tokens (seeded), prepares it through a
  * {@link PromptCache} over the store (reusing whatever the store holds), decodes {@code decode}
  * tokens greedily with wave attention, stores the prompt if it was not reused, and prints one JSON
- * line: the decoded ids and the times.
+ * line (Jackson): the decoded ids and the times.
  *
  * <p>Args: {@code STORE_DIR TOKENS SEED DECODE}. Used by {@link PromptReuseBenchmark} and the
  * integration tests, which start it twice: the second process finds the first one's prompt.
@@ -94,14 +94,10 @@ public final class PromptReuseRun {
             ManagementFactory.getRuntimeMXBean().getUptime() - ms(System.nanoTime() - t1));
         out.put("saveMs", ms(saveNanos));
         out.put("decodeMsPerToken", decode > 1 ? (d1 - d0) / 1e6 / (decode - 1) : 0);
-        out.put("ids", Arrays.toString(ids).replace(" ", ""));
+        out.put("ids", ids);
       }
     }
-    StringBuilder json = new StringBuilder("{");
-    out.forEach((k, v) -> json.append(json.length() > 1 ? "," : "").append('"').append(k)
-        .append("\":").append(v instanceof String s && !s.startsWith("[") ? "\"" + s + "\""
-            : String.valueOf(v)));
-    return json.append('}').toString();
+    return new ObjectMapper().writeValueAsString(out); // one line
   }
 
   private static long ms(long nanos) {

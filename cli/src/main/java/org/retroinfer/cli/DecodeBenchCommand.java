@@ -81,7 +81,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     try (Llama llama = model.load(out)) {
       PromptState state = new PromptState(llama.attentionShape());
       double prefill;
-      try (Progress bar = Progress.start(err, "prefill", "tokens", context)) {
+      try (Progress bar = Progress.prefill(err, context)) {
         llama.prefill(state, Arrays.copyOf(ids, context), null, bar::update);
         prefill = bar.seconds();
       }

@@ -103,7 +103,7 @@ public final class DemoCommand implements Callable<Integer> {
           JitWarmUp.STEPS, err);
       PromptState state = new PromptState(llama.attentionShape());
       double prefill;
-      try (Progress bar = Progress.start(err, "prefill", "tokens", context)) {
+      try (Progress bar = Progress.prefill(err, context)) {
         llama.prefill(state, task.prompt(), null, bar::update);
         prefill = bar.seconds();
       }

@@ -101,7 +101,7 @@ public final class GenerateCommand implements Callable<Integer> {
     }
     try (Llama llama = model.load(err)) {
       PromptState state = new PromptState(llama.attentionShape());
-      try (Progress bar = Progress.start(err, "prefill", "tokens", ids.length)) {
+      try (Progress bar = Progress.prefill(err, ids.length)) {
         llama.prefill(state, ids, null, bar::update);
       }
       try (ContextCache cache = llama.newCache(m.backend(config))) {

@@ -100,7 +100,7 @@ public final class StoreCommand implements Callable<Integer> {
         } else {
           PromptCache cache = new PromptCache(m.model(), scope, config);
           PromptCache.Prepared p;
-          try (Progress bar = Progress.start(err, "prefill", "tokens", tokens.length)) {
+          try (Progress bar = Progress.prefill(err, tokens.length)) {
             p = cache.prepare(tokens, bar::update);
           }
           try (var c = p.cache()) {
@@ -165,7 +165,7 @@ public final class StoreCommand implements Callable<Integer> {
         result.put("match", match.orElse(null));
         if (generate > 0) {
           PromptCache.Prepared p;
-          try (Progress bar = Progress.start(err, "prefill", "tokens", tokens.length)) {
+          try (Progress bar = Progress.prefill(err, tokens.length)) {
             p = new PromptCache(m.model(), scope, config).prepare(tokens, bar::update);
           }
           try (var c = p.cache()) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks of this module, building them first when needed.
 #
-#   benchmarks/bench.sh --quick                 decode attention side by side, 16K and 32K (< 1 minute)
+#   benchmarks/bench.sh --quick                 decode attention side by side, 16K and 32K (under 30 s on 2 cores once built)
 #   benchmarks/bench.sh [AttentionBench options] e.g. --contexts 16384,32768,131072 --rounds 30
 #   benchmarks/bench.sh --jmh [JMH options]     the JMH benchmarks, e.g. --jmh IndexBuildBenchmark
 #   benchmarks/bench.sh --overlap [tokens] [rounds] [threads]  per core: each attention kernel in memory vs in

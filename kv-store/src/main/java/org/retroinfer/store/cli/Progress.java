@@ -18,7 +18,7 @@ import me.tongfei.progressbar.ProgressState;
  * count, rate and ETA, redrawn in place; otherwise plain lines (logs, pipes, tests). A step that
  * ends within {@link #delayMillis()} shows nothing, so quick steps add no noise.
  *
- * <p>Where output goes is decided once per process: the system property {@code retroinfer.progress}
+ * <p>How progress shows is decided by the system property {@code retroinfer.progress}
  * or the environment variable {@code RETROINFER_PROGRESS} ({@code bar}, {@code lines} or
  * {@code none}); the launcher sets the property from whether its standard error is a terminal;
  * without either, a bar when the JVM has an interactive console. Safe to update from any thread.
@@ -70,8 +70,8 @@ public final class Progress implements AutoCloseable {
   }
 
   /**
-   * Where a token's attention costs as much as the rest of its layer on the shipped model (fit on
-   * 16K prefills on two cores: between about 500 and 2,700 tokens; the middle is taken).
+   * Q of the prefill cost model d + d^2 / Q: fits to the progress of two 16K prefills of the shipped
+   * model on two cores gave Q of about 5,400 (cores idle) and 940 (cores shared); 4,096 sits between.
    */
   static final double PREFILL_QUADRATIC_TOKENS = 4096;
 

@@ -22,7 +22,8 @@ import org.retroinfer.wave.WaveConfig;
  *   <li>the metadata document holds, as stored fields, the attention shape, the
  *       {@link WaveConfig}, the token count, the sink count, whether the prefill was done, and
  *       (when the context has an index) the key centre of every (layer, KV head) as one binary field
- *       of {@code layers x kvHeads x headDim} little-endian floats.
+ *       of {@code layers x kvHeads x headDim} little-endian floats; last, a {@link DocumentChecksum}
+ *       of all these fields, verified whenever the document is read.
  * </ul>
  *
  * Why one document per token: a token is what postings name (cluster members are documents), and
@@ -47,7 +48,9 @@ public final class ContextFields {
   static final String META_HEAD_DIM = "kv.meta.headDim";
   static final String META_CONFIG = "kv.meta.config";
   static final String META_CENTRES = "kv.meta.centres";
-  static final int META_VERSION_CURRENT = 1;
+  static final String META_CHECKSUM = "kv.meta.checksum";
+  /** Version 2: the metadata document carries its checksum. */
+  static final int META_VERSION_CURRENT = 2;
 
   private static final String KEY_PREFIX = "kv.k.";
   private static final String VALUE_PREFIX = "kv.v.";

@@ -39,7 +39,8 @@ import org.retroinfer.wave.kv.VectorStore;
  *
  * <p>Keys and values are copied off-heap from the mapped index files (no pass through the Java
  * heap) into stores the returned caches own, so the context stays usable after the reader closes.
- * Every block read is checksum-verified first; damage is reported as {@link CorruptIndexException}.
+ * Every block read is checksum-verified first, and so is the metadata document (its
+ * {@link DocumentChecksum}); damage is reported as {@link CorruptIndexException}.
  */
 public final class ContextReader {
   private ContextReader() {}
@@ -154,6 +155,16 @@ public final class ContextReader {
     }
 
     static Meta of(Document d, String id) throws CorruptIndexException {
+      IndexableField v = d.getField(ContextFields.META_VERSION);
+      if (v != null && v.numericValue() != null
+          && v.numericValue().intValue() < ContextFields.META_VERSION_CURRENT) {
+        throw new CorruptIndexException("context '" + id + "' has metadata version "
+            + v.numericValue() + ", written by an older version without a checksum; this reader"
+            + " knows version " + ContextFields.META_VERSION_CURRENT + ": store the context again",
+            id);
+      }
+      DocumentChecksum.verify(d, ContextFields.META_CHECKSUM,
+          "the metadata document of context '" + id + "'");
       try {
         int version = intField(d, ContextFields.META_VERSION);
         if (version != ContextFields.META_VERSION_CURRENT) {

@@ -234,6 +234,7 @@ public final class ContextWriter {
     if (centres != null) {
       d.add(new StoredField(ContextFields.META_CENTRES, centres));
     }
+    DocumentChecksum.add(d, ContextFields.META_CHECKSUM);
     return d;
   }
 

@@ -10,6 +10,7 @@ import java.util.concurrent.Callable;
 import org.retroinfer.model.eval.MethodSpec;
 import org.retroinfer.model.llama.Generation;
 import org.retroinfer.model.llama.Llama;
+import org.retroinfer.model.llama.LlamaConfig;
 import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.sampling.Sampler;
 import org.retroinfer.model.tokenizer.ByteTokenizer;
@@ -66,6 +67,12 @@ public final class GenerateCommand implements Callable<Integer> {
       description = "Do not start the prompt with the document-start token (byte 2).")
   boolean noDocumentStart;
 
+  @Option(names = "--allow-long-prompt", description = "Accept a prompt longer than the model's"
+      + " trained context (max_position_embeddings): it is prefilled whole, at positions the model"
+      + " never saw in training, so the output degrades, and time and memory grow with its length."
+      + " Without it such a prompt is refused before any work.")
+  boolean allowLong;
+
   @Override
   public Integer call() throws Exception {
     // every argument is checked before the model loads
@@ -94,7 +101,13 @@ public final class GenerateCommand implements Callable<Integer> {
     if (ids.length == 0) {
       throw new IllegalArgumentException("the prompt is empty");
     }
-    int trained = model.config().maxPositions();
+    LlamaConfig trainedFor = model.config();
+    try {
+      trainedFor.checkPromptLength(ids.length, allowLong, "pass --allow-long-prompt");
+    } catch (IllegalArgumentException e) {
+      throw Arguments.invalid(spec, "%s", e.getMessage()); // a usage error: nothing was loaded
+    }
+    int trained = trainedFor.maxPositions();
     if (ids.length + maxTokens > trained) {
       err.printf("note: %,d prompt and %,d generated tokens go beyond the %,d the model was"
           + " trained for%n", ids.length, maxTokens, trained);

@@ -72,6 +72,27 @@ public record LlamaConfig(
     }
   }
 
+  /**
+   * Refuses, before any work is done on it, a prompt longer than the context the model was trained
+   * for ({@link #maxPositions}), unless the caller explicitly allows it.
+   *
+   * @param tokens the prompt's length in tokens
+   * @param allowLonger whether the caller accepts a longer prompt (what happens then: it is
+   *     prefilled whole, at positions the model never saw in training)
+   * @param howToAllow what the caller does to allow it (named in the error), e.g. an option
+   * @throws IllegalArgumentException if the prompt is longer and not allowed
+   */
+  public void checkPromptLength(int tokens, boolean allowLonger, String howToAllow) {
+    if (tokens > maxPositions && !allowLonger) {
+      throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "the prompt has %,d"
+          + " tokens, more than the %,d-token context the model was trained for"
+          + " (max_position_embeddings); it was refused before any work. Shorten it, or %s to"
+          + " prefill it anyway: positions past %,d were never trained, so the output degrades,"
+          + " and the prefill's time and memory grow with the prompt", tokens, maxPositions,
+          howToAllow, maxPositions));
+    }
+  }
+
   /** The attention geometry that a wave-core cache needs. */
   public AttentionShape attentionShape() {
     return new AttentionShape(layers, queryHeads, kvHeads, headDim);

@@ -3,8 +3,14 @@ package org.retroinfer.cli;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.util.concurrent.Callable;
 import java.util.logging.LogManager;
+import org.retroinfer.model.safetensors.CheckpointException;
+import org.retroinfer.store.StoreDamagedException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -16,9 +22,10 @@ import picocli.CommandLine.Spec;
  *
  * <p>Exit codes: 0 done; 1 an error the message explains (a missing or corrupt model, an unreadable
  * file), printed as one line {@code retroinfer: <what was wrong and what to do>} (set
- * {@code RETROINFER_DEBUG=1} for the stack trace); 2 invalid or missing arguments, found before
- * anything is loaded, with a pointer to the command's {@code --help}; 3 (demo only) a method
- * answered wrong.
+ * {@code RETROINFER_DEBUG=1} for the stack trace; an unexpected error says it is a bug); 2 invalid
+ * or missing arguments, found before anything is loaded, with a pointer to the command's
+ * {@code --help}; 3 (demo only) a method answered wrong; {@value #EXIT_DAMAGED} the context store
+ * is damaged ({@link StoreDamagedException}), also one line.
  */
 @Command(
     name = "retroinfer",
@@ -32,7 +39,8 @@ import picocli.CommandLine.Spec;
         "0:done",
         "1:an error the message explains (e.g. a missing model or file)",
         "2:invalid or missing arguments (nothing was loaded)",
-        "3:demo: full or wave attention answered wrong"},
+        "3:demo: full or wave attention answered wrong",
+        "4:the context store is damaged (store, inspect, explain)"},
     subcommands = {
         DemoCommand.class,
         GenerateCommand.class,
@@ -61,6 +69,9 @@ public final class RetroInfer implements Callable<Integer> {
     return USAGE;
   }
 
+  /** Exit code when the context store is damaged ({@link StoreDamagedException}). */
+  public static final int EXIT_DAMAGED = 4;
+
   /** The command line with this project's error handling. */
   public static CommandLine commandLine() {
     CommandLine cl = new CommandLine(new RetroInfer());
@@ -74,18 +85,44 @@ public final class RetroInfer implements Callable<Integer> {
     });
     cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
       Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
-      boolean userError = cause instanceof IllegalArgumentException
-          || cause instanceof IllegalStateException || cause instanceof IOException
-          || cause instanceof org.retroinfer.model.safetensors.CheckpointException;
-      if (!userError || System.getenv("RETROINFER_DEBUG") != null) {
+      if (System.getenv("RETROINFER_DEBUG") != null) {
         cause.printStackTrace(cmd.getErr());
       }
-      String what = cause instanceof java.nio.file.NoSuchFileException ? "no such file: " : "";
-      cmd.getErr().println("retroinfer: " + what + cause.getMessage());
+      cmd.getErr().println("retroinfer: " + message(cause));
       cmd.getErr().flush();
-      return 1;
+      return cause instanceof StoreDamagedException ? EXIT_DAMAGED : 1;
     });
     return cl;
+  }
+
+  /** The one line that tells the user what went wrong. */
+  static String message(Throwable cause) {
+    String m = cause.getMessage();
+    if (cause instanceof StoreDamagedException) {
+      return m;
+    }
+    if (cause instanceof AccessDeniedException a) {
+      return "permission denied: " + a.getFile() + "; make it accessible to this user or choose"
+          + " another path";
+    }
+    if (cause instanceof NoSuchFileException n) {
+      return "no such file: " + n.getFile();
+    }
+    if (cause instanceof NotDirectoryException n) {
+      return n.getFile() + " is not a directory";
+    }
+    if (cause instanceof FileAlreadyExistsException f) {
+      return f.getFile() + " is in the way: a file exists where a directory or a new file is needed";
+    }
+    boolean userError = cause instanceof IllegalArgumentException
+        || cause instanceof IllegalStateException || cause instanceof IOException
+        || cause instanceof CheckpointException;
+    if (userError && m != null && !m.isBlank()) {
+      return m;
+    }
+    return "unexpected error" + (m == null || m.isBlank() ? "" : ": " + m) + " ("
+        + cause.getClass().getSimpleName() + "); this is a bug: rerun with RETROINFER_DEBUG=1 for"
+        + " the stack trace and report it";
   }
 
   public static void main(String[] args) {

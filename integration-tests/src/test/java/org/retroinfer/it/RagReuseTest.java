@@ -125,7 +125,7 @@ class RagReuseTest {
       for (int i = 0; i < docs.size(); i++) {
         rag.storeDocument("doc" + i, docs.get(i));
       }
-      assertEquals(3, store.list().size());
+      assertEquals(3, store.tenant("").list().size());
       PromptCache.Prepared reused = rag.prepare(docs, question);
       try (ContextCache cache = reused.cache()) {
         assertEquals(prompt.length, cache.length(0));

@@ -1,15 +1,20 @@
 package org.retroinfer.store;
 
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,15 +26,30 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import java.util.zip.CRC32;
 import org.apache.lucene.document.Document;
 import org.apache.lucene.document.Field;
 import org.apache.lucene.document.StoredField;
 import org.apache.lucene.document.StringField;
+import org.apache.lucene.index.CorruptIndexException;
 import org.apache.lucene.index.DirectoryReader;
+import org.apache.lucene.index.FilterLeafReader;
+import org.apache.lucene.index.IndexFormatTooNewException;
+import org.apache.lucene.index.IndexFormatTooOldException;
 import org.apache.lucene.index.IndexWriter;
 import org.apache.lucene.index.IndexWriterConfig;
+import org.apache.lucene.index.LeafReaderContext;
+import org.apache.lucene.index.ReaderUtil;
+import org.apache.lucene.index.SegmentCommitInfo;
+import org.apache.lucene.index.SegmentInfos;
+import org.apache.lucene.index.SegmentReader;
 import org.apache.lucene.index.Term;
+import org.apache.lucene.index.Terms;
+import org.apache.lucene.index.TermsEnum;
 import org.apache.lucene.search.BooleanClause;
 import org.apache.lucene.search.BooleanQuery;
 import org.apache.lucene.search.IndexSearcher;
@@ -40,13 +60,20 @@ import org.apache.lucene.search.TermInSetQuery;
 import org.apache.lucene.search.TermQuery;
 import org.apache.lucene.search.TopDocs;
 import org.apache.lucene.store.Directory;
+import org.apache.lucene.codecs.CodecUtil;
 import org.apache.lucene.store.FSDirectory;
+import org.apache.lucene.store.IOContext;
+import org.apache.lucene.store.IndexInput;
 import org.apache.lucene.store.LockObtainFailedException;
+import org.apache.lucene.store.SleepingLockWrapper;
 import org.apache.lucene.util.BytesRef;
+import org.apache.lucene.util.StringHelper;
 import org.retroinfer.lucene.ContextFields;
 import org.retroinfer.lucene.ContextReader;
 import org.retroinfer.lucene.ContextWriter;
+import org.retroinfer.lucene.DocumentChecksum;
 import org.retroinfer.lucene.LoadedContext;
+import org.retroinfer.lucene.SegmentChecksums;
 import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.WaveHeadCache;
@@ -61,49 +88,67 @@ import org.retroinfer.wave.kv.KvDType;
  * and tenant each), found by their longest prefix and loaded ready for decode.
  *
  * <p>Layout of the directory: {@code store.properties} (format version, chunk size: fixed when the
- * store is created) and {@code index/}, one Apache Lucene index written with lucene-codec's
- * {@code WaveCodec}: the K/V documents of {@code ContextWriter}, and per context one record and one
- * prefix key per whole chunk ({@link StoreFields}).
+ * store is created, with a CRC32 of both) and {@code index/}, one Apache Lucene index written with
+ * lucene-codec's {@code WaveCodec}: the K/V documents of {@code ContextWriter}, and per context one
+ * record and one prefix key per whole chunk ({@link StoreFields}).
  *
  * <p>Guarantees:
  * <ul>
- *   <li><b>One writer, many readers.</b> {@link #open} takes Lucene's write lock (one writing process
- *       at a time; a second gets a clear error); {@link #openReadOnly} takes no lock, and any number
- *       of readers, in this and other processes, read while a writer writes.
+ *   <li><b>One writer, many readers.</b> A store opened with {@link #open} takes Lucene's write lock
+ *       at its first put or delete and keeps it until it closes (one writing process at a time);
+ *       a writer that finds the lock held waits for it, up to its lock timeout, and then fails
+ *       with a clear error. {@link #openReadOnly} takes no lock, and any number of readers, in this
+ *       and other processes, read while a writer writes.
  *   <li><b>All or nothing.</b> A put or a delete is one Lucene commit. Readers see only committed
  *       contexts, each complete; after a crash (kill -9 in the middle of a put) the store opens at its
  *       last commit with nothing of the interrupted put visible.
+ *   <li><b>Nothing served unverified.</b> When a reader opens a commit (and for every segment that
+ *       a refresh adds), the checksums of everything Lucene would read unverified are checked
+ *       ({@link SegmentChecksums}: stored fields, postings, doc values); the K/V are verified block
+ *       by block by the codec when they are loaded; every record and every K/V metadata document
+ *       carries its own checksum ({@link DocumentChecksum}), checked whenever it is read. Damage
+ *       is reported as {@link StoreDamagedException}, naming the context and the file where known,
+ *       and nothing of it is served.
  *   <li><b>No foreign K/V.</b> A context is only ever returned to a {@link Scope} with the same
  *       namespace (model fingerprint, K/V type, chunk size, tenant salt), and only for a prompt
  *       whose leading tokens equal the stored token ids: every hash hit is verified token by token,
- *       and the loaded token ids are compared again with the record's.
+ *       and the loaded token ids are compared again with the record's. Listing, looking up and
+ *       deleting go through a {@link TenantView}: a tenant sees only its own contexts. The empty
+ *       tenant salt is the default tenant: it sees the contexts stored without a tenant, and no
+ *       one else's.
  * </ul>
  *
  * <p>Thread-safe. Readers refresh to the newest commit with {@link #refresh()} (a writer's own
  * reads see its commits at once).
  */
 public final class ContextStore implements AutoCloseable {
-  /** Format of {@code store.properties}. */
-  public static final int FORMAT = 1;
+  /** Format of {@code store.properties}: 2 since records and K/V metadata carry checksums. */
+  public static final int FORMAT = 2;
+  /** How long a writer waits by default for another process's write lock. */
+  public static final Duration DEFAULT_LOCK_TIMEOUT = Duration.ofSeconds(60);
   private static final String PROPERTIES = "store.properties";
+  private static final long LOCK_POLL_MILLIS = 100;
 
   private final Path root;
   private final Directory directory;
   private final boolean writable;
-  private IndexWriter writer; // replaced after a failed put (rollback closes it)
+  private final Duration lockTimeout;
   private final int chunkTokens;
   private final Object writeLock = new Object();
+  /** Segments whose checksums were verified (name, ids and generations). */
+  private final Set<String> verifiedSegments = ConcurrentHashMap.newKeySet();
+  private IndexWriter writer; // null until a put or delete takes the write lock; dropped on failure
   private DirectoryReader reader;
   private boolean closed;
 
-  private ContextStore(Path root, Directory directory, IndexWriter writer, int chunkTokens)
-      throws IOException {
+  private ContextStore(Path root, Directory directory, boolean writable, Duration lockTimeout,
+      int chunkTokens) throws IOException {
     this.root = root;
     this.directory = directory;
-    this.writer = writer;
-    this.writable = writer != null;
+    this.writable = writable;
+    this.lockTimeout = lockTimeout;
     this.chunkTokens = chunkTokens;
-    this.reader = DirectoryReader.open(directory);
+    this.reader = openVerified(null);
   }
 
   /** The default store directory: {@code $XDG_DATA_HOME/retroinfer/store}, else {@code ~/.local/share/retroinfer/store}. */
@@ -119,77 +164,154 @@ public final class ContextStore implements AutoCloseable {
     return open(dir, PrefixHasher.DEFAULT_CHUNK_TOKENS);
   }
 
+  /** Opens a store for writing (see {@link #open(Path, int, Duration)}), waiting up to a minute. */
+  public static ContextStore open(Path dir, int chunkTokens) throws IOException {
+    return open(dir, chunkTokens, DEFAULT_LOCK_TIMEOUT);
+  }
+
   /**
    * Opens a store for writing, creating it with chunks of {@code chunkTokens} if it does not exist (an
-   * existing store keeps its own chunk size).
+   * existing store keeps its own chunk size). The write lock is taken by the first put or delete
+   * (and, for a new store, to write its first, empty commit); if another process holds it, the
+   * writer waits up to {@code lockTimeout} for it.
    *
-   * @throws IllegalStateException if another process holds the store's write lock
+   * @throws IllegalStateException (at the first write) if the lock stayed held for the whole timeout
+   * @throws StoreDamagedException if the store's files are damaged
    */
-  public static ContextStore open(Path dir, int chunkTokens) throws IOException {
-    Files.createDirectories(dir);
-    int chunk = readOrCreateProperties(dir, chunkTokens);
-    Directory d = FSDirectory.open(dir.resolve("index"));
-    IndexWriter w;
-    try {
-      w = newWriter(d);
-    } catch (LockObtainFailedException e) {
-      d.close();
-      throw new IllegalStateException("store " + dir + " is open for writing by another process"
-          + " (index/write.lock is held); open it read-only, or wait for that process to finish", e);
-    } catch (IOException | RuntimeException e) {
-      d.close();
-      throw e;
+  public static ContextStore open(Path dir, int chunkTokens, Duration lockTimeout)
+      throws IOException {
+    if (lockTimeout.isNegative()) {
+      throw new IllegalArgumentException("lock timeout must be >= 0, got " + lockTimeout);
     }
+    requireDirectory(dir);
+    try {
+      Files.createDirectories(dir);
+    } catch (FileSystemException e) {
+      throw notWritable(dir, e);
+    }
+    int chunk = readOrCreateProperties(dir, chunkTokens);
+    Directory d = openIndexDirectory(dir, true);
     try {
       if (!DirectoryReader.indexExists(d)) {
-        w.commit(); // an empty first commit, so that readers can open the store at once
+        // An empty first commit, so that readers can open the store at once.
+        try (IndexWriter w = newWriter(dir, d, lockTimeout)) {
+          if (!DirectoryReader.indexExists(d)) {
+            w.commit();
+          }
+        } // closing without commit-on-close releases the lock
       }
-      return new ContextStore(dir, d, w, chunk);
+      return new ContextStore(dir, d, true, lockTimeout, chunk);
     } catch (IOException | RuntimeException e) {
-      w.close();
       d.close();
       throw e;
     }
   }
 
-  private static IndexWriter newWriter(Directory d) throws IOException {
+  private static IndexWriter newWriter(Path root, Directory d, Duration timeout)
+      throws IOException {
     IndexWriterConfig c = ContextWriter.indexWriterConfig();
     c.setOpenMode(IndexWriterConfig.OpenMode.CREATE_OR_APPEND);
     c.setCommitOnClose(false);
-    return new IndexWriter(d, c);
+    try {
+      // Lucene's own wait: polls for the lock until the timeout instead of failing at once.
+      return new IndexWriter(new SleepingLockWrapper(d, timeout.toMillis(), LOCK_POLL_MILLIS), c);
+    } catch (LockObtainFailedException e) {
+      throw new IllegalStateException("store " + root + " is being written by another process"
+          + " (index/write.lock is held); waited " + describe(timeout) + " for it. Try again when"
+          + " that process is done, or wait longer (--lock-timeout); readers are not blocked", e);
+    } catch (CorruptIndexException | EOFException | IndexFormatTooOldException
+        | IndexFormatTooNewException | NoSuchFileException e) {
+      throw StoreDamagedException.of(root, null, e);
+    } catch (FileSystemException e) { // not writable: permissions, a read-only file system
+      throw notWritable(root, e);
+    }
+  }
+
+  private static String describe(Duration d) {
+    return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
+  }
+
+  /** Whether {@code dir} holds a context store (its {@code store.properties}). */
+  public static boolean exists(Path dir) {
+    return Files.isRegularFile(dir.resolve(PROPERTIES));
   }
 
   /** Opens an existing store for reading only; takes no lock. */
   public static ContextStore openReadOnly(Path dir) throws IOException {
+    requireDirectory(dir);
     if (!Files.isRegularFile(dir.resolve(PROPERTIES))) {
       throw new IllegalArgumentException("no context store at " + dir.toAbsolutePath() + " (no "
           + PROPERTIES + "); create one with a put (e.g. 'retroinfer store put --store " + dir
           + " ...') or pass the right --store DIR");
     }
     int chunk = readOrCreateProperties(dir, -1);
-    Directory d = FSDirectory.open(dir.resolve("index"));
+    Directory d = openIndexDirectory(dir, false);
     try {
       if (!DirectoryReader.indexExists(d)) {
         throw new IllegalArgumentException("store " + dir + " has no committed index yet; put a"
             + " context first");
       }
-      return new ContextStore(dir, d, null, chunk);
+      return new ContextStore(dir, d, false, Duration.ZERO, chunk);
     } catch (IOException | RuntimeException e) {
       d.close();
       throw e;
     }
   }
 
+  private static void requireDirectory(Path dir) {
+    if (Files.exists(dir) && !Files.isDirectory(dir)) {
+      throw new IllegalArgumentException("the store path " + dir.toAbsolutePath() + " is a file,"
+          + " not a directory; give a directory (one that does not exist yet is created by a put)");
+    }
+  }
+
+  private static Directory openIndexDirectory(Path dir, boolean create) throws IOException {
+    Path index = dir.resolve("index");
+    if (!create && !Files.isDirectory(index)) {
+      throw new StoreDamagedException(dir, null, "index/", "its index directory is missing", null);
+    }
+    try {
+      return FSDirectory.open(index);
+    } catch (FileSystemException e) {
+      throw notWritable(dir, e);
+    }
+  }
+
+  private static IOException notWritable(Path dir, FileSystemException e) {
+    return new IOException("cannot write to the store at " + dir.toAbsolutePath() + ": "
+        + (e.getReason() != null ? e.getReason() : "permission denied") + " for " + e.getFile()
+        + "; make the directory writable by this user, or choose another store directory"
+        + " (reading needs no write access)", e);
+  }
+
+  /**
+   * Reads {@code store.properties}, or writes it for a new store ({@code chunkTokens >= 1}). The
+   * file holds {@code format}, {@code chunkTokens} and {@code checksum}, the CRC32 of the other
+   * two, so that a damaged chunk size (which would silently change every prefix key) is detected.
+   */
   private static int readOrCreateProperties(Path dir, int chunkTokens) throws IOException {
     Path file = dir.resolve(PROPERTIES);
     Properties p = new Properties();
     if (Files.isRegularFile(file)) {
       try (var in = Files.newInputStream(file)) {
         p.load(in);
+      } catch (IllegalArgumentException e) { // a malformed \\uXXXX escape
+        throw new StoreDamagedException(dir, null, PROPERTIES, "it cannot be parsed", e);
       }
       String format = p.getProperty("format");
       String chunk = p.getProperty("chunkTokens");
-      if (!Integer.toString(FORMAT).equals(format) || chunk == null || !chunk.matches("[1-9][0-9]*")) {
+      String checksum = p.getProperty("checksum");
+      if ("1".equals(format) && checksum == null) {
+        throw new IllegalArgumentException("store " + dir + " was written by an older version"
+            + " (format 1), whose records carry no checksums; this version reads format " + FORMAT
+            + ": move it aside and put the contexts again");
+      }
+      if (checksum == null || !checksum.equals(propertiesChecksum(format, chunk))) {
+        throw new StoreDamagedException(dir, null, PROPERTIES, "its checksum does not match"
+            + " (format=" + format + ", chunkTokens=" + chunk + ", checksum=" + checksum + ")", null);
+      }
+      if (!Integer.toString(FORMAT).equals(format) || chunk == null
+          || !chunk.matches("[1-9][0-9]{0,8}")) {
         throw new IllegalArgumentException(file + " says format=" + format + ", chunkTokens=" + chunk
             + "; this code reads format " + FORMAT + " with a positive chunk size: the directory"
             + " is not a context store of this version");
@@ -201,8 +323,15 @@ public final class ContextStore implements AutoCloseable {
     }
     p.setProperty("format", Integer.toString(FORMAT));
     p.setProperty("chunkTokens", Integer.toString(chunkTokens));
+    p.setProperty("checksum", propertiesChecksum(Integer.toString(FORMAT),
+        Integer.toString(chunkTokens)));
     // Written to a temporary file and renamed: a crash never leaves a half-written properties file.
-    Path tmp = Files.createTempFile(dir, PROPERTIES, ".tmp");
+    Path tmp;
+    try {
+      tmp = Files.createTempFile(dir, PROPERTIES, ".tmp");
+    } catch (FileSystemException e) {
+      throw notWritable(dir, e);
+    }
     try (var out = Files.newOutputStream(tmp)) {
       p.store(out, "retroinfer context store");
     }
@@ -212,6 +341,13 @@ public final class ContextStore implements AutoCloseable {
       Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
     }
     return chunkTokens;
+  }
+
+  private static String propertiesChecksum(String format, String chunkTokens) {
+    CRC32 crc = new CRC32();
+    crc.update(("format=" + format + "\nchunkTokens=" + chunkTokens + "\n")
+        .getBytes(StandardCharsets.UTF_8));
+    return Long.toHexString(crc.getValue());
   }
 
   public Path directory() {
@@ -232,11 +368,29 @@ public final class ContextStore implements AutoCloseable {
     return new Scope(model, tenantSalt, kvType);
   }
 
+  /** What one tenant sees of the store: its contexts of every model. */
+  public TenantView tenant(String tenantSalt) {
+    return new TenantView(tenantHash(tenantSalt), null);
+  }
+
+  /** What one tenant sees of the store for one model ({@code model} null: every model). */
+  public TenantView tenant(String tenantSalt, ModelFingerprint model) {
+    return new TenantView(tenantHash(tenantSalt), model == null ? null : model.hex());
+  }
+
+  /** What records carry for a tenant salt: the first 16 hex digits of its SHA-256, "" for none. */
+  static String tenantHash(String tenantSalt) {
+    Objects.requireNonNull(tenantSalt, "tenantSalt (\"\" for the default tenant)");
+    return tenantSalt.isEmpty() ? ""
+        : HexFormat.of().formatHex(Hashing.sha256(tenantSalt.getBytes(StandardCharsets.UTF_8)))
+            .substring(0, 16);
+  }
+
   /** Sees the newest commit (of this or another process). */
   public void refresh() throws IOException {
     synchronized (this) {
       ensureOpen();
-      DirectoryReader newer = DirectoryReader.openIfChanged(reader);
+      DirectoryReader newer = openVerified(reader);
       if (newer != null) {
         DirectoryReader old = reader;
         reader = newer;
@@ -245,8 +399,119 @@ public final class ContextStore implements AutoCloseable {
     }
   }
 
-  /** Every stored context, oldest first. */
-  public List<ContextInfo> list() throws IOException {
+  /**
+   * Opens the newest commit ({@code current} null) or what changed since {@code current} (null if
+   * nothing did), and verifies the checksums of every segment not verified yet.
+   */
+  private DirectoryReader openVerified(DirectoryReader current) throws IOException {
+    DirectoryReader r;
+    try {
+      r = current == null ? DirectoryReader.open(directory) : DirectoryReader.openIfChanged(current);
+    } catch (AccessDeniedException e) {
+      throw new IOException("cannot read the store at " + root.toAbsolutePath() + ": permission"
+          + " denied for " + e.getFile() + "; make it readable by this user", e);
+    } catch (IOException | RuntimeException | AssertionError e) {
+      // Opening a commit reads its segment list and every segment's small files; any failure is
+      // damage (a raw decoding error included). Find the file whose checksum fails, to name it.
+      throw diagnose(e);
+    }
+    if (r == null) {
+      return null;
+    }
+    boolean ok = false;
+    try {
+      for (LeafReaderContext leaf : r.leaves()) {
+        if (FilterLeafReader.unwrap(leaf.reader()) instanceof SegmentReader segment) {
+          verify(segment);
+        }
+      }
+      ok = true;
+      return r;
+    } finally {
+      if (!ok) {
+        r.decRef();
+      }
+    }
+  }
+
+  private void verify(SegmentReader segment) throws IOException {
+    SegmentCommitInfo si = segment.getSegmentInfo();
+    String key = si.info.name + ":" + StringHelper.idToString(si.info.getId()) + ":"
+        + si.getDelGen() + ":" + si.getFieldInfosGen() + ":" + si.getDocValuesGen();
+    if (verifiedSegments.contains(key)) {
+      return;
+    }
+    try {
+      SegmentChecksums.verify(segment);
+    } catch (IOException | RuntimeException | AssertionError e) {
+      StoreDamagedException d = StoreDamagedException.of(root, contextsIn(segment), e);
+      throw d;
+    }
+    verifiedSegments.add(key);
+  }
+
+  /**
+   * The contexts that have documents in a damaged segment, to name them; read only if the
+   * segment's postings (the terms that name them) pass their own checksum, else null.
+   */
+  private static String contextsIn(SegmentReader segment) {
+    try {
+      segment.getPostingsReader().checkIntegrity();
+      Set<String> ids = new TreeSet<>();
+      for (String field : new String[] {StoreFields.CONTEXT, ContextFields.CONTEXT}) {
+        Terms terms = segment.terms(field);
+        if (terms != null) {
+          TermsEnum te = terms.iterator();
+          for (BytesRef t = te.next(); t != null; t = te.next()) {
+            ids.add(t.utf8ToString());
+          }
+        }
+      }
+      if (ids.isEmpty()) {
+        return null;
+      }
+      return String.join(", ", ids);
+    } catch (IOException | RuntimeException | AssertionError e) {
+      return null;
+    }
+  }
+
+  /**
+   * The damage behind a failure to open the newest commit: the first file of it whose checksum
+   * fails (reading whole files, compound files included), else the failure itself.
+   */
+  private StoreDamagedException diagnose(Throwable failure) {
+    if (failure instanceof CorruptIndexException c
+        && StoreDamagedException.indexFile(c.getResourceDescription()) != null) {
+      return StoreDamagedException.of(root, null, failure); // it names its file already
+    }
+    try {
+      SegmentInfos infos = SegmentInfos.readLatestCommit(directory);
+      for (SegmentCommitInfo si : infos) {
+        for (String f : si.files()) {
+          try (IndexInput in = directory.openInput(f, IOContext.READONCE)) {
+            CodecUtil.checksumEntireFile(in);
+          } catch (CorruptIndexException e) {
+            return new StoreDamagedException(root, null, "index/" + f, e.getOriginalMessage(),
+                failure);
+          } catch (EOFException e) {
+            return new StoreDamagedException(root, null, "index/" + f, "it is truncated", failure);
+          }
+        }
+      }
+    } catch (IOException | RuntimeException | AssertionError e) {
+      return StoreDamagedException.of(root, null, e);
+    }
+    return StoreDamagedException.of(root, null, failure);
+  }
+
+  /** Every stored context, of every tenant, oldest first (for tests; callers use a tenant view). */
+  List<ContextInfo> list() throws IOException {
+    return listWhere(rec -> true);
+  }
+
+  private List<ContextInfo> listWhere(java.util.function.Predicate<Document> visible)
+      throws IOException {
     return withReader(r -> {
       IndexSearcher s = searcher(r);
       Query q = kindQuery(StoreFields.KIND_RECORD, new MatchAllDocsQuery());
@@ -254,28 +519,70 @@ public final class ContextStore implements AutoCloseable {
       TopDocs top = s.search(q, Math.max(1, s.count(q)));
       List<ContextInfo> out = new ArrayList<>();
       for (ScoreDoc sd : top.scoreDocs) {
-        out.add(info(s.storedFields().document(sd.doc)));
+        Document rec = verifiedRecord(s, sd.doc, null);
+        if (visible.test(rec)) {
+          out.add(contextInfo(rec));
+        }
       }
       out.sort(Comparator.comparing(ContextInfo::created).thenComparing(ContextInfo::id));
       return out;
     });
   }
 
-  /** The context with this id, if stored. */
-  public Optional<ContextInfo> info(String id) throws IOException {
-    return withReader(r -> Optional.ofNullable(record(searcher(r), id)).map(ContextStore::info));
+  /** The context with this id, of any tenant (for tests; callers use a tenant view). */
+  Optional<ContextInfo> info(String id) throws IOException {
+    return withReader(r -> Optional.ofNullable(record(searcher(r), id)).map(ContextStore::contextInfo));
   }
 
-  /** Deletes a context (one commit). Returns whether it existed. */
-  public boolean delete(String id) throws IOException {
+  /** Deletes a context of any tenant (one commit); for tests, callers use a tenant view. */
+  boolean delete(String id) throws IOException {
+    return deleteWhere(id, rec -> true);
+  }
+
+  private boolean deleteWhere(String id, java.util.function.Predicate<Document> visible)
+      throws IOException {
     requireWriter("delete");
     synchronized (writeLock) {
-      ensureWriterOpen();
-      boolean existed = info(id).isPresent();
-      writer.deleteDocuments(new Term(ContextFields.CONTEXT, id), new Term(StoreFields.CONTEXT, id));
-      writer.commit();
+      boolean existed = withReader(r -> {
+        Document rec = record(searcher(r), id);
+        return rec != null && visible.test(rec);
+      });
+      if (!existed) {
+        return false;
+      }
+      IndexWriter w = writer();
+      boolean committed = false;
+      try {
+        w.deleteDocuments(new Term(ContextFields.CONTEXT, id), new Term(StoreFields.CONTEXT, id));
+        w.commit();
+        committed = true;
+      } finally {
+        if (!committed) {
+          dropWriter();
+        }
+      }
       refresh();
-      return existed;
+      return true;
+    }
+  }
+
+  /** The writer, taking the write lock (waiting for it) at the first write. Holds writeLock. */
+  private IndexWriter writer() throws IOException {
+    if (writer == null) {
+      writer = newWriter(root, directory, lockTimeout);
+    }
+    return writer;
+  }
+
+  /**
+   * Drops everything a failed write buffered (the store stays at its last commit) and the writer
+   * with it, releasing the lock; the next write opens a new one. Holds writeLock.
+   */
+  private void dropWriter() throws IOException {
+    IndexWriter w = writer;
+    writer = null;
+    if (w != null) {
+      w.rollback();
     }
   }
 
@@ -284,7 +591,11 @@ public final class ContextStore implements AutoCloseable {
     return directory;
   }
 
-  /** Runs {@code action} on the current committed reader, held open for its duration. */
+  /**
+   * Runs {@code action} on the current committed reader, held open for its duration. Lucene's and
+   * the codec's reports of damage ({@code CorruptIndexException}, a truncated file) come out as
+   * {@link StoreDamagedException}.
+   */
   public <T> T withReader(ReaderAction<T> action) throws IOException {
     DirectoryReader r;
     synchronized (this) {
@@ -294,6 +605,9 @@ public final class ContextStore implements AutoCloseable {
     }
     try {
       return action.apply(r);
+    } catch (CorruptIndexException | EOFException | IndexFormatTooOldException
+        | IndexFormatTooNewException e) {
+      throw StoreDamagedException.of(root, null, e);
     } finally {
       r.decRef();
     }
@@ -316,9 +630,7 @@ public final class ContextStore implements AutoCloseable {
     try {
       reader.decRef();
       synchronized (writeLock) {
-        if (writer != null) {
-          writer.rollback(); // nothing is pending: every change was committed
-        }
+        dropWriter(); // nothing is pending: every change was committed
       }
     } finally {
       directory.close();
@@ -331,18 +643,49 @@ public final class ContextStore implements AutoCloseable {
     }
   }
 
-  private void ensureWriterOpen() {
-    if (writer == null || !writer.isOpen()) {
-      throw new IllegalStateException("the writer of store " + root + " was lost after a failed"
-          + " put; reopen the store");
-    }
-  }
-
   private void requireWriter(String what) {
     ensureOpen();
     if (!writable) {
       throw new IllegalStateException("cannot " + what + ": store " + root + " was opened read-only;"
           + " open it with ContextStore.open (one writer at a time)");
+    }
+  }
+
+  /**
+   * The contexts one tenant sees: those stored with its salt (the empty salt: those stored without
+   * one), and only one model's when the view has a model. Another tenant's context is, to this
+   * view, a context that does not exist.
+   */
+  public final class TenantView {
+    private final String tenantHash;
+    private final String modelHex;
+
+    private TenantView(String tenantHash, String modelHex) {
+      this.tenantHash = tenantHash;
+      this.modelHex = modelHex;
+    }
+
+    private boolean sees(Document rec) {
+      return tenantHash.equals(rec.get(StoreFields.TENANT))
+          && (modelHex == null || modelHex.equals(rec.get(StoreFields.MODEL)));
+    }
+
+    /** This tenant's contexts, oldest first. */
+    public List<ContextInfo> list() throws IOException {
+      return listWhere(this::sees);
+    }
+
+    /** This tenant's context with this id, if stored. */
+    public Optional<ContextInfo> info(String id) throws IOException {
+      return withReader(r -> {
+        Document rec = record(searcher(r), id);
+        return rec != null && sees(rec) ? Optional.of(contextInfo(rec)) : Optional.empty();
+      });
+    }
+
+    /** Deletes this tenant's context {@code id} (one commit). Returns whether it existed. */
+    public boolean delete(String id) throws IOException {
+      return deleteWhere(id, this::sees);
     }
   }
 
@@ -361,13 +704,46 @@ public final class ContextStore implements AutoCloseable {
         .build();
   }
 
-  private static Document record(IndexSearcher s, String id) throws IOException {
+  /** The record of context {@code id}, verified; null if there is none. */
+  private Document record(IndexSearcher s, String id) throws IOException {
     TopDocs top = s.search(kindQuery(StoreFields.KIND_RECORD,
         new TermQuery(new Term(StoreFields.CONTEXT, id))), 2);
-    return top.scoreDocs.length == 0 ? null : s.storedFields().document(top.scoreDocs[0].doc);
+    return top.scoreDocs.length == 0 ? null : verifiedRecord(s, top.scoreDocs[0].doc, id);
   }
 
-  private static ContextInfo info(Document d) {
+  /**
+   * Reads a record and checks its checksum (and, when {@code id} is given, that it is that
+   * context's record).
+   */
+  private Document verifiedRecord(IndexSearcher s, int doc, String id) throws IOException {
+    Document rec = s.storedFields().document(doc);
+    String stored = rec.get(StoreFields.CONTEXT);
+    try {
+      DocumentChecksum.verify(rec, StoreFields.CHECKSUM, "its record");
+    } catch (CorruptIndexException e) {
+      throw new StoreDamagedException(root, id != null ? id : stored, storedFieldsFile(s, doc),
+          e.getOriginalMessage() + " (the record holds its token ids, logits and tenant)", e);
+    }
+    if (id != null && !id.equals(stored)) {
+      throw new StoreDamagedException(root, id, storedFieldsFile(s, doc), "the record found under"
+          + " its id is the record of '" + stored + "'", null);
+    }
+    return rec;
+  }
+
+  /** The file that holds the stored fields of {@code doc} (named for errors). */
+  private static String storedFieldsFile(IndexSearcher s, int doc) {
+    var leaves = s.getIndexReader().leaves();
+    LeafReaderContext leaf = leaves.get(ReaderUtil.subIndex(doc, leaves));
+    if (!(FilterLeafReader.unwrap(leaf.reader()) instanceof SegmentReader segment)) {
+      return null;
+    }
+    String name = segment.getSegmentName();
+    return segment.getSegmentInfo().info.getUseCompoundFile()
+        ? "index/" + name + ".cfs (part " + name + ".fdt)" : "index/" + name + ".fdt";
+  }
+
+  private static ContextInfo contextInfo(Document d) {
     return new ContextInfo(d.get(StoreFields.CONTEXT), d.get(StoreFields.NAME),
         d.get(StoreFields.CONTEXT_KIND), d.get(StoreFields.NAMESPACE), d.get(StoreFields.MODEL),
         d.get(StoreFields.TENANT), d.getField(StoreFields.TOKENS).numericValue().intValue(),
@@ -429,9 +805,7 @@ public final class ContextStore implements AutoCloseable {
       this.model = Objects.requireNonNull(model, "model");
       this.kvType = Objects.requireNonNull(kvType, "kvType");
       this.hasher = new PrefixHasher(model, tenantSalt, kvType, chunkTokens);
-      this.tenantHash = tenantSalt.isEmpty() ? ""
-          : HexFormat.of().formatHex(Hashing.sha256(tenantSalt.getBytes(StandardCharsets.UTF_8)))
-              .substring(0, 16);
+      this.tenantHash = tenantHash(tenantSalt);
     }
 
     public ContextStore store() {
@@ -449,6 +823,31 @@ public final class ContextStore implements AutoCloseable {
 
     public PrefixHasher hasher() {
       return hasher;
+    }
+
+    private boolean sees(Document rec) {
+      return hasher.namespace().equals(rec.get(StoreFields.NAMESPACE));
+    }
+
+    /** The contexts of this scope (model, K/V type, tenant), oldest first. */
+    public List<ContextInfo> list() throws IOException {
+      return listWhere(this::sees);
+    }
+
+    /** The context of this scope with this id, if stored. */
+    public Optional<ContextInfo> info(String id) throws IOException {
+      return withReader(r -> {
+        Document rec = record(searcher(r), id);
+        return rec != null && sees(rec) ? Optional.of(contextInfo(rec)) : Optional.empty();
+      });
+    }
+
+    /** The same message for a context that is not stored and one this scope may not see. */
+    private IllegalArgumentException notInScope(String contextId) {
+      return new IllegalArgumentException("no context " + contextId + " of this model, K/V type"
+          + " and tenant in store " + root + " (it was never stored, was deleted, or belongs to"
+          + " another model or tenant, which is never served); 'retroinfer store list' shows"
+          + " yours");
     }
 
     /** The id a context of these tokens and kind gets in this scope. */
@@ -493,7 +892,7 @@ public final class ContextStore implements AutoCloseable {
       String id = contextId(kind, tokens);
       String[] chain = hasher.chain(tokens);
       synchronized (writeLock) {
-        ensureWriterOpen();
+        IndexWriter writer = writer(); // takes the write lock, waiting for another writer
         boolean committed = false;
         try {
           new ContextWriter(writer).write(id, tokens, cache);
@@ -514,6 +913,7 @@ public final class ContextStore implements AutoCloseable {
           rec.add(new StoredField(StoreFields.CREATED, System.currentTimeMillis()));
           rec.add(new StoredField(StoreFields.SHAPE, shapeText(cache.shape())));
           rec.add(new StoredField(StoreFields.CONFIG, String.valueOf(config)));
+          DocumentChecksum.add(rec, StoreFields.CHECKSUM);
           List<Document> docs = new ArrayList<>();
           docs.add(rec);
           for (int i = 0; i < chain.length; i++) {
@@ -534,9 +934,8 @@ public final class ContextStore implements AutoCloseable {
         } finally {
           if (!committed) {
             // Drop everything the failed put buffered (its documents and its delete of an older
-            // version): the store stays at its last commit. Rollback closes the writer; reopen it.
-            writer.rollback();
-            writer = newWriter(directory);
+            // version): the store stays at its last commit.
+            dropWriter();
           }
         }
         refresh();
@@ -574,7 +973,7 @@ public final class ContextStore implements AutoCloseable {
         PrefixMatch found = null;
         for (Map.Entry<String, Integer> e : best.entrySet()) {
           Document rec = record(s, e.getKey());
-          if (rec == null || !hasher.namespace().equals(rec.get(StoreFields.NAMESPACE))) {
+          if (rec == null || !sees(rec)) {
             continue; // deleted in between, or a hash collision across scopes
           }
           int[] stored = bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS));
@@ -589,8 +988,8 @@ public final class ContextStore implements AutoCloseable {
             m++;
           }
           if (found == null || m > found.matchedTokens()
-              || (m == found.matchedTokens() && info(rec).tokens() < found.context().tokens())) {
-            found = new PrefixMatch(info(rec), m, prompt.length);
+              || (m == found.matchedTokens() && contextInfo(rec).tokens() < found.context().tokens())) {
+            found = new PrefixMatch(contextInfo(rec), m, prompt.length);
           }
         }
         return Optional.ofNullable(found);
@@ -601,16 +1000,11 @@ public final class ContextStore implements AutoCloseable {
     public Stored stored(String contextId) throws IOException {
       return withReader(r -> {
         Document rec = record(searcher(r), contextId);
-        if (rec == null) {
-          throw new IllegalArgumentException("no context " + contextId + " in store " + root
-              + "; 'retroinfer store list' shows the stored ones");
-        }
-        if (!hasher.namespace().equals(rec.get(StoreFields.NAMESPACE))) {
-          throw new IllegalArgumentException("context " + contextId + " belongs to another model,"
-              + " K/V type or tenant; it is not served to this scope");
+        if (rec == null || !sees(rec)) {
+          throw notInScope(contextId);
         }
         BytesRef lr = rec.getBinaryValue(StoreFields.LOGITS);
-        return new Stored(info(rec), bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS)),
+        return new Stored(contextInfo(rec), bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS)),
             lr == null ? null : bytesToFloats(lr));
       });
     }
@@ -630,13 +1024,8 @@ public final class ContextStore implements AutoCloseable {
       return withReader(r -> {
         IndexSearcher s = searcher(r);
         Document rec = record(s, contextId);
-        if (rec == null) {
-          throw new IllegalArgumentException("no context " + contextId + " in store " + root
-              + " (deleted, or not committed yet)");
-        }
-        if (!hasher.namespace().equals(rec.get(StoreFields.NAMESPACE))) {
-          throw new IllegalArgumentException("context " + contextId + " belongs to another model,"
-              + " K/V type or tenant; it is not served to this scope");
+        if (rec == null || !sees(rec)) {
+          throw notInScope(contextId);
         }
         int[] stored = bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS));
         if (tokens < 1 || tokens > stored.length || tokens > prompt.length
@@ -644,16 +1033,24 @@ public final class ContextStore implements AutoCloseable {
           throw new IllegalArgumentException("context " + contextId + " does not start with the"
               + " first " + tokens + " tokens of the prompt; reuse only what find() verified");
         }
-        LoadedContext loaded = ContextReader.load(r, contextId);
+        LoadedContext loaded;
+        try {
+          loaded = ContextReader.load(r, contextId);
+        } catch (CorruptIndexException | EOFException e) {
+          throw StoreDamagedException.of(root, contextId, e);
+        } catch (IllegalArgumentException e) { // its record was found in this same reader
+          throw new StoreDamagedException(root, contextId, null, "its record is stored but its K/V"
+              + " documents are not", e);
+        }
         try {
           int[] loadedTokens = loaded.tokens();
           if (!Arrays.equals(loadedTokens, stored)) {
-            throw new IllegalStateException("context " + contextId + ": the token ids of its K/V"
-                + " documents differ from its record; the store is damaged (run 'retroinfer inspect')");
+            throw new StoreDamagedException(root, contextId, null, "the token ids of its K/V"
+                + " documents differ from its record", null);
           }
           BytesRef lr = rec.getBinaryValue(StoreFields.LOGITS);
           if (tokens == stored.length && !reopenPrefill) {
-            return new ReusedContext(info(rec), loaded.toContextCache(), tokens,
+            return new ReusedContext(contextInfo(rec), loaded.toContextCache(), tokens,
                 lr == null ? null : bytesToFloats(lr));
           }
           AttentionShape shape = loaded.shape();
@@ -675,7 +1072,7 @@ public final class ContextStore implements AutoCloseable {
             }
             throw e;
           }
-          return new ReusedContext(info(rec),
+          return new ReusedContext(contextInfo(rec),
               new HeadwiseContextCache(new WaveAttention(config), shape, heads), tokens, null);
         } finally {
           loaded.close();

@@ -7,7 +7,8 @@ package org.retroinfer.store;
  *   <li>one <b>record</b> per context ({@value #KIND} = {@value #KIND_RECORD}): stored id, name, kind,
  *       namespace, model fingerprint, tenant hash, token count, token ids (int32 little-endian,
  *       binary), optional logits after the last token (float32 little-endian, binary), creation time,
- *       shape and configuration text;
+ *       shape and configuration text, and last a {@code DocumentChecksum} of all of these
+ *       ({@value #CHECKSUM}), checked whenever the record is read;
  *   <li>one <b>prefix key</b> per whole chunk ({@value #KIND} = {@value #KIND_PREFIX}): the chained
  *       hash {@value #PREFIX} (indexed, not stored), the context id and the tokens it covers.
  * </ul>
@@ -32,6 +33,7 @@ final class StoreFields {
   static final String CREATED = "store.created";
   static final String SHAPE = "store.shape";
   static final String CONFIG = "store.config";
+  static final String CHECKSUM = "store.checksum";
 
   private StoreFields() {}
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
@@ -207,9 +208,14 @@ class ContextStoreTest {
       scope.put("b", "prompt", b, cb, null, null);
       scope.put("b", "prompt", b, cb, null, null); // replaces: still two contexts
       assertEquals(2, store.list().size());
-      IllegalStateException second = assertThrows(IllegalStateException.class,
-          () -> ContextStore.open(dir));
-      assertTrue(second.getMessage().contains("another process"), second.getMessage());
+      // A second writer opens (no lock until it writes), then waits for the lock and gives up.
+      try (ContextStore second = ContextStore.open(dir, Synthetic.CHUNK, Duration.ofMillis(300))) {
+        assertEquals(2, second.list().size());
+        IllegalStateException busy = assertThrows(IllegalStateException.class,
+            () -> second.delete(ida));
+        assertTrue(busy.getMessage().contains("another process")
+            && busy.getMessage().contains("waited 300 ms"), busy.getMessage());
+      }
       assertTrue(store.delete(ida));
       assertFalse(store.delete(ida));
       assertEquals(1, store.list().size());

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.retroinfer.store.ContextInfo;
 import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.inspect.ExplainReport;
 import org.retroinfer.store.inspect.Explainer;
 import org.retroinfer.store.inspect.HtmlReport;
@@ -19,8 +20,9 @@ import picocli.CommandLine.Spec;
 
 /** {@code retroinfer explain}: what wave attention read for one query over a stored context. */
 @Command(name = "explain", mixinStandardHelpOptions = true,
-    description = "For a stored context and a query position: the retrieved and estimated clusters"
-        + " per layer and KV head, and the share of the true attention mass each zone captured.")
+    description = "For a stored context of this --tenant and model and a query position: the"
+        + " retrieved and estimated clusters per layer and KV head, and the share of the true"
+        + " attention mass each zone captured.")
 public final class ExplainCommand implements Callable<Integer> {
   @Mixin StoreOptions options;
   @Spec CommandSpec spec;
@@ -38,14 +40,15 @@ public final class ExplainCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
     ExplainReport r;
+    ModelFingerprint model;
     try (StoreOptions.Loaded m = options.loadModel();
         ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
-      ContextStore.Scope scope = store.scope(m.fingerprint(), options.tenant,
+      model = m.fingerprint();
+      ContextStore.Scope scope = store.scope(model, options.tenant,
           StoreOptions.config().kvType());
       String id = context;
       if (id == null) {
-        List<ContextInfo> mine = store.list().stream()
-            .filter(c -> c.namespace().equals(scope.namespace())).toList();
+        List<ContextInfo> mine = scope.list();
         if (mine.isEmpty()) {
           throw new IllegalArgumentException("no context of this model and tenant in "
               + store.directory() + "; store one with 'retroinfer store put' or pass --context");
@@ -80,7 +83,7 @@ public final class ExplainCommand implements Callable<Integer> {
     }
     if (html != null) {
       Files.writeString(html, HtmlReport.render(StoreInspector.inspect(options.storeDirectory(),
-          false), r));
+          false, options.tenant, model), r));
       if (!options.json) {
         out.println("report written to " + html);
       }

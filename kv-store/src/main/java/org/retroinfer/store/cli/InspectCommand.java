@@ -4,7 +4,10 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import org.retroinfer.model.ModelDirectory;
 import org.retroinfer.store.ContextInfo;
+import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.StoreDamagedException;
 import org.retroinfer.store.inspect.HtmlReport;
 import org.retroinfer.store.inspect.InspectReport;
 import org.retroinfer.store.inspect.StoreInspector;
@@ -14,13 +17,25 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code retroinfer inspect DIR}: what a store holds, and whether it is intact. */
+/**
+ * {@code retroinfer inspect DIR}: what a store holds for one tenant, and whether the store is
+ * intact. A damaged store ends in {@link StoreDamagedException} (after the report, when one could
+ * be made).
+ */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-    description = "Inspect a context store: contexts, Lucene segments, clusters per field and their"
-        + " size histogram, bytes per file, integrity check.")
+    description = {"Inspect a context store: this --tenant's contexts and their clusters per field"
+        + " (size histogram); the store's Lucene segments, bytes per file and integrity check.",
+        "Exit codes: 0 intact, 1 an error the message explains, 2 invalid arguments, 4 the store is"
+            + " damaged."})
 public final class InspectCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Parameters(paramLabel = "DIR", description = "The store directory.") Path dir;
+  @Option(names = "--tenant", paramLabel = "SALT", defaultValue = "",
+      description = "Whose contexts to show (default: the default tenant's, stored without a"
+          + " salt). Segments, files and the integrity check are the whole store's.")
+  String tenant;
+  @Option(names = "--model", paramLabel = "DIR", description = "Only this checkpoint's contexts"
+      + " (default: every model's).") Path model;
   @Option(names = "--json", description = "Print JSON.") boolean json;
   @Option(names = "--html", paramLabel = "FILE", description = "Also write a self-contained HTML"
       + " report with plots.") Path html;
@@ -30,7 +45,21 @@ public final class InspectCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    InspectReport r = StoreInspector.inspect(dir, !noCheck);
+    ModelFingerprint fingerprint = model == null ? null
+        : ModelFingerprint.of(ModelDirectory.of(model));
+    InspectReport r;
+    try {
+      r = StoreInspector.inspect(dir, !noCheck, tenant, fingerprint);
+    } catch (StoreDamagedException e) {
+      // The store cannot even be read: CheckIndex still says what it finds, file by file.
+      if (!noCheck && Files.isDirectory(dir.resolve("index"))) {
+        InspectReport.Integrity integrity = StoreInspector.check(dir);
+        out.println(json ? StoreOptions.json().writeValueAsString(integrity)
+            : "integrity: " + integrity.summary());
+        out.flush();
+      }
+      throw e;
+    }
     if (json) {
       out.println(StoreOptions.json().writeValueAsString(r));
     } else {
@@ -66,6 +95,10 @@ public final class InspectCommand implements Callable<Integer> {
       }
     }
     out.flush();
-    return r.integrity().clean() ? 0 : 1;
+    if (!r.integrity().clean()) {
+      throw new StoreDamagedException(dir, null, null, "CheckIndex found damage: "
+          + r.integrity().summary(), null);
+    }
+    return 0;
   }
 }

@@ -2,16 +2,20 @@ package org.retroinfer.store.cli;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.retroinfer.model.llama.Decoder;
+import org.retroinfer.model.llama.Llama;
 import org.retroinfer.model.sampling.Sampler;
 import org.retroinfer.model.tokenizer.ByteTokenizer;
 import org.retroinfer.store.ContextInfo;
 import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.PrefixHasher;
 import org.retroinfer.store.PrefixMatch;
 import org.retroinfer.store.PromptCache;
 import org.retroinfer.store.rag.DocumentReuse;
@@ -26,10 +30,19 @@ import picocli.CommandLine.Spec;
 
 /** {@code retroinfer store list|put|get|delete}: the context store from the command line. */
 @Command(name = "store", mixinStandardHelpOptions = true,
-    description = "Stored contexts (K/V + wave index) that outlive a process: list, put, get, delete.",
+    description = {"Stored contexts (K/V + wave index) that outlive a process: list, put, get, delete.",
+        "Every command sees only the contexts of its --tenant (none: the default tenant's).",
+        "Exit codes: 0 done, 1 an error the message explains, 2 invalid arguments (a prompt"
+            + " longer than the model's context included; nothing was loaded), 4 the store is"
+            + " damaged."},
     subcommands = {StoreCommand.ListCommand.class, StoreCommand.PutCommand.class,
         StoreCommand.GetCommand.class, StoreCommand.DeleteCommand.class})
 public final class StoreCommand implements Callable<Integer> {
+  static final String ALLOW_LONG = "Accept a prompt longer than the model's trained context"
+      + " (max_position_embeddings): it is prefilled whole, at positions the model never saw in"
+      + " training, so the output degrades, and time and memory grow with its length. Without"
+      + " it such a prompt is refused before any work.";
+
   @Spec CommandSpec spec;
 
   /** Without a subcommand: the usage, on standard error, and a usage error (exit code 2). */
@@ -40,7 +53,24 @@ public final class StoreCommand implements Callable<Integer> {
     return picocli.CommandLine.ExitCode.USAGE;
   }
 
-  @Command(name = "list", mixinStandardHelpOptions = true, description = "List stored contexts.")
+  /** Writers wait this long for another process's write lock. */
+  static final class LockOptions {
+    @Option(names = "--lock-timeout", paramLabel = "SECONDS", defaultValue = "60",
+        description = "How long to wait for another process that is writing the store (default"
+            + " ${DEFAULT-VALUE} s); then give up with an error.")
+    long seconds;
+
+    Duration timeout(CommandSpec spec) {
+      if (seconds < 0) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--lock-timeout must be 0 or more seconds, got " + seconds);
+      }
+      return Duration.ofSeconds(seconds);
+    }
+  }
+
+  @Command(name = "list", mixinStandardHelpOptions = true,
+      description = "List this tenant's stored contexts (of the --model, if given).")
   static final class ListCommand implements Callable<Integer> {
     @Mixin StoreOptions options;
     @Spec CommandSpec spec;
@@ -49,7 +79,7 @@ public final class StoreCommand implements Callable<Integer> {
     public Integer call() throws Exception {
       PrintWriter out = spec.commandLine().getOut();
       try (ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
-        List<ContextInfo> all = store.list();
+        List<ContextInfo> all = options.view(store).list();
         if (options.json) {
           out.println(StoreOptions.json().writeValueAsString(all));
         } else {
@@ -60,7 +90,8 @@ public final class StoreCommand implements Callable<Integer> {
                 c.model().substring(0, 12), c.tenant().isEmpty() ? "-" : c.tenant(),
                 c.created().toString().substring(0, 19), c.name());
           }
-          out.println(all.size() + " contexts in " + store.directory());
+          out.println(all.size() + " contexts of " + (options.tenant.isEmpty()
+              ? "the default tenant" : "this tenant") + " in " + store.directory());
         }
       }
       out.flush();
@@ -81,16 +112,20 @@ public final class StoreCommand implements Callable<Integer> {
         + " reusable at any position).") boolean document;
     @Option(names = "--no-document-start", description = "Do not prepend the document-start token.")
     boolean noStart;
+    @Option(names = "--allow-long-prompt", description = ALLOW_LONG) boolean allowLong;
+    @Mixin LockOptions lock;
 
     @Override
     public Integer call() throws Exception {
       PrintWriter out = spec.commandLine().getOut();
       PrintWriter err = spec.commandLine().getErr();
       int[] tokens = StoreOptions.tokens(text, file, !noStart);
+      options.checkPromptLength(spec, tokens, allowLong); // before the model, the store, the prefill
       WaveConfig config = StoreOptions.config();
       Map<String, Object> result = new LinkedHashMap<>();
       try (StoreOptions.Loaded m = options.loadModel();
-          ContextStore store = ContextStore.open(options.storeDirectory())) {
+          ContextStore store = ContextStore.open(options.storeDirectory(),
+              PrefixHasher.DEFAULT_CHUNK_TOKENS, lock.timeout(spec))) {
         ContextStore.Scope scope = store.scope(m.fingerprint(), options.tenant, config.kvType());
         long t0 = System.nanoTime();
         ContextInfo info;
@@ -141,6 +176,7 @@ public final class StoreCommand implements Callable<Integer> {
     Path tier;
     @Option(names = "--tier-bytes", paramLabel = "BYTES", defaultValue = "268435456",
         description = "Capacity of the CPU tier in bytes (default 256 MiB).") long tierBytes;
+    @Option(names = "--allow-long-prompt", description = ALLOW_LONG) boolean allowLong;
 
     @Override
     public Integer call() throws Exception {
@@ -155,45 +191,18 @@ public final class StoreCommand implements Callable<Integer> {
             "--tier-bytes must be a positive number of bytes, got " + tierBytes);
       }
       int[] tokens = StoreOptions.tokens(text, file, !noStart);
+      options.checkPromptLength(spec, tokens, allowLong); // before the model, the store, the prefill
       WaveConfig config = StoreOptions.config();
       Map<String, Object> result = new LinkedHashMap<>();
-      try (StoreOptions.Loaded m = options.loadModel();
-          ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
-        ContextStore.Scope scope = store.scope(m.fingerprint(), options.tenant, config.kvType());
+      try (ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
+        ModelFingerprint fingerprint = options.fingerprint();
+        ContextStore.Scope scope = store.scope(fingerprint, options.tenant, config.kvType());
         Optional<PrefixMatch> match = scope.find(tokens);
         result.put("promptTokens", tokens.length);
         result.put("match", match.orElse(null));
         if (generate > 0) {
-          PromptCache.Prepared p;
-          try (Progress bar = Progress.prefill(err, tokens.length)) {
-            p = new PromptCache(m.model(), scope, config).prepare(tokens, bar::update);
-          }
-          try (var c = p.cache()) {
-            if (tier != null) {
-              int avg = config.tokensPerCluster() * 2 * c.shape().headDim() * config.kvType().bytes();
-              try (ClusterBlockTier t = ClusterBlockTier.open(tier, tierBytes, avg)) {
-                int blocks = t.warm(Math.floorMod(java.util.Arrays.hashCode(tokens), 1 << 30), c);
-                result.put("tier", Map.of("blocksPut", blocks, "blocksHeld", t.blocks(),
-                    "bytesHeld", t.bytes(), "capacityBytes", t.capacityBytes(),
-                    "evictions", t.evictions()));
-              }
-            }
-            Decoder d = m.model().decoder(c);
-            int[] ids = new int[generate];
-            float[] logits = p.logits();
-            try (Progress bar = Progress.start(err, "decode", "tokens", generate)) {
-              for (int i = 0; i < generate; i++) {
-                ids[i] = Sampler.argmax(logits);
-                if (i + 1 < generate) {
-                  logits = d.step(ids[i]);
-                }
-                bar.stepTo(i + 1);
-              }
-            }
-            result.put("reusedTokens", p.reusedTokens());
-            result.put("firstTokenSeconds", (p.findNanos() + p.loadNanos() + p.prefillNanos()
-                + p.indexNanos()) / 1e9);
-            result.put("generated", new ByteTokenizer().decode(ids, 0, ids.length));
+          try (Llama model = Llama.load(options.modelDirectory())) {
+            generate(model, scope, config, tokens, result, err);
           }
         }
       }
@@ -217,21 +226,67 @@ public final class StoreCommand implements Callable<Integer> {
       out.flush();
       return 0;
     }
+
+    /** Prepares the prompt (reusing its longest stored prefix) and decodes greedily. */
+    private void generate(Llama model, ContextStore.Scope scope, WaveConfig config, int[] tokens,
+        Map<String, Object> result, PrintWriter err) throws Exception {
+      PromptCache.Prepared p;
+      try (Progress bar = Progress.prefill(err, tokens.length)) {
+        p = new PromptCache(model, scope, config).prepare(tokens, bar::update);
+      }
+      try (var c = p.cache()) {
+        if (tier != null) {
+          int avg = config.tokensPerCluster() * 2 * c.shape().headDim() * config.kvType().bytes();
+          try (ClusterBlockTier t = ClusterBlockTier.open(tier, tierBytes, avg)) {
+            int blocks = t.warm(Math.floorMod(java.util.Arrays.hashCode(tokens), 1 << 30), c);
+            result.put("tier", Map.of("blocksPut", blocks, "blocksHeld", t.blocks(),
+                "bytesHeld", t.bytes(), "capacityBytes", t.capacityBytes(),
+                "evictions", t.evictions()));
+          }
+        }
+        Decoder d = model.decoder(c);
+        int[] ids = new int[generate];
+        float[] logits = p.logits();
+        try (Progress bar = Progress.start(err, "decode", "tokens", generate)) {
+          for (int i = 0; i < generate; i++) {
+            ids[i] = Sampler.argmax(logits);
+            if (i + 1 < generate) {
+              logits = d.step(ids[i]);
+            }
+            bar.stepTo(i + 1);
+          }
+        }
+        result.put("reusedTokens", p.reusedTokens());
+        result.put("firstTokenSeconds", (p.findNanos() + p.loadNanos() + p.prefillNanos()
+            + p.indexNanos()) / 1e9);
+        result.put("generated", new ByteTokenizer().decode(ids, 0, ids.length));
+      }
+    }
   }
 
-  @Command(name = "delete", mixinStandardHelpOptions = true, description = "Delete a context.")
+  @Command(name = "delete", mixinStandardHelpOptions = true,
+      description = "Delete one of this tenant's contexts (of the --model, if given).")
   static final class DeleteCommand implements Callable<Integer> {
     @Mixin StoreOptions options;
     @Spec CommandSpec spec;
     @Parameters(paramLabel = "ID", description = "The context id (see 'store list').") String id;
+    @Mixin LockOptions lock;
 
     @Override
     public Integer call() throws Exception {
       PrintWriter out = spec.commandLine().getOut();
-      try (ContextStore store = ContextStore.open(options.storeDirectory())) {
-        if (!store.delete(id)) {
-          throw new IllegalArgumentException("no context " + id + " in " + store.directory()
-              + "; 'retroinfer store list' shows the stored ones");
+      Path dir = options.storeDirectory();
+      if (!ContextStore.exists(dir)) {
+        throw new IllegalArgumentException("no context store at " + dir.toAbsolutePath()
+            + "; pass the right --store DIR");
+      }
+      try (ContextStore store = ContextStore.open(dir, PrefixHasher.DEFAULT_CHUNK_TOKENS,
+          lock.timeout(spec))) {
+        if (!options.view(store).delete(id)) {
+          // the same answer for a context that does not exist and one of another tenant or model
+          throw new IllegalArgumentException("no context " + id + " of this tenant"
+              + (options.model != null ? " and model" : "") + " in " + store.directory()
+              + "; 'retroinfer store list' with the same --tenant shows yours");
         }
       }
       out.println(options.json ? StoreOptions.json().writeValueAsString(Map.of("deleted", id))

@@ -10,11 +10,14 @@ import java.nio.file.Path;
 import java.time.Instant;
 import org.retroinfer.model.ModelDirectory;
 import org.retroinfer.model.llama.Llama;
+import org.retroinfer.model.llama.LlamaConfig;
 import org.retroinfer.model.tokenizer.ByteTokenizer;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.wave.WaveConfig;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 
 /** Options shared by the store commands: where the store is, which model and tenant, output form. */
 public final class StoreOptions {
@@ -24,11 +27,14 @@ public final class StoreOptions {
   Path store;
 
   @Option(names = "--tenant", paramLabel = "SALT", defaultValue = "",
-      description = "Tenant salt: contexts stored under one salt are never served to another.")
+      description = "Tenant salt: every command sees only this tenant's contexts (those stored under"
+          + " another salt are never listed, served, explained or deleted). Without it, the"
+          + " default tenant, which sees only the contexts stored without a salt.")
   String tenant;
 
   @Option(names = "--model", paramLabel = "DIR",
-      description = "Checkpoint directory (default: the shipped models/bytecode-llama-10m).")
+      description = "Checkpoint directory (default: the shipped models/bytecode-llama-10m). list and"
+          + " delete see every model's contexts of the tenant unless it is given.")
   Path model;
 
   @Option(names = "--json", description = "Print JSON for scripts instead of text.")
@@ -40,6 +46,36 @@ public final class StoreOptions {
 
   ModelDirectory modelDirectory() {
     return model == null ? ModelDirectory.shipped() : ModelDirectory.of(model);
+  }
+
+  /** The model's configuration (config.json only: cheap, for checks before any work). */
+  LlamaConfig modelConfig() throws IOException {
+    return LlamaConfig.read(modelDirectory().config());
+  }
+
+  /** The model's fingerprint (hashes its weights; does not load them). */
+  ModelFingerprint fingerprint() throws IOException {
+    return ModelFingerprint.of(modelDirectory());
+  }
+
+  /**
+   * What this tenant sees of {@code store}: its contexts of the model given with {@code --model},
+   * or of every model when none is given.
+   */
+  ContextStore.TenantView view(ContextStore store) throws IOException {
+    return store.tenant(tenant, model == null ? null : fingerprint());
+  }
+
+  /**
+   * Refuses a prompt longer than the model's trained context unless {@code allowLonger}: a usage
+   * error (exit code 2), before the model or the store is touched.
+   */
+  void checkPromptLength(CommandSpec spec, int[] tokens, boolean allowLonger) throws IOException {
+    try {
+      modelConfig().checkPromptLength(tokens.length, allowLonger, "pass --allow-long-prompt");
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
   }
 
   /** The model (verified) and its fingerprint. */

@@ -38,8 +38,7 @@ public final class DocumentReuse {
 
   /** The stored document with these tokens, if any. */
   public Optional<ContextInfo> find(int[] document) throws IOException {
-    return scope.store().info(scope.contextId("document", document))
-        .filter(i -> i.namespace().equals(scope.namespace()));
+    return scope.info(scope.contextId("document", document));
   }
 
   /** Computes a document's K/V on its own (from position 0) and stores it, unless it is stored. */

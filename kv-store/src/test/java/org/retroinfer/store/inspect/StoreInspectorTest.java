@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.retroinfer.lucene.ContextFields;
 import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.StoreDamagedException;
 import org.retroinfer.store.Synthetic;
 import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.ContextCache;
@@ -50,8 +51,21 @@ class StoreInspectorTest {
           }
         }
       }
+      // Another tenant's context: never in this tenant's report, its clusters not counted.
+      ContextStore.Scope other = store.scope(Synthetic.fingerprint(r), "other-tenant",
+          KvDType.BFLOAT16);
+      try (ContextCache c = Synthetic.cache(Synthetic.kv(r, 250), 250)) {
+        other.put("", "prompt", Synthetic.tokens(r, 250), c, null, null);
+        long otherClusters = ((WaveHeadCache) c.head(0, 0)).index().clusterCount();
+        InspectReport theirs = StoreInspector.inspect(dir, false, "other-tenant", null);
+        assertEquals(1, theirs.contexts().size());
+        assertEquals(250, theirs.contexts().get(0).tokens());
+        assertEquals(otherClusters, theirs.fields().get(0).clusters());
+        assertEquals(250, theirs.fields().get(0).clusteredTokens()
+            + theirs.fields().get(0).steadyTokens());
+      }
     }
-    InspectReport report = StoreInspector.inspect(dir, true);
+    InspectReport report = StoreInspector.inspect(dir, true, "", null);
     assertEquals(2, report.contexts().size());
     assertTrue(report.integrity().clean(), report.integrity().summary());
     assertEquals(expectClusters.length, report.fields().size());
@@ -84,7 +98,14 @@ class StoreInspectorTest {
       f.seek(at);
       f.write(b ^ 0x5a);
     }
-    InspectReport damaged = StoreInspector.inspect(dir, true);
-    assertFalse(damaged.integrity().clean(), "flipped a byte in " + largest.getFileName());
+    try {
+      InspectReport damaged = StoreInspector.inspect(dir, true, "", null);
+      assertFalse(damaged.integrity().clean(), "flipped a byte in " + largest.getFileName());
+      assertTrue(damaged.integrity().summary().contains("segment _"),
+          damaged.integrity().summary());
+    } catch (StoreDamagedException e) {
+      // the flip hit a part verified when the store opens: reported before the check ran
+      assertTrue(e.getMessage().startsWith("the store is damaged: "), e.getMessage());
+    }
   }
 }

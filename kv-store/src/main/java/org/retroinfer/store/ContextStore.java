@@ -420,11 +420,13 @@ public final class ContextStore implements AutoCloseable {
     }
     boolean ok = false;
     try {
+      Set<String> keys = new java.util.HashSet<>();
       for (LeafReaderContext leaf : r.leaves()) {
         if (FilterLeafReader.unwrap(leaf.reader()) instanceof SegmentReader segment) {
-          verify(segment);
+          keys.add(verify(segment));
         }
       }
+      verifiedSegments.retainAll(keys); // forget segments merged or deleted away
       ok = true;
       return r;
     } finally {
@@ -434,20 +436,20 @@ public final class ContextStore implements AutoCloseable {
     }
   }
 
-  private void verify(SegmentReader segment) throws IOException {
+  /** Verifies a segment unless it was verified before; returns its key. */
+  private String verify(SegmentReader segment) throws IOException {
     SegmentCommitInfo si = segment.getSegmentInfo();
     String key = si.info.name + ":" + StringHelper.idToString(si.info.getId()) + ":"
         + si.getDelGen() + ":" + si.getFieldInfosGen() + ":" + si.getDocValuesGen();
-    if (verifiedSegments.contains(key)) {
-      return;
+    if (!verifiedSegments.contains(key)) {
+      try {
+        SegmentChecksums.verify(segment);
+      } catch (IOException | RuntimeException | AssertionError e) {
+        throw StoreDamagedException.of(root, contextsIn(segment), e);
+      }
+      verifiedSegments.add(key);
     }
-    try {
-      SegmentChecksums.verify(segment);
-    } catch (IOException | RuntimeException | AssertionError e) {
-      StoreDamagedException d = StoreDamagedException.of(root, contextsIn(segment), e);
-      throw d;
-    }
-    verifiedSegments.add(key);
+    return key;
   }
 
   /**

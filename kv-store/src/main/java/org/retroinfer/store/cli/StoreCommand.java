@@ -194,16 +194,16 @@ public final class StoreCommand implements Callable<Integer> {
       options.checkPromptLength(spec, tokens, allowLong); // before the model, the store, the prefill
       WaveConfig config = StoreOptions.config();
       Map<String, Object> result = new LinkedHashMap<>();
-      try (ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
+      // the model only to generate (a lookup needs only its fingerprint)
+      try (Llama model = generate > 0 ? Llama.load(options.modelDirectory()) : null;
+          ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
         ModelFingerprint fingerprint = options.fingerprint();
         ContextStore.Scope scope = store.scope(fingerprint, options.tenant, config.kvType());
         Optional<PrefixMatch> match = scope.find(tokens);
         result.put("promptTokens", tokens.length);
         result.put("match", match.orElse(null));
-        if (generate > 0) {
-          try (Llama model = Llama.load(options.modelDirectory())) {
-            generate(model, scope, config, tokens, result, err);
-          }
+        if (model != null) {
+          generate(model, scope, config, tokens, result, err);
         }
       }
       if (options.json) {

@@ -1,5 +1,6 @@
 package org.retroinfer.store.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -53,10 +54,14 @@ public final class InspectCommand implements Callable<Integer> {
     } catch (StoreDamagedException e) {
       // The store cannot even be read: CheckIndex still says what it finds, file by file.
       if (!noCheck && Files.isDirectory(dir.resolve("index"))) {
-        InspectReport.Integrity integrity = StoreInspector.check(dir);
-        out.println(json ? StoreOptions.json().writeValueAsString(integrity)
-            : "integrity: " + integrity.summary());
-        out.flush();
+        try {
+          InspectReport.Integrity integrity = StoreInspector.check(dir);
+          out.println(json ? StoreOptions.json().writeValueAsString(integrity)
+              : "integrity: " + integrity.summary());
+          out.flush();
+        } catch (IOException | RuntimeException checkFailed) {
+          e.addSuppressed(checkFailed); // the damage found first is the one reported
+        }
       }
       throw e;
     }

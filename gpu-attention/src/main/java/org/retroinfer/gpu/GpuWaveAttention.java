@@ -25,11 +25,27 @@ import org.retroinfer.wave.kv.KvDType;
  * are still too short to have an index are attended on the CPU (exactly, as wave-core does).
  */
 public final class GpuWaveAttention implements AttentionBackend {
+  private static volatile boolean warnedFixed;
   private final WaveConfig config;
   private final CudaContext cx;
   private final WaveAttention cpuBackend;
 
+  /**
+   * @param config the wave configuration; an ADAPTIVE budget runs as {@link WaveConfig#asFixed()}
+   *     (the kernels select fixed counts; per-step budgets are CPU-only for now), said once in the
+   *     log
+   */
   public GpuWaveAttention(WaveConfig config, CudaContext cx) {
+    if (config.adaptive()) {
+      config = config.asFixed();
+      if (!warnedFixed) {
+        warnedFixed = true;
+        java.util.logging.Logger.getLogger(GpuWaveAttention.class.getName()).info("wave-gpu sizes"
+            + " its zones by the fixed budget (r = max(" + config.retrievalFraction() * 100
+            + "%, " + config.retrievalMinClusters() + " clusters), e = "
+            + config.estimationFraction() * 100 + "%); the adaptive budget runs on the CPU only");
+      }
+    }
     this.config = config;
     this.cx = cx;
     this.cpuBackend = new WaveAttention(config);

@@ -158,7 +158,7 @@ class GpuAttentionTest {
   }
 
   private void checkWave(KvDType type, int d, int g, int items) {
-    WaveConfig config = WaveConfig.builder().kvType(type).retrievalMinClusters(16).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(type).retrievalMinClusters(16).build();
     List<WaveHeadCache> heads = TestData.heads(rnd, config, items, d, g, 1500, 5000);
     try (WaveBatch batch = WaveBatch.of(heads, config);
         GpuWaveEngine engine = new GpuWaveEngine(cx, batch.tables, GpuWaveEngine.Mode.RESIDENT, 0, 8)) {
@@ -212,7 +212,7 @@ class GpuAttentionTest {
 
   @Test
   void graphReplayEqualsLaunchedKernels() {
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
     int d = 128;
     int g = 4;
     List<WaveHeadCache> heads = TestData.heads(rnd, config, 3, d, g, 2000, 4000);
@@ -248,7 +248,7 @@ class GpuAttentionTest {
 
   @Test
   void waveOnShippedModelKvMatchesWaveCore() throws Exception {
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
     try (ModelKv kv = new ModelKv(config, 2048, rnd);
         WaveBatch batch = WaveBatch.of(kv.heads, config);
         GpuWaveEngine engine = new GpuWaveEngine(cx, batch.tables, GpuWaveEngine.Mode.RESIDENT, 0, 8)) {
@@ -263,7 +263,7 @@ class GpuAttentionTest {
 
   @Test
   void offloadModesEqualResidentAndTheCacheHits() {
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
     int d = 128;
     int g = 4;
     List<WaveHeadCache> heads = TestData.heads(rnd, config, 4, d, g, 3000, 6000);
@@ -303,7 +303,7 @@ class GpuAttentionTest {
 
   @Test
   void gpuBackendsMatchCpuBackendsEndToEnd() {
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
     AttentionShape shape = new AttentionShape(2, 8, 2, 64);
     for (String name : new String[] {"wave", "full"}) {
       AttentionBackend gpu = GpuBackends.create(name + "-gpu", config);

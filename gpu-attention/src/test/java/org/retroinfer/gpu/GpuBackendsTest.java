@@ -15,7 +15,7 @@ import org.retroinfer.wave.attention.FullAttention;
 
 /** The factory picks the GPU where there is one and falls back to wave-core's CPU backends. */
 class GpuBackendsTest {
-  private final WaveConfig config = WaveConfig.defaults();
+  private final WaveConfig config = WaveConfig.fixed();
 
   @Test
   void gpuNamesFallBackToTheCpuWithoutADevice() {

@@ -23,7 +23,7 @@ class ShippedModelKvTest {
 
   @Test
   void emulatedKernelsMatchWaveCoreOnModelKv() throws Exception {
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
     try (ModelKv kv = new ModelKv(config, 2048, new Random(seed));
         WaveBatch batch = WaveBatch.of(kv.heads, config)) {
       KernelEmulator.WaveStep step = KernelEmulator.waveStep(batch, kv.queries, 32, null);

@@ -8,7 +8,8 @@ import org.retroinfer.wave.kv.KvDType;
 /**
  * A {@link WaveConfig} as one line of {@code name=value} pairs, as stored in a context's metadata
  * document: readable in Luke, and every knob round-trips exactly (doubles in their shortest
- * decimal form, which {@link Double#parseDouble} reads back to the same bits).
+ * decimal form, which {@link Double#parseDouble} reads back to the same bits). Lines written before
+ * the zone budget had modes lack its keys: they read as the FIXED budget they were written with.
  */
 final class ConfigText {
   private ConfigText() {}
@@ -17,9 +18,13 @@ final class ConfigText {
     return "sinkTokens=" + c.sinkTokens()
         + ",windowTokens=" + c.windowTokens()
         + ",updateTokens=" + c.updateTokens()
+        + ",budget=" + c.budget().name()
         + ",retrievalFraction=" + c.retrievalFraction()
         + ",retrievalMinClusters=" + c.retrievalMinClusters()
+        + ",retrievalMaxFraction=" + c.retrievalMaxFraction()
         + ",estimationFraction=" + c.estimationFraction()
+        + ",retrievalMass=" + c.retrievalMass()
+        + ",estimationMass=" + c.estimationMass()
         + ",segmentTokens=" + c.segmentTokens()
         + ",tokensPerCluster=" + c.tokensPerCluster()
         + ",kmeansIterations=" + c.kmeansIterations()
@@ -36,14 +41,25 @@ final class ConfigText {
       }
       m.put(pair.substring(0, eq), pair.substring(eq + 1));
     }
+    WaveConfig fixed = WaveConfig.fixed();
+    if (!m.containsKey("budget")) { // written before budgets had modes: FIXED
+      m.put("budget", WaveConfig.ZoneBudget.FIXED.name());
+      m.put("retrievalMaxFraction", Double.toString(fixed.retrievalMaxFraction()));
+      m.put("retrievalMass", Double.toString(fixed.retrievalMass()));
+      m.put("estimationMass", Double.toString(fixed.estimationMass()));
+    }
     try {
       return new WaveConfig(
           Integer.parseInt(get(m, "sinkTokens", text)),
           Integer.parseInt(get(m, "windowTokens", text)),
           Integer.parseInt(get(m, "updateTokens", text)),
+          budget(get(m, "budget", text), text),
           Double.parseDouble(get(m, "retrievalFraction", text)),
           Integer.parseInt(get(m, "retrievalMinClusters", text)),
+          Double.parseDouble(get(m, "retrievalMaxFraction", text)),
           Double.parseDouble(get(m, "estimationFraction", text)),
+          Double.parseDouble(get(m, "retrievalMass", text)),
+          Double.parseDouble(get(m, "estimationMass", text)),
           Integer.parseInt(get(m, "segmentTokens", text)),
           Integer.parseInt(get(m, "tokensPerCluster", text)),
           Integer.parseInt(get(m, "kmeansIterations", text)),
@@ -51,6 +67,16 @@ final class ConfigText {
     } catch (NumberFormatException e) {
       throw new IllegalArgumentException("stored wave configuration '" + text + "' has a value that"
           + " is not a number: " + e.getMessage(), e);
+    }
+  }
+
+  private static WaveConfig.ZoneBudget budget(String name, String text) {
+    try {
+      return WaveConfig.ZoneBudget.valueOf(name);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("stored wave configuration '" + text + "' has an unknown"
+          + " budget '" + name + "'; expected one of "
+          + java.util.Arrays.toString(WaveConfig.ZoneBudget.values()), e);
     }
   }
 

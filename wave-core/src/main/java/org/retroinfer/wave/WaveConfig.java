@@ -3,18 +3,40 @@ package org.retroinfer.wave;
 import org.retroinfer.wave.kv.KvDType;
 
 /**
- * Every knob of the wave index and tripartite attention, validated. {@link #defaults()} are the
- * published defaults plus the retrieval floor measured on the shipped byte-level model (see
- * ALGORITHM.md): S=4 sink tokens, W=64 window tokens, an index update every U=1024 decoded tokens,
- * r = max(1.8% of clusters, 64 clusters) retrieved, e = 23.2% of clusters estimated, segments of
- * 8192 tokens, 16 tokens per cluster, 10 k-means iterations, bfloat16 K/V.
+ * Every knob of the wave index and tripartite attention, validated.
+ *
+ * <p>Two ways to size the zones ({@link ZoneBudget}):
+ *
+ * <ul>
+ *   <li>{@link ZoneBudget#ADAPTIVE} ({@link #adaptiveDefaults()}): clusters are ranked by their estimated
+ *       share of the attention mass ({@code s[i] * exp(q.C[i] / sqrt(d))}, normalised per query head
+ *       together with the exactly computed steady zone, summed over the group), and taken in that
+ *       order into the retrieval zone until the exact part (steady + retrieved) holds at least
+ *       {@code retrievalMass} of the estimated mass, at least {@code retrievalMinClusters} and at
+ *       most {@code retrievalMaxFraction} of the clusters; then into the estimation zone until
+ *       {@code estimationMass} is covered, at most {@code estimationFraction} of the clusters. The
+ *       rest is skipped. So a head whose attention is sharp reads a few clusters, a flat one many,
+ *       per (layer, KV head, query group, step).
+ *   <li>{@link ZoneBudget#FIXED} ({@link #fixed()}, today's {@link #defaults()}): the published scheme: clusters ranked by their
+ *       summed softmax of centroid logits (size ignored), the top {@code r = max(retrievalFraction,
+ *       retrievalMinClusters)} retrieved and the next {@code e = estimationFraction} estimated.
+ * </ul>
+ *
+ * <p>Common defaults: S=4 sink tokens, W=64 window tokens, an index update every U=1024 decoded
+ * tokens, segments of 8192 tokens, 16 tokens per cluster, 10 k-means iterations, bfloat16 K/V.
  *
  * @param sinkTokens S: the first tokens, always attended exactly
  * @param windowTokens W: the last tokens, always attended exactly
  * @param updateTokens U: decoded tokens beyond the window that are clustered as one new segment
- * @param retrievalFraction share of clusters whose tokens are attended exactly (rounded up)
- * @param retrievalMinClusters floor on the number of retrieved clusters
- * @param estimationFraction share of clusters attended from their summaries (rounded up)
+ * @param budget how the zones are sized: by mass targets or by fixed shares
+ * @param retrievalFraction FIXED: share of clusters attended exactly (rounded up)
+ * @param retrievalMinClusters floor on the number of retrieved clusters (both modes)
+ * @param retrievalMaxFraction ADAPTIVE: cap on the retrieved share of clusters (rounded up, never
+ *     below the floor)
+ * @param estimationFraction FIXED: share of clusters attended from their summaries (rounded up);
+ *     ADAPTIVE: the cap on that share
+ * @param retrievalMass ADAPTIVE: the estimated attention mass the exact part must hold
+ * @param estimationMass ADAPTIVE: the estimated attention mass exact and estimated parts must hold
  * @param segmentTokens target tokens per clustering segment at index build
  * @param tokensPerCluster average cluster size: a segment of n tokens gets round(n / this) clusters
  * @param kmeansIterations spherical k-means iterations per segment
@@ -24,15 +46,28 @@ public record WaveConfig(
     int sinkTokens,
     int windowTokens,
     int updateTokens,
+    ZoneBudget budget,
     double retrievalFraction,
     int retrievalMinClusters,
+    double retrievalMaxFraction,
     double estimationFraction,
+    double retrievalMass,
+    double estimationMass,
     int segmentTokens,
     int tokensPerCluster,
     int kmeansIterations,
     KvDType kvType) {
 
+  /** How the retrieval and estimation zones are sized; see the class javadoc. */
+  public enum ZoneBudget {
+    /** By estimated attention mass, per (layer, KV head, query group, step), within bounds. */
+    ADAPTIVE,
+    /** By fixed shares of the clusters, ranked by summed softmax of centroid logits (published). */
+    FIXED
+  }
+
   public WaveConfig {
+    require(budget != null, "budget must not be null");
     require(sinkTokens >= 0, "sinkTokens must be >= 0, got " + sinkTokens);
     require(windowTokens >= 1, "windowTokens must be >= 1 (the current token), got " + windowTokens);
     require(tokensPerCluster >= 1, "tokensPerCluster must be >= 1, got " + tokensPerCluster);
@@ -45,15 +80,64 @@ public record WaveConfig(
         "estimationFraction must be in [0, 1], got " + estimationFraction);
     require(retrievalFraction + estimationFraction <= 1, "retrievalFraction + estimationFraction must be"
         + " <= 1, got " + retrievalFraction + " + " + estimationFraction);
+    require(retrievalMaxFraction >= 0 && retrievalMaxFraction <= 1,
+        "retrievalMaxFraction must be in [0, 1], got " + retrievalMaxFraction);
+    require(retrievalMass >= 0 && retrievalMass <= 1,
+        "retrievalMass must be in [0, 1], got " + retrievalMass);
+    require(estimationMass >= 0 && estimationMass <= 1,
+        "estimationMass must be in [0, 1], got " + estimationMass);
     require(segmentTokens >= tokensPerCluster, "segmentTokens (" + segmentTokens
         + ") must be at least tokensPerCluster (" + tokensPerCluster + ")");
     require(kmeansIterations >= 0, "kmeansIterations must be >= 0, got " + kmeansIterations);
     require(kvType != null, "kvType must not be null");
   }
 
-  /** The defaults; see the class javadoc. */
+  /** The defaults: for now the {@link #fixed()} budget; see ALGORITHM.md. */
   public static WaveConfig defaults() {
-    return new WaveConfig(4, 64, 1024, 0.018, 64, 0.232, 8192, 16, 10, KvDType.BFLOAT16);
+    return fixed();
+  }
+
+  /**
+   * {@link ZoneBudget#ADAPTIVE} zones with their default targets and bounds; the rest as
+   * {@link #defaults()}.
+   */
+  public static WaveConfig adaptiveDefaults() {
+    return new WaveConfig(4, 64, 1024, ZoneBudget.ADAPTIVE, 0.018, DEFAULT_MIN_CLUSTERS,
+        DEFAULT_MAX_FRACTION, 0.232, DEFAULT_RETRIEVAL_MASS, DEFAULT_ESTIMATION_MASS, 8192, 16, 10,
+        KvDType.BFLOAT16);
+  }
+
+  /**
+   * The published fixed budgets with the floor measured on the shipped model: r = max(1.8% of the
+   * clusters, 64 clusters), e = 23.2%.
+   */
+  public static WaveConfig fixed() {
+    return adaptiveDefaults().toBuilder().budget(ZoneBudget.FIXED)
+        .retrievalMinClusters(PUBLISHED_FLOOR_CLUSTERS).build();
+  }
+
+  /** The FIXED scheme's floor on the shipped model (ALGORITHM.md), and the adaptive defaults' yardstick. */
+  static final int PUBLISHED_FLOOR_CLUSTERS = 64;
+  static final int DEFAULT_MIN_CLUSTERS = 16;
+  static final double DEFAULT_MAX_FRACTION = 0.15;
+  static final double DEFAULT_RETRIEVAL_MASS = 0.8;
+  static final double DEFAULT_ESTIMATION_MASS = 0.995;
+
+  /**
+   * This configuration with the {@link ZoneBudget#FIXED} budget, for a runtime that sizes zones by
+   * fixed counts only (the GPU kernels today): an ADAPTIVE configuration becomes the published
+   * shares with the published floor; a FIXED one is returned as it is.
+   */
+  public WaveConfig asFixed() {
+    if (!adaptive()) {
+      return this;
+    }
+    return toBuilder().budget(ZoneBudget.FIXED)
+        .retrievalMinClusters(Math.max(retrievalMinClusters, PUBLISHED_FLOOR_CLUSTERS)).build();
+  }
+
+  public boolean adaptive() {
+    return budget == ZoneBudget.ADAPTIVE;
   }
 
   /** A builder starting from {@link #defaults()}. */
@@ -71,22 +155,34 @@ public record WaveConfig(
     return sinkTokens + windowTokens + updateTokens;
   }
 
-  /** Retrieved clusters r out of {@code clusters}: max(ceil(fraction), floor), at most all. */
+  /**
+   * Retrieved clusters out of {@code clusters}: FIXED, r = max(ceil(fraction), floor); ADAPTIVE, the
+   * most a step may retrieve, max(ceil(max fraction), floor). At most all of them.
+   */
   public int retrievalClusters(int clusters) {
     if (clusters == 0) {
       return 0;
     }
-    int r = Math.max(1, (int) Math.ceil(retrievalFraction * clusters - 1e-9));
+    double share = adaptive() ? retrievalMaxFraction : retrievalFraction;
+    int r = Math.max(1, (int) Math.ceil(share * clusters - 1e-9));
     return Math.min(clusters, Math.max(r, retrievalMinClusters));
   }
 
-  /** Estimated clusters e out of {@code clusters}, after the r retrieved ones. */
+  /** The fewest clusters a step retrieves: the floor, at most all of them. */
+  public int minRetrievalClusters(int clusters) {
+    return adaptive() ? Math.min(clusters, retrievalMinClusters) : retrievalClusters(clusters);
+  }
+
+  /**
+   * Estimated clusters out of {@code clusters}: FIXED, e after the r retrieved ones; ADAPTIVE, the
+   * most a step may estimate, after the fewest it may retrieve.
+   */
   public int estimationClusters(int clusters) {
     if (clusters == 0 || estimationFraction == 0) {
       return 0;
     }
     int e = Math.max(1, (int) Math.ceil(estimationFraction * clusters - 1e-9));
-    return Math.min(clusters - retrievalClusters(clusters), e);
+    return Math.min(clusters - minRetrievalClusters(clusters), e);
   }
 
   /** Clusters of a segment of {@code tokens} tokens: round(tokens / tokensPerCluster), at least 1. */
@@ -96,8 +192,9 @@ public record WaveConfig(
 
   /**
    * The expected number of tokens attended exactly in a context of {@code contextTokens} tokens right
-   * after the index is built: sinks, window and r clusters of average size. Baselines compared at
-   * "the same budget" get this many tokens.
+   * after the index is built: sinks, window and r clusters of average size (ADAPTIVE: the fixed
+   * scheme's r, since the adaptive budget is only known per step). Baselines compared at "the same
+   * budget" get this many tokens unless the evaluation gives them wave's measured budget.
    */
   public int exactTokenBudget(int contextTokens) {
     if (contextTokens < minIndexedContext()) {
@@ -109,8 +206,14 @@ public record WaveConfig(
       clusters += clustersFor(len);
     }
     long exact = sinkTokens + windowTokens
-        + Math.round((double) retrievalClusters(clusters) * indexed / clusters);
+        + Math.round((double) fixedRetrieval(clusters) * indexed / clusters);
     return (int) Math.min(contextTokens, exact);
+  }
+
+  private int fixedRetrieval(int clusters) {
+    int r = Math.max(1, (int) Math.ceil(retrievalFraction * clusters - 1e-9));
+    return Math.min(clusters,
+        Math.max(r, adaptive() ? PUBLISHED_FLOOR_CLUSTERS : retrievalMinClusters));
   }
 
   /** How {@code tokens} indexed tokens split into segments at index build: near-equal lengths. */
@@ -134,9 +237,13 @@ public record WaveConfig(
     private int sinkTokens;
     private int windowTokens;
     private int updateTokens;
+    private ZoneBudget budget;
     private double retrievalFraction;
     private int retrievalMinClusters;
+    private double retrievalMaxFraction;
     private double estimationFraction;
+    private double retrievalMass;
+    private double estimationMass;
     private int segmentTokens;
     private int tokensPerCluster;
     private int kmeansIterations;
@@ -146,9 +253,13 @@ public record WaveConfig(
       sinkTokens = c.sinkTokens;
       windowTokens = c.windowTokens;
       updateTokens = c.updateTokens;
+      budget = c.budget;
       retrievalFraction = c.retrievalFraction;
       retrievalMinClusters = c.retrievalMinClusters;
+      retrievalMaxFraction = c.retrievalMaxFraction;
       estimationFraction = c.estimationFraction;
+      retrievalMass = c.retrievalMass;
+      estimationMass = c.estimationMass;
       segmentTokens = c.segmentTokens;
       tokensPerCluster = c.tokensPerCluster;
       kmeansIterations = c.kmeansIterations;
@@ -167,6 +278,26 @@ public record WaveConfig(
 
     public Builder updateTokens(int v) {
       updateTokens = v;
+      return this;
+    }
+
+    public Builder budget(ZoneBudget v) {
+      budget = v;
+      return this;
+    }
+
+    public Builder retrievalMaxFraction(double v) {
+      retrievalMaxFraction = v;
+      return this;
+    }
+
+    public Builder retrievalMass(double v) {
+      retrievalMass = v;
+      return this;
+    }
+
+    public Builder estimationMass(double v) {
+      estimationMass = v;
       return this;
     }
 
@@ -206,9 +337,9 @@ public record WaveConfig(
     }
 
     public WaveConfig build() {
-      return new WaveConfig(sinkTokens, windowTokens, updateTokens, retrievalFraction,
-          retrievalMinClusters, estimationFraction, segmentTokens, tokensPerCluster, kmeansIterations,
-          kvType);
+      return new WaveConfig(sinkTokens, windowTokens, updateTokens, budget, retrievalFraction,
+          retrievalMinClusters, retrievalMaxFraction, estimationFraction, retrievalMass,
+          estimationMass, segmentTokens, tokensPerCluster, kmeansIterations, kvType);
     }
   }
 }

@@ -46,6 +46,7 @@ public final class WaveHeadCache implements HeadCache {
   private int[] estIds = new int[0];
   private int[] rangeStarts = new int[0];
   private int[] rangeEnds = new int[0];
+  private final double[] steadyLogMass;
   private int lastExact;
 
   /** An empty cache. */
@@ -79,6 +80,7 @@ public final class WaveHeadCache implements HeadCache {
     this.ranking = new ClusterRanking(groupSize);
     this.exact = new SoftmaxState(groupSize, dim);
     this.estimated = new SoftmaxState(groupSize, dim);
+    this.steadyLogMass = new double[groupSize];
     fitScratch();
   }
 
@@ -290,14 +292,40 @@ public final class WaveHeadCache implements HeadCache {
    * estimated. For inspection; {@link #attend} does the same internally.
    */
   public ZonePlan planZones(float[] queries, int qOff) {
+    if (config.adaptive()) {
+      exact.reset();
+      absorbSteady(queries, qOff);
+    }
     planInto(queries, qOff);
     return plan.copy();
   }
 
+  /** The steady zone (sinks and tail) into the exact part. */
+  private void absorbSteady(float[] queries, int qOff) {
+    exact.absorbRange(sinkKeys, sinkValues, 0, sinkKeys.size(), queries, qOff, scale);
+    exact.absorbRange(tailKeys, tailValues, 0, tailKeys.size(), queries, qOff, scale);
+  }
+
+  /** Plans the zones; in ADAPTIVE mode after the steady zone was absorbed into {@code exact}. */
   private void planInto(float[] queries, int qOff) {
     int clusters = index.clusterCount();
-    ranking.plan(index, queries, qOff, scale, config.retrievalClusters(clusters),
-        config.estimationClusters(clusters), plan);
+    if (config.adaptive()) {
+      boolean none = exact.isEmpty();
+      for (int h = 0; h < groupSize; h++) {
+        steadyLogMass[h] = none ? Double.NEGATIVE_INFINITY : exact.logMass(h);
+      }
+      ranking.planByMass(index, queries, qOff, scale, steadyLogMass, config.retrievalMass(),
+          config.estimationMass(), config.minRetrievalClusters(clusters),
+          config.retrievalClusters(clusters), config.estimationClusters(clusters), plan);
+    } else {
+      ranking.plan(index, queries, qOff, scale, config.retrievalClusters(clusters),
+          config.estimationClusters(clusters), plan);
+    }
+  }
+
+  /** The last plan of {@link #attend} (read-only use; overwritten by the next attend). */
+  public ZonePlan lastPlan() {
+    return plan;
   }
 
   /**
@@ -315,6 +343,10 @@ public final class WaveHeadCache implements HeadCache {
     VectorStore keys = index.keys();
     VectorStore values = index.values();
     int r = 0;
+    boolean steadyFirst = indexed && config.adaptive(); // the plan weighs the steady zone's mass
+    if (steadyFirst) {
+      absorbSteady(queries, qOff);
+    }
     if (indexed) {
       planInto(queries, qOff);
       r = plan.retrievedCount(); // fitScratch sized the arrays for this index
@@ -329,8 +361,9 @@ public final class WaveHeadCache implements HeadCache {
       }
       touchSink = touched;
     }
-    exact.absorbRange(sinkKeys, sinkValues, 0, sinkKeys.size(), queries, qOff, scale);
-    exact.absorbRange(tailKeys, tailValues, 0, tailKeys.size(), queries, qOff, scale);
+    if (!steadyFirst) {
+      absorbSteady(queries, qOff);
+    }
     if (indexed) {
       exact.absorbRanges(keys, values, rangeStarts, rangeEnds, r, queries, qOff, scale);
       int e = plan.estimatedCount();

@@ -11,8 +11,9 @@ import org.retroinfer.wave.kv.KvDType;
 class WaveConfigTest {
 
   @Test
-  void defaultsAreThePublishedOnesWithTheMeasuredFloor() {
-    WaveConfig c = WaveConfig.defaults();
+  void fixedIsThePublishedSchemeWithTheMeasuredFloor() {
+    WaveConfig c = WaveConfig.fixed();
+    assertEquals(WaveConfig.ZoneBudget.FIXED, c.budget());
     assertEquals(4, c.sinkTokens());
     assertEquals(64, c.windowTokens());
     assertEquals(1024, c.updateTokens());
@@ -27,8 +28,27 @@ class WaveConfigTest {
   }
 
   @Test
+  void adaptiveBoundsRoundUpAndRespectTheFloor() {
+    WaveConfig c = WaveConfig.adaptiveDefaults();
+    assertEquals(WaveConfig.ZoneBudget.ADAPTIVE, c.budget());
+    int cap = (int) Math.ceil(c.retrievalMaxFraction() * 1020 - 1e-9);
+    assertEquals(cap, c.retrievalClusters(1020)); // the most a step may retrieve
+    assertEquals(c.retrievalMinClusters(), c.minRetrievalClusters(1020));
+    assertEquals(5, c.minRetrievalClusters(5)); // never more than exist
+    assertEquals(Math.min(1020 - c.retrievalMinClusters(), 237), c.estimationClusters(1020));
+    // baselines compared "at the same budget" get the fixed scheme's expected budget
+    assertEquals(WaveConfig.fixed().exactTokenBudget(16384), c.exactTokenBudget(16384));
+    assertThrows(IllegalArgumentException.class,
+        () -> WaveConfig.builder().estimationMass(1.5).build());
+    assertThrows(IllegalArgumentException.class,
+        () -> WaveConfig.builder().retrievalMaxFraction(1.5).build());
+    assertThrows(IllegalArgumentException.class, () -> WaveConfig.builder().budget(null).build());
+    assertEquals(WaveConfig.fixed(), WaveConfig.defaults());
+  }
+
+  @Test
   void budgetsRoundUpAndRespectTheFloor() {
-    WaveConfig c = WaveConfig.defaults();
+    WaveConfig c = WaveConfig.fixed();
     assertEquals(64, c.retrievalClusters(1020)); // 1.8% = 18.4 -> floor 64
     assertEquals(148, c.retrievalClusters(8192)); // 147.5 -> 148
     assertEquals(30, c.retrievalClusters(30)); // never more than exist

@@ -280,7 +280,7 @@ public final class DecodeBenchmark {
 
   /**
    * The benchmark's synthetic layout: per item 4 + 64 + 512 steady tokens and clusters of 8..24
-   * tokens for the rest, head dim 128, bf16 K/V, {@code WaveConfig.defaults()}.
+   * tokens for the rest, head dim 128, bf16 K/V, {@code WaveConfig.fixed()}.
    */
   public static BatchTables tables(int items, int g, int context, Random rnd) {
     int[] steady = new int[items];
@@ -297,7 +297,7 @@ public final class DecodeBenchmark {
       }
       sizes[i] = java.util.Arrays.copyOf(s, n);
     }
-    return new BatchTables(DIM, g, KvDType.BFLOAT16, steady, sizes, WaveConfig.defaults());
+    return new BatchTables(DIM, g, KvDType.BFLOAT16, steady, sizes, WaveConfig.fixed());
   }
 
   /** Peak DRAM bandwidth from the memory clock and bus width (double data rate). */

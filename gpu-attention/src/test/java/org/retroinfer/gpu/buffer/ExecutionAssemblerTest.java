@@ -36,7 +36,7 @@ class ExecutionAssemblerTest {
       }
     }
     BatchTables t = new BatchTables(16, 1, KvDType.FLOAT32, steady, sizes,
-        WaveConfig.builder().retrievalMinClusters(30).build());
+        WaveConfig.fixed().toBuilder().retrievalMinClusters(30).build());
     int bt = 8;
     // a small cache: evictions, and so hits in scattered blocks, from the first steps on
     BlockCache cache = new BlockCache(t.totalClusters(), 100, bt);
@@ -115,7 +115,7 @@ class ExecutionAssemblerTest {
   void aClusterResidentWithAnotherSizeIsRejected() {
     int[][] sizes = {{8, 20, 5}};
     BatchTables t = new BatchTables(16, 1, KvDType.FLOAT32, new int[] {4}, sizes,
-        WaveConfig.builder().retrievalMinClusters(3).build());
+        WaveConfig.fixed().toBuilder().retrievalMinClusters(3).build());
     BlockCache cache = new BlockCache(t.totalClusters(), 10, 8);
     cache.complete(cache.admit(1, 8)); // cluster 1 has 20 tokens: 3 blocks, not 1
     Selection sel = Selection.allocate(t);

@@ -45,7 +45,7 @@ class KernelEmulatorTest {
   }
 
   private void check(KvDType type, int d, int g, int items) {
-    WaveConfig config = WaveConfig.builder().kvType(type).retrievalMinClusters(16).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(type).retrievalMinClusters(16).build();
     List<WaveHeadCache> heads = TestData.heads(rnd, config, items, d, g, 1500, 3000);
     try (WaveBatch batch = WaveBatch.of(heads, config)) {
       BatchTables t = batch.tables;
@@ -103,7 +103,7 @@ class KernelEmulatorTest {
 
   @Test
   void cachedAssemblyEqualsUncachedBitForBitAndHits() {
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).retrievalMinClusters(16).build();
     int d = 32;
     int g = 2;
     List<WaveHeadCache> heads = TestData.heads(rnd, config, 2, d, g, 2000, 2500);
@@ -133,7 +133,7 @@ class KernelEmulatorTest {
 
   @Test
   void executionBufferHoldsSteadyThenRetrievedClusters() {
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.FLOAT32).retrievalMinClusters(8).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.FLOAT32).retrievalMinClusters(8).build();
     int d = 16;
     List<WaveHeadCache> heads = TestData.heads(rnd, config, 2, d, 1, 1500, 1800);
     try (WaveBatch batch = WaveBatch.of(heads, config)) {

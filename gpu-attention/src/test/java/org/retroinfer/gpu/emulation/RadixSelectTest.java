@@ -24,7 +24,7 @@ class RadixSelectTest {
       int nc = 1 + rnd.nextInt(3000);
       double rf = rnd.nextDouble() * 0.3;
       double ef = rnd.nextDouble() * (1 - rf);
-      WaveConfig config = WaveConfig.builder().retrievalFraction(rf).estimationFraction(ef)
+      WaveConfig config = WaveConfig.fixed().toBuilder().retrievalFraction(rf).estimationFraction(ef)
           .retrievalMinClusters(rnd.nextInt(5)).build();
       int[] sizes = new int[nc];
       Arrays.fill(sizes, 1);

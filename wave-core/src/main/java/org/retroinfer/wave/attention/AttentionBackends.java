@@ -1,6 +1,7 @@
 package org.retroinfer.wave.attention;
 
 import java.util.List;
+import java.util.function.IntUnaryOperator;
 import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.baseline.QuestAttention;
@@ -19,13 +20,22 @@ public final class AttentionBackends {
   private AttentionBackends() {}
 
   public static AttentionBackend create(String name, WaveConfig config) {
+    return create(name, config, config::exactTokenBudget);
+  }
+
+  /**
+   * Like {@link #create(String, WaveConfig)}, with the baselines reading {@code exactBudget} of a
+   * context's tokens exactly (context length to tokens) instead of wave's expected budget.
+   */
+  public static AttentionBackend create(String name, WaveConfig config,
+      IntUnaryOperator exactBudget) {
     return switch (name) {
       case "full" -> new FullAttention(config.kvType());
       case "wave" -> new WaveAttention(config);
-      case "quest" -> new QuestAttention(config.kvType(), config::exactTokenBudget);
+      case "quest" -> new QuestAttention(config.kvType(), exactBudget);
       case "streaming" -> new StreamingLlmAttention(config.kvType(), config.sinkTokens(),
-          config::exactTokenBudget);
-      case "oracle" -> new TopKOracleAttention(config.kvType(), config::exactTokenBudget);
+          exactBudget);
+      case "oracle" -> new TopKOracleAttention(config.kvType(), exactBudget);
       default -> throw new IllegalArgumentException("unknown attention method '" + name
           + "'; expected one of " + NAMES);
     };

@@ -31,6 +31,7 @@ public final class WaveIndex implements AutoCloseable {
   private int[] segmentFirstCluster = new int[] {0};
   private int[] segmentFirstPosition = new int[0];
   private int[] segmentTokens = new int[0];
+  private float[] logSizes = new float[0];
   private int clusters;
   private int segments;
   private float[] keyCentre;
@@ -99,8 +100,10 @@ public final class WaveIndex implements AutoCloseable {
     int k = segment.clusters();
     int[] offsets = segment.offsets();
     clusterStart = ensure(clusterStart, clusters + k + 1);
+    logSizes = Arrays.copyOf(logSizes, clusters + k); // exact length: ranking reads all of it
     for (int c = 0; c < k; c++) {
       clusterStart[clusters + c + 1] = rowBase + offsets[c + 1];
+      logSizes[clusters + c] = (float) Math.log(offsets[c + 1] - offsets[c]);
     }
     centroids.appendAll(segment.centroids(), 0, k);
     addBlocked(segment.centroids(), k);
@@ -223,6 +226,14 @@ public final class WaveIndex implements AutoCloseable {
   /** Tokens in cluster {@code c}. */
   public int clusterSize(int c) {
     return clusterStart[c + 1] - clusterStart[c];
+  }
+
+  /**
+   * The natural log of every cluster's size, by cluster id (read-only use; replaced when a segment
+   * is added): what ranking by estimated mass adds to centroid logits.
+   */
+  public float[] logSizes() {
+    return logSizes;
   }
 
   /** Token position of row {@code row}. */

@@ -14,6 +14,8 @@ public final class ZonePlan {
   private int[] estimated = new int[0];
   private int retrievedCount;
   private int estimatedCount;
+  private double exactShare = Double.NaN;
+  private double coveredShare = Double.NaN;
 
   /** Sizes the plan for up to {@code r} retrieved and {@code e} estimated clusters. */
   public void reserve(int r, int e) {
@@ -29,6 +31,27 @@ public final class ZonePlan {
     reserve(r, e);
     retrievedCount = r;
     estimatedCount = e;
+    exactShare = Double.NaN;
+    coveredShare = Double.NaN;
+  }
+
+  void setShares(double exact, double covered) {
+    exactShare = exact;
+    coveredShare = covered;
+  }
+
+  /**
+   * The estimated share of the group's attention mass that the exact part (steady zone and
+   * retrieved clusters) holds, as the plan saw it (mean over the group's query heads); NaN for a
+   * plan by fixed counts, which does not estimate it.
+   */
+  public double exactShare() {
+    return exactShare;
+  }
+
+  /** Like {@link #exactShare()}, with the estimated clusters added. */
+  public double coveredShare() {
+    return coveredShare;
   }
 
   int[] retrievedArray() {
@@ -78,6 +101,8 @@ public final class ZonePlan {
     p.estimated = Arrays.copyOf(estimated, estimatedCount);
     p.retrievedCount = retrievedCount;
     p.estimatedCount = estimatedCount;
+    p.exactShare = exactShare;
+    p.coveredShare = coveredShare;
     return p;
   }
 }

@@ -83,6 +83,79 @@ public final class TopSelection {
     }
   }
 
+  /**
+   * Reorders {@code a[lo, hi)} so that, for the returned {@code k}, {@code a[lo, lo + k)} holds its
+   * {@code k} largest keys (in no particular order), with {@code k} the smallest count whose scores
+   * ({@link #score}) sum to at least {@code target}; all of them ({@code hi - lo}) if even their sum
+   * falls short, and 0 if {@code target <= 0}. The same partition as {@link #selectLargest}, which
+   * also sums the scores it moves above the pivot: linear expected time, no sort.
+   */
+  public static int selectMass(long[] a, int lo, int hi, double target, long[] scratch) {
+    if (!(target > 0) || hi <= lo) {
+      return 0;
+    }
+    if (scratch.length < hi - lo) {
+      throw new IllegalArgumentException("scratch of " + scratch.length + " longs for "
+          + (hi - lo) + " keys");
+    }
+    double need = target;
+    int l = lo; // a[lo, l) are in, and their scores were taken from need
+    int r = hi; // a[r, hi) are out
+    while (r - l > SMALL) {
+      long pivot = medianOfThree(a[l], a[(l + r) >>> 1], a[r - 1]);
+      int above = l;
+      int rest = 0;
+      double sumAbove = 0;
+      for (int i = l; i < r; i++) {
+        long x = a[i];
+        a[above] = x;
+        scratch[rest] = x;
+        int up = x > pivot ? 1 : 0;
+        sumAbove += up * score(x);
+        above += up;
+        rest += 1 - up;
+      }
+      System.arraycopy(scratch, 0, a, above, rest);
+      if (sumAbove >= need) {
+        r = above; // the keys above the pivot are enough: the answer is among them
+        continue;
+      }
+      need -= sumAbove;
+      int at = above; // the pivot is the largest of the rest: it goes in next
+      while (a[at] != pivot) {
+        at++;
+      }
+      a[at] = a[above];
+      a[above] = pivot;
+      l = above + 1;
+      need -= score(pivot);
+      if (need <= 0) {
+        return l - lo;
+      }
+    }
+    for (int i = l; i < r; i++) { // a few keys left: take the largest, one at a time
+      int best = i;
+      for (int j = i + 1; j < r; j++) {
+        if (a[j] > a[best]) {
+          best = j;
+        }
+      }
+      long pick = a[best];
+      a[best] = a[i];
+      a[i] = pick;
+      need -= score(pick);
+      if (need <= 0) {
+        return i + 1 - lo;
+      }
+    }
+    return r - lo;
+  }
+
+  /** The score packed by {@link #pack}. */
+  public static float score(long key) {
+    return Float.intBitsToFloat((int) (key >>> 32));
+  }
+
   /** Ranges this short finish by repeated maximum search. */
   private static final int SMALL = 16;
 

@@ -65,6 +65,50 @@ class TopSelectionTest {
   }
 
   @Test
+  void selectMassTakesTheShortestPrefixOfTheSortedScores() {
+    Random rnd = new Random(14);
+    for (int trial = 0; trial < 400; trial++) {
+      int n = 1 + rnd.nextInt(trial % 4 == 0 ? 40 : 2000);
+      long[] a = new long[n + 3];
+      for (int i = 0; i < n; i++) {
+        // heavy-tailed shares with ties, as attention mass shares are
+        float score = rnd.nextInt(5) == 0 ? 1f / 64 : (float) Math.pow(rnd.nextDouble(), 6);
+        a[1 + i] = TopSelection.pack(score, i);
+      }
+      long[] sorted = Arrays.copyOfRange(a, 1, 1 + n);
+      Arrays.sort(sorted);
+      double total = 0;
+      for (long x : sorted) {
+        total += TopSelection.score(x);
+      }
+      double target = trial % 7 == 0 ? total * 1.5 : trial % 11 == 0 ? -1 : rnd.nextDouble() * total;
+      // the reference: walk the keys from the largest, in float64, until the target is met
+      int want = 0;
+      double sum = 0;
+      while (want < n && (target > 0 && sum < target)) {
+        sum += TopSelection.score(sorted[n - 1 - want]);
+        want++;
+      }
+      int k = TopSelection.selectMass(a, 1, 1 + n, target, new long[n]);
+      // summation order may differ only at the last bit: allow an off-by-one only on a near tie
+      if (k != want) {
+        double walked = 0;
+        for (int i = 0; i < Math.min(k, want); i++) {
+          walked += TopSelection.score(sorted[n - 1 - i]);
+        }
+        assertEquals(Math.abs(k - want), 1, "n=" + n + " target=" + target);
+        assertEquals(target, walked, 1e-9 * total, "n=" + n + " k=" + k + " want=" + want);
+      }
+      long[] top = Arrays.copyOfRange(a, 1, 1 + k);
+      Arrays.sort(top);
+      assertArrayEquals(Arrays.copyOfRange(sorted, n - k, n), top, "n=" + n + " k=" + k);
+      long[] all = Arrays.copyOfRange(a, 1, 1 + n);
+      Arrays.sort(all);
+      assertArrayEquals(sorted, all, "selection must permute, not lose keys");
+    }
+  }
+
+  @Test
   void packKeepsScoreOrderThenLowerIdFirst() {
     long a = TopSelection.pack(0.5f, 10);
     long b = TopSelection.pack(0.25f, 3);

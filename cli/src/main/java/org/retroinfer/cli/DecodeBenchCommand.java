@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import org.retroinfer.model.eval.BudgetStats;
 import org.retroinfer.model.eval.MethodSpec;
 import org.retroinfer.model.eval.PythonCorpus;
 import org.retroinfer.model.llama.Decoder;
@@ -103,7 +104,10 @@ public final class DecodeBenchCommand implements Callable<Integer> {
         }
         long[][] nanos = new long[specs.size()][steps];
         long[][] attention = new long[specs.size()][steps];
-        long[] exact = new long[specs.size()];
+        List<BudgetStats> budgets = new ArrayList<>();
+        for (int m = 0; m < specs.size(); m++) {
+          budgets.add(new BudgetStats(llama.config().layers(), llama.config().kvHeads()));
+        }
         try (Progress bar = Progress.start(err, "decode", "steps",
             (long) (warmup + steps) * specs.size())) {
           for (int i = 0; i < warmup + steps; i++) {
@@ -117,7 +121,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
               if (i >= warmup) {
                 nanos[m][i - warmup] = dt;
                 attention[m][i - warmup] = decoder.attentionNanos() - a0;
-                exact[m] += exactReads(caches.get(m));
+                budgets.get(m).addStep(caches.get(m));
               }
             }
             bar.stepTo((long) (i + 1) * specs.size());
@@ -127,43 +131,39 @@ public final class DecodeBenchCommand implements Callable<Integer> {
             context / prefill, config.kvType());
         out.printf("decode     %d steps per method after %d warm-up steps, interleaved across"
             + " methods, from position %,d%n%n", steps, warmup, context);
-        out.printf("%-12s %10s %10s %10s %10s %10s %9s %13s %10s %12s %10s %8s%n", "method",
+        int width = Math.max(12, specs.stream().mapToInt(s -> s.toString().length()).max().orElse(6));
+        String col = "%-" + width + "s";
+        out.printf(col + " %10s %10s %10s %10s %10s %9s %13s %10s %12s %10s %8s%n", "method",
             "median ms", "mean ms", "p90 ms", "max ms", "tokens/s", "speedup", "attention ms",
             "attn x", "exact/head", "index s", "index%");
         double base = median(nanos[0]);
         double baseAttention = median(attention[0]);
-        int heads = llama.config().layers() * llama.config().kvHeads();
         for (int m = 0; m < specs.size(); m++) {
           double med = median(nanos[m]);
           double att = median(attention[m]);
-          out.printf("%-12s %10.3f %10.3f %10.3f %10.3f %10.1f %8.2fx %13.3f %9.2fx %12.0f %10.3f"
+          out.printf(col + " %10.3f %10.3f %10.3f %10.3f %10.1f %8.2fx %13.3f %9.2fx %12.0f %10.3f"
               + " %7.1f%%%n",
               specs.get(m), med / 1e6, Arrays.stream(nanos[m]).average().orElse(0) / 1e6,
               percentile(nanos[m], 0.9) / 1e6, Arrays.stream(nanos[m]).max().orElse(0) / 1e6,
               1e9 / med, base / med, att / 1e6,
-              baseAttention / att, (double) exact[m] / steps / heads, index[m],
+              baseAttention / att, budgets.get(m).mean(), index[m],
               100 * index[m] / prefill);
         }
         out.println("\n(attention ms: median time per step inside the cache, append + attend of all"
             + " layers; the rest of a step is the model's own products, the same for every method."
             + " max ms: the slowest step, e.g. one that adds a segment to the wave index every"
             + " 1,024 decoded tokens)");
+        out.printf("%nexact tokens per step and head, as read: mean, p10/p50/p90/max, then the"
+            + " mean of each layer.kvHead%n%s%n", BudgetStats.header(width));
+        for (int m = 0; m < specs.size(); m++) {
+          out.println(budgets.get(m).row(specs.get(m).toString(), width));
+        }
         out.flush();
       } finally {
         caches.forEach(ContextCache::close);
       }
     }
     return 0;
-  }
-
-  private static long exactReads(ContextCache cache) {
-    long n = 0;
-    for (int l = 0; l < cache.shape().layers(); l++) {
-      for (int h = 0; h < cache.shape().kvHeads(); h++) {
-        n += cache.head(l, h).lastExactTokens();
-      }
-    }
-    return n;
   }
 
   private static double median(long[] x) {

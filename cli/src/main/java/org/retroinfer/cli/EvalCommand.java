@@ -7,7 +7,7 @@ import picocli.CommandLine.Spec;
 /** Evaluations of attention methods on the model; one subcommand per evaluation. */
 @Command(name = "eval", mixinStandardHelpOptions = true,
     description = "Evaluate attention methods on the model.",
-    subcommands = {NiahCommand.class})
+    subcommands = {NiahCommand.class, MultiKeyCommand.class})
 public final class EvalCommand implements java.util.concurrent.Callable<Integer> {
   @Spec CommandSpec spec;
 

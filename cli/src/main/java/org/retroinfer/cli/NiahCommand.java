@@ -8,7 +8,6 @@ import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.retroinfer.model.eval.EvaluationReport;
-import org.retroinfer.model.eval.MethodOutcome;
 import org.retroinfer.model.eval.MethodSpec;
 import org.retroinfer.model.eval.NeedleEvaluation;
 import org.retroinfer.model.eval.NeedleTask;
@@ -50,8 +49,10 @@ public final class NiahCommand implements Callable<Integer> {
   int trials;
 
   @Option(names = "--methods", split = ",", defaultValue = "full,wave,quest,streaming",
-      description = "Methods, in any case, each optionally with a retrieval budget, e.g. wave:0.05"
-          + " (default ${DEFAULT-VALUE}). Baselines read as many tokens exactly as wave does.")
+      description = "Methods, in any case, each optionally with settings: wave:fixed, wave:adaptive:mass=0.9,"
+          + " wave:fixed:r=5%%:e=20%%:min=0, oracle:tokens=1100 (default ${DEFAULT-VALUE})."
+          + " Baselines read as many tokens exactly as the first wave method did on the same"
+          + " prompt, unless given tokens=.")
   List<String> methods;
 
   @Option(names = "--scored-tokens", defaultValue = "128",
@@ -129,38 +130,7 @@ public final class NiahCommand implements Callable<Integer> {
       EvaluationReport report;
       // one unit per prefilled token: a 16K prompt weighs eight times a 2K one
       try (Progress progress = Progress.start(err, "eval niah", "tokens", work)) {
-        report = new NeedleEvaluation(llama, options).run(new NeedleEvaluation.Listener() {
-          double prefill;
-          int done;
-          int total;
-          long finished;
-
-          @Override
-          public void prefillProgress(int tokensDone, int tokensTotal) {
-            progress.stepTo(finished + tokensDone);
-          }
-
-          @Override
-          public void prefillDone(int context, int done, int total, double seconds) {
-            this.prefill = seconds;
-            this.done = done;
-            this.total = total;
-          }
-
-          @Override
-          public void trialDone(int context, double depth, int trial, List<MethodOutcome> os) {
-            finished += context;
-            progress.stepTo(finished);
-            StringBuilder sb = new StringBuilder(String.format(
-                "[%d/%d] %,d tokens, depth %.0f%%, trial %d: prefill %.1f s |", done, total,
-                context, depth * 100, trial + 1, prefill));
-            for (MethodOutcome o : os) {
-              sb.append(String.format(" %s %s %s %.1f tok/s |", o.method(), o.answer(),
-                  o.correct() ? "ok" : "MISS", o.decodeSteps() / (o.decodeNanos() / 1e9)));
-            }
-            progress.println(err, sb.toString());
-          }
-        });
+        report = new NeedleEvaluation(llama, options).run(new EvalListener(err, progress));
       }
       if (save != null) {
         Files.writeString(save, report.toJson() + "\n");

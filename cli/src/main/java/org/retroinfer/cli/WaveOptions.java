@@ -12,17 +12,35 @@ public final class WaveOptions {
           + " (default: BFLOAT16).")
   KvDType kvType;
 
+  @Option(names = "--budget", paramLabel = "MODE",
+      description = "How wave attention sizes its zones: FIXED (the published shares, the"
+          + " default) or ADAPTIVE (by estimated attention mass, per head and step).")
+  WaveConfig.ZoneBudget budget;
+
   @Option(names = "--retrieval", paramLabel = "FRACTION",
-      description = "Share of clusters attended exactly by wave attention (default 0.018, with a"
-          + " floor of --retrieval-min-clusters).")
+      description = "FIXED: share of clusters attended exactly (default 0.018, with a floor of"
+          + " --retrieval-min-clusters).")
   Double retrieval;
 
   @Option(names = "--retrieval-min-clusters", paramLabel = "N",
-      description = "Floor on retrieved clusters (default 64).")
+      description = "Floor on retrieved clusters (default 64 FIXED, 16 ADAPTIVE).")
   Integer retrievalMin;
 
+  @Option(names = "--retrieval-max", paramLabel = "FRACTION",
+      description = "ADAPTIVE: cap on the share of clusters attended exactly (default 0.15).")
+  Double retrievalMax;
+
+  @Option(names = "--retrieval-mass", paramLabel = "SHARE",
+      description = "ADAPTIVE: estimated attention mass the exact part must hold (default 0.8).")
+  Double retrievalMass;
+
+  @Option(names = "--estimation-mass", paramLabel = "SHARE",
+      description = "ADAPTIVE: estimated mass exact and estimated parts must hold (default 0.995).")
+  Double estimationMass;
+
   @Option(names = "--estimation", paramLabel = "FRACTION",
-      description = "Share of clusters estimated from their centroids (default 0.232).")
+      description = "Share of clusters estimated from their centroids (FIXED), or its cap"
+          + " (ADAPTIVE) (default 0.232).")
   Double estimation;
 
   @Option(names = "--sinks", paramLabel = "TOKENS",
@@ -48,6 +66,15 @@ public final class WaveOptions {
     if (retrievalMin != null) {
       Arguments.atLeast(spec, "--retrieval-min-clusters", retrievalMin, 0, "clusters");
     }
+    if (retrievalMax != null) {
+      Arguments.fraction(spec, "--retrieval-max", retrievalMax);
+    }
+    if (retrievalMass != null) {
+      Arguments.fraction(spec, "--retrieval-mass", retrievalMass);
+    }
+    if (estimationMass != null) {
+      Arguments.fraction(spec, "--estimation-mass", estimationMass);
+    }
     if (sinks != null) {
       Arguments.atLeast(spec, "--sinks", sinks, 0, "tokens");
     }
@@ -57,7 +84,7 @@ public final class WaveOptions {
     try {
       return config();
     } catch (IllegalArgumentException e) {
-      WaveConfig d = WaveConfig.defaults();
+      WaveConfig d = base();
       double r = retrieval != null ? retrieval : d.retrievalFraction();
       double est = estimation != null ? estimation : d.estimationFraction();
       throw r + est > 1 ? Arguments.invalid(spec, "--retrieval %s and --estimation %s add up to"
@@ -66,9 +93,15 @@ public final class WaveOptions {
     }
   }
 
+  /** The defaults of the --budget asked for, or the defaults. */
+  private WaveConfig base() {
+    return budget == null ? WaveConfig.defaults() : budget == WaveConfig.ZoneBudget.FIXED
+        ? WaveConfig.fixed() : WaveConfig.adaptiveDefaults();
+  }
+
   /** The configuration, unchecked: {@link WaveConfig} itself rejects values out of range. */
   public WaveConfig config() {
-    WaveConfig.Builder b = WaveConfig.builder();
+    WaveConfig.Builder b = base().toBuilder();
     if (kvType != null) {
       b.kvType(kvType);
     }
@@ -80,6 +113,15 @@ public final class WaveOptions {
     }
     if (estimation != null) {
       b.estimationFraction(estimation);
+    }
+    if (retrievalMax != null) {
+      b.retrievalMaxFraction(retrievalMax);
+    }
+    if (retrievalMass != null) {
+      b.retrievalMass(retrievalMass);
+    }
+    if (estimationMass != null) {
+      b.estimationMass(estimationMass);
     }
     if (sinks != null) {
       b.sinkTokens(sinks);

@@ -62,15 +62,19 @@ public final class ExplainCommand implements Callable<Integer> {
     } else {
       out.printf("context %s (%d tokens), query at position %d, token %d%n", r.context(),
           r.contextTokens(), r.position(), r.token());
-      out.printf("%5s %4s %8s %9s %9s %8s %9s %9s %9s %8s %9s%n", "layer", "head", "clusters",
-          "retrieved", "estimated", "steady", "retr.mass", "est.mass", "estimate", "skipped",
-          "out.error");
+      out.printf("%5s %4s %8s %9s %9s %7s %10s %8s %9s %9s %9s %8s %9s%n", "layer", "head",
+          "clusters", "retrieved", "estimated", "exact", "exact.mass", "planned", "steady",
+          "retr.mass", "est.mass", "skipped", "out.error");
       for (ExplainReport.Head h : r.heads()) {
-        out.printf("%5d %4d %8d %9d %9d %8.3f %9.3f %9.3f %9.3f %8.3f %9.4f%n", h.layer(),
-            h.kvHead(), h.clusters(), h.retrievedCount(), h.estimatedCount(), h.steadyMass(),
-            h.retrievedMass(), h.estimatedMass(), h.estimateMass(), h.skippedMass(),
-            h.outputError());
+        out.printf("%5d %4d %8d %9d %9d %7d %10.3f %8s %9.3f %9.3f %9.3f %8.3f %9.4f%n", h.layer(),
+            h.kvHead(), h.clusters(), h.retrievedCount(), h.estimatedCount(), h.exactTokens(),
+            h.steadyMass() + h.retrievedMass(), Double.isNaN(h.plannedExactShare()) ? "-"
+                : String.format("%.3f", h.plannedExactShare()), h.steadyMass(),
+            h.retrievedMass(), h.estimatedMass(), h.skippedMass(), h.outputError());
       }
+      out.println("exact: tokens read exactly (steady zone and retrieved clusters); exact.mass:"
+          + " their true share of the attention mass; planned: the share the adaptive budget"
+          + " estimated for them");
       out.printf("mean mass: steady %.3f, retrieved %.3f, estimated %.3f, skipped %.3f; mean output"
           + " error %.4f%n", r.meanSteady(), r.meanRetrieved(), r.meanEstimated(), r.meanSkipped(),
           r.meanOutputError());

@@ -29,18 +29,23 @@ public record ExplainReport(String context, int contextTokens, int position, int
    * One (layer, KV head).
    *
    * @param tokens tokens attended (the context plus the query's own token)
+   * @param exactTokens tokens read exactly: the steady zone and the retrieved clusters (the budget)
+   * @param plannedExactShare the share of the mass the plan expected the exact part to hold (its
+   *     estimate, ADAPTIVE budgets only; NaN for FIXED), next to the true {@code steadyMass +
+   *     retrievedMass}
    * @param estimateMass the estimation zone's estimated mass {@code sum s_i exp(q.C_i)} as a share
    *     of the true total: never above {@code estimatedMass} (Jensen)
    * @param budgetCurve per budget: {mass by ranking, mass by the true top clusters}
    * @param outputError relative L2 error of wave attention's output vs full attention's
    */
   public record Head(int layer, int kvHead, int tokens, int clusters, int retrievedCount,
-      int estimatedCount, int[] retrieved, int[] estimated, double steadyMass,
+      int estimatedCount, int exactTokens, double plannedExactShare, int[] retrieved, int[] estimated, double steadyMass,
       double retrievedMass, double estimatedMass, double skippedMass, double estimateMass,
       double[][] budgetCurve, double outputError) {
 
     Head withOutputError(double e) {
-      return new Head(layer, kvHead, tokens, clusters, retrievedCount, estimatedCount, retrieved,
+      return new Head(layer, kvHead, tokens, clusters, retrievedCount, estimatedCount, exactTokens,
+          plannedExactShare, retrieved,
           estimated, steadyMass, retrievedMass, estimatedMass, skippedMass, estimateMass,
           budgetCurve, e);
     }

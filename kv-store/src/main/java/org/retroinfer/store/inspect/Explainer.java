@@ -137,6 +137,9 @@ public final class Explainer {
     double estimate = 0;
     double[][] curve = new double[BUDGETS.length][2];
     float[] row = new float[d];
+    double[] steadyLog = new double[g];
+    double[][] clusterMassByHead = new double[g][];
+    double[] steadyByHead = new double[g];
     for (int h = 0; h < g; h++) {
       int qo = qOff + h * d;
       // logits of every token: sinks, index rows, tail
@@ -162,6 +165,9 @@ public final class Explainer {
         clusterMass[c] = m / z;
       }
       steady += steadyMass / g;
+      steadyLog[h] = max + Math.log(sumExp(sink, max) + sumExp(tail, max));
+      clusterMassByHead[h] = clusterMass;
+      steadyByHead[h] = steadyMass;
       if (plan != null) {
         for (int i = 0; i < r; i++) {
           retrieved += clusterMass[plan.retrieved(i)] / g;
@@ -177,25 +183,43 @@ public final class Explainer {
         }
         double[] sorted = clusterMass.clone();
         Arrays.sort(sorted);
-        ClusterRanking ranking = new ClusterRanking(g);
-        ZonePlan p = new ZonePlan();
         for (int b = 0; b < BUDGETS.length; b++) {
           int k = Math.min(clusters, Math.max(1, (int) Math.ceil(BUDGETS[b] * clusters - 1e-9)));
-          ranking.plan(index, q, qOff, (float) scale, k, 0, p);
-          double ranked = steadyMass;
-          for (int i = 0; i < k; i++) {
-            ranked += clusterMass[p.retrieved(i)];
-          }
           double oracle = steadyMass;
           for (int i = 0; i < k; i++) {
             oracle += sorted[clusters - 1 - i];
           }
-          curve[b][0] += ranked / g;
           curve[b][1] += oracle / g;
         }
       }
     }
-    return new ExplainReport.Head(layer, kvHead, w.size(), clusters, r, e,
+    if (plan != null) {
+      // the ranking's top clusters at each budget: the order attend ranks by (fixed: summed
+      // softmax of centroid logits; adaptive: estimated mass, with the steady zone's exact mass)
+      ClusterRanking ranking = new ClusterRanking(g);
+      ZonePlan p = new ZonePlan();
+      for (int b = 0; b < BUDGETS.length; b++) {
+        int k = Math.min(clusters, Math.max(1, (int) Math.ceil(BUDGETS[b] * clusters - 1e-9)));
+        if (w.config().adaptive()) {
+          ranking.planByMass(index, q, qOff, (float) scale, steadyLog, 1, 1, k, k, 0, p);
+        } else {
+          ranking.plan(index, q, qOff, (float) scale, k, 0, p);
+        }
+        for (int h = 0; h < g; h++) {
+          double ranked = steadyByHead[h];
+          for (int i = 0; i < k; i++) {
+            ranked += clusterMassByHead[h][p.retrieved(i)];
+          }
+          curve[b][0] += ranked / g;
+        }
+      }
+    }
+    int exactTokens = w.sinkKeys().size() + w.tailKeys().size();
+    for (int i = 0; i < r; i++) {
+      exactTokens += index.clusterSize(plan.retrieved(i));
+    }
+    return new ExplainReport.Head(layer, kvHead, w.size(), clusters, r, e, exactTokens,
+        plan == null ? Double.NaN : plan.exactShare(),
         plan == null ? new int[0] : plan.retrievedClusters(),
         plan == null ? new int[0] : plan.estimatedClusters(), steady, retrieved, estimated,
         Math.max(0, 1 - steady - retrieved - estimated), estimate, curve, Double.NaN);

@@ -88,14 +88,20 @@ public final class HtmlReport {
     h.append("<h2>Attention mass captured vs retrieval budget</h2>\n");
     curve(h, e.budgets(), e.meanRankedMass(), e.meanOracleMass());
     h.append("<h2>Per layer and KV head</h2><table><tr><th>layer</th><th>head</th><th>clusters</th>"
-        + "<th>retrieved</th><th>estimated</th><th>steady mass</th><th>retrieved mass</th>"
+        + "<th>retrieved</th><th>estimated</th><th>exact tokens (budget)</th>"
+        + "<th>exact mass (true)</th><th>exact mass (planned)</th>"
+        + "<th>steady mass</th><th>retrieved mass</th>"
         + "<th>estimated mass (true)</th><th>estimate</th><th>skipped mass</th><th>output error</th>"
         + "</tr>\n");
     for (ExplainReport.Head x : e.heads()) {
       h.append(String.format(Locale.ROOT, "<tr><td>%d</td><td>%d</td><td>%d</td><td>%d</td>"
-          + "<td>%d</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
+          + "<td>%d</td><td>%d</td><td>%.3f</td><td>%s</td>"
+          + "<td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
           + "<td>%.4f</td></tr>%n", x.layer(), x.kvHead(), x.clusters(), x.retrievedCount(),
-          x.estimatedCount(), x.steadyMass(), x.retrievedMass(), x.estimatedMass(),
+          x.estimatedCount(), x.exactTokens(), x.steadyMass() + x.retrievedMass(),
+          Double.isNaN(x.plannedExactShare()) ? "-"
+              : String.format(Locale.ROOT, "%.3f", x.plannedExactShare()),
+          x.steadyMass(), x.retrievedMass(), x.estimatedMass(),
           x.estimateMass(), x.skippedMass(), x.outputError()));
     }
     h.append("</table>\n");

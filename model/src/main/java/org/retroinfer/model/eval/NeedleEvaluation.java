@@ -74,12 +74,20 @@ public final class NeedleEvaluation {
     return h ^ (h >>> 31);
   }
 
+  /**
+   * The order methods run in on each prompt: full attention first (the reference for agreement),
+   * then the wave methods, then the baselines, which read as many tokens exactly as the first wave
+   * method did on average on the same prompt unless they were given a budget of their own.
+   */
+  static List<MethodSpec> orderForRun(List<MethodSpec> methods) {
+    List<MethodSpec> ordered = new ArrayList<>(methods);
+    ordered.sort(java.util.Comparator.comparingInt(
+        m -> m.isFull() ? 0 : m.name().equals("wave") ? 1 : 2));
+    return ordered;
+  }
+
   public EvaluationReport run(Listener listener) {
-    List<MethodSpec> methods = new ArrayList<>(options.methods());
-    // full attention first: it is the reference for top-1 agreement
-    methods.sort((a, b) -> Boolean.compare(!a.name().equals("full") || !Double.isNaN(a.retrievalFraction()),
-        !b.name().equals("full") || !Double.isNaN(b.retrievalFraction())));
-    boolean haveFull = methods.get(0).name().equals("full");
+    List<MethodSpec> methods = orderForRun(options.methods());
     List<EvaluationReport.Trial> trials = new ArrayList<>();
     int total = options.contexts().size() * options.depths().size() * options.trials();
     int done = 0;
@@ -90,34 +98,62 @@ public final class NeedleEvaluation {
         for (int t = 0; t < options.trials(); t++) {
           NeedleTask task = NeedleTask.build(options.corpus(), context, depth, scored,
               seed(options.seed(), context, di, t));
-          long p0 = System.nanoTime();
-          PromptState state = new PromptState(model.attentionShape());
-          model.prefill(state, task.prefix(), null,
-              listener == null ? null : listener::prefillProgress);
-          double seconds = (System.nanoTime() - p0) / 1e9;
-          done++;
-          if (listener != null) {
-            listener.prefillDone(context, done, total, seconds);
-          }
-          int[] reference = null;
-          List<MethodOutcome> outcomes = new ArrayList<>();
-          for (MethodSpec m : methods) {
-            int[] top1 = new int[scored];
-            MethodOutcome o = NeedleTrial.run(model, task, state, m.toString(),
-                m.backend(options.config()), reference, top1);
-            if (haveFull && reference == null) {
-              reference = top1;
-            }
-            outcomes.add(o);
-          }
-          trials.add(new EvaluationReport.Trial(context, depth, t, task.key(), task.answer(),
-              task.needlePosition(), seconds, outcomes));
-          if (listener != null) {
-            listener.trialDone(context, depth, t, outcomes);
-          }
+          trials.add(runPrompt(model, task.recallPrompt(), methods, options.config(), context,
+              depth, t, listener, ++done, total));
         }
       }
     }
-    return EvaluationReport.of(options, methods, trials);
+    return EvaluationReport.of(about(options.config(), options.corpus(), options.seed(),
+        options.trials()), options.contexts(), methods, trials);
+  }
+
+  static java.util.Map<String, Object> about(WaveConfig config, PythonCorpus corpus, long seed,
+      int trials) {
+    java.util.Map<String, Object> about = new java.util.LinkedHashMap<>();
+    about.put("kvType", config.kvType().toString());
+    about.put("waveConfig", config); // a JSON object of the record's fields
+    about.put("corpus", corpus.description());
+    about.put("seed", seed);
+    about.put("trials", trials);
+    return about;
+  }
+
+  /**
+   * Prefills one prompt and runs every method on it, in {@link #orderForRun} order: full attention's
+   * top-1 predictions are the reference for agreement, and the baselines read as many tokens
+   * exactly as the first wave method did on this prompt.
+   */
+  static EvaluationReport.Trial runPrompt(Llama model, RecallPrompt prompt, List<MethodSpec> ordered,
+      WaveConfig config, int context, double depth, int trial, Listener listener, int done,
+      int total) {
+    long p0 = System.nanoTime();
+    PromptState state = new PromptState(model.attentionShape());
+    model.prefill(state, prompt.prefix(), null, listener == null ? null : listener::prefillProgress);
+    double seconds = (System.nanoTime() - p0) / 1e9;
+    if (listener != null) {
+      listener.prefillDone(context, done, total, seconds);
+    }
+    boolean haveFull = ordered.get(0).isFull();
+    int scored = prompt.scoredEnd() - prompt.prefixLength();
+    int[] reference = null;
+    List<MethodOutcome> outcomes = new ArrayList<>();
+    Integer waveBudget = null;
+    for (MethodSpec m : ordered) {
+      int[] top1 = new int[scored];
+      MethodSpec run = waveBudget == null ? m : m.withTokens(waveBudget);
+      MethodOutcome o = NeedleTrial.run(model, prompt, state, m.toString(), run.backend(config),
+          reference, top1);
+      if (haveFull && reference == null) {
+        reference = top1;
+      }
+      if (waveBudget == null && m.name().equals("wave")) {
+        waveBudget = (int) Math.round(o.exactPerHead());
+      }
+      outcomes.add(o);
+    }
+    if (listener != null) {
+      listener.trialDone(context, depth, trial, outcomes);
+    }
+    return new EvaluationReport.Trial(context, depth, trial, prompt.recalls(), seconds, outcomes);
   }
 }

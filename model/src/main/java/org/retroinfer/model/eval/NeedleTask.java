@@ -114,6 +114,19 @@ public record NeedleTask(int[] prompt, int prefixLength, int questionStart, int 
     return new ByteTokenizer().encode(answer);
   }
 
+  /**
+   * This task as a {@link RecallPrompt}: the prompt with the answer after it, one recall grouped by
+   * the requested depth ("30%").
+   */
+  public RecallPrompt recallPrompt() {
+    int[] answerTokens = answerTokens();
+    int[] all = Arrays.copyOf(prompt, prompt.length + answerTokens.length);
+    System.arraycopy(answerTokens, 0, all, prompt.length, answerTokens.length);
+    return new RecallPrompt(all, prefixLength, questionStart, java.util.List.of(
+        new RecallPrompt.Recall(key, answer, needlePosition, prompt.length,
+            Math.round(depth * 100) + "%")));
+  }
+
   /** The needle's depth as it ended up: needle position / haystack length. */
   public double actualDepth() {
     return (double) needlePosition / (prompt.length - (prompt.length - questionStart));

@@ -15,7 +15,7 @@ import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.sampling.Sampler;
 import org.retroinfer.store.cli.Progress;
 import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.WaveHeadCache;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.attention.AttentionBackends;
 import org.retroinfer.wave.attention.ContextCache;
 import picocli.CommandLine.Command;
@@ -190,7 +190,8 @@ public final class DemoCommand implements Callable<Integer> {
           exact += cache.head(l, h).lastExactTokens();
         }
       }
-      int clusters = cache.head(0, 0) instanceof WaveHeadCache w ? w.index().clusterCount() : 0;
+      int clusters = HeadLayout.isWave(cache.head(0, 0))
+          ? HeadLayout.of(cache.head(0, 0)).index().clusterCount() : 0;
       String answer = Scoring.printable(java.util.Arrays.copyOf(g.tokens(), ANSWER_TOKENS));
       String rest = Scoring.printable(java.util.Arrays.copyOfRange(g.tokens(), ANSWER_TOKENS,
           g.tokens().length));

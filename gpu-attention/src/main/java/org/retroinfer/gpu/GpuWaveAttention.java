@@ -6,8 +6,8 @@ import org.retroinfer.gpu.cuda.CudaContext;
 import org.retroinfer.gpu.engine.GpuWaveEngine;
 import org.retroinfer.gpu.layout.WaveBatch;
 import org.retroinfer.wave.WaveAttention;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.AttentionBackend;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
@@ -20,8 +20,8 @@ import org.retroinfer.wave.kv.KvDType;
  * selection, estimation, exact attention and merge in CUDA kernels, all K/V of a layer resident in
  * GPU memory. Results equal the CPU backend's within float rounding (see the tests).
  *
- * <p>The GPU runs per layer through {@link #newContext}; {@link #newHead} gives a CPU
- * {@link WaveHeadCache} (a single head is too little work for a GPU launch). Layers whose contexts
+ * <p>The GPU runs per layer through {@link #newContext}; {@link #newHead} gives a CPU wave cache
+ * (a single head is too little work for a GPU launch). Layers whose contexts
  * are still too short to have an index are attended on the CPU (exactly, as wave-core does).
  */
 public final class GpuWaveAttention implements AttentionBackend {
@@ -77,17 +77,17 @@ public final class GpuWaveAttention implements AttentionBackend {
       super(GpuWaveAttention.this, cpuBackend, shape);
     }
 
-    private List<WaveHeadCache> heads(int layer) {
-      List<WaveHeadCache> out = new ArrayList<>();
+    private List<HeadLayout> heads(int layer) {
+      List<HeadLayout> out = new ArrayList<>();
       for (int h = 0; h < shape().kvHeads(); h++) {
-        out.add((WaveHeadCache) cpu.head(layer, h));
+        out.add(HeadLayout.of(cpu.head(layer, h)));
       }
       return out;
     }
 
     @Override
     protected long[] signature(int layer) {
-      List<WaveHeadCache> hs = heads(layer);
+      List<HeadLayout> hs = heads(layer);
       long[] s = new long[2 * hs.size()];
       for (int i = 0; i < hs.size(); i++) {
         s[2 * i] = hs.get(i).size();
@@ -98,13 +98,13 @@ public final class GpuWaveAttention implements AttentionBackend {
 
     @Override
     protected AutoCloseable mirror(int layer) {
-      List<WaveHeadCache> hs = heads(layer);
-      for (WaveHeadCache h : hs) {
+      List<HeadLayout> hs = heads(layer);
+      for (HeadLayout h : hs) {
         if (h.index().clusterCount() == 0) {
           return () -> {}; // no index yet: exact attention on the CPU
         }
       }
-      try (WaveBatch batch = WaveBatch.of(hs, config)) {
+      try (WaveBatch batch = WaveBatch.ofLayouts(hs, config)) {
         GpuWaveEngine engine = new GpuWaveEngine(cx, batch.tables, GpuWaveEngine.Mode.RESIDENT, 0, 8);
         engine.load(batch);
         return engine;

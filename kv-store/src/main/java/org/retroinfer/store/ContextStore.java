@@ -74,9 +74,9 @@ import org.retroinfer.lucene.ContextWriter;
 import org.retroinfer.lucene.DocumentChecksum;
 import org.retroinfer.lucene.LoadedContext;
 import org.retroinfer.lucene.SegmentChecksums;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.attention.HeadCache;
@@ -866,7 +866,7 @@ public final class ContextStore implements AutoCloseable {
      * @param name a label (e.g. a document's name), may be ""
      * @param kind {@code "prompt"} or {@code "document"}
      * @param tokens token ids by position; {@code tokens.length} must equal the cache's length
-     * @param cache a wave context ({@code WaveHeadCache} heads) of this scope's K/V type
+     * @param cache a wave context (heads with a {@link HeadLayout}) of this scope's K/V type
      * @param logits the logits after the last token, or null
      * @param progress told {@code "written"} once the K/V are written but not committed, and
      *     {@code "committed"} at the end; may be null
@@ -887,10 +887,8 @@ public final class ContextStore implements AutoCloseable {
         throw new IllegalArgumentException(tokens.length + " token ids for a cache of "
             + cache.length(0) + " tokens; give one id per cached token (at least one)");
       }
-      WaveConfig config = null;
-      if (cache.head(0, 0) instanceof WaveHeadCache w) {
-        config = w.config();
-      }
+      WaveConfig config = HeadLayout.isWave(cache.head(0, 0))
+          ? HeadLayout.of(cache.head(0, 0)).config() : null;
       String id = contextId(kind, tokens);
       String[] chain = hasher.chain(tokens);
       synchronized (writeLock) {
@@ -1019,7 +1017,7 @@ public final class ContextStore implements AutoCloseable {
      * back exactly as it was stored (same index, same prefill state; it attends bit for bit as the
      * cache that was put) with its logits. Otherwise whole wave segments inside the prefix are kept,
      * the rest of the prefix becomes the tail, and the prefill is open: append the rest of the prompt,
-     * then {@code endPrefill()} (see {@link HeadSlices#prefix}).
+     * then {@code endPrefill()} (see {@link HeadLayout#prefix}).
      */
     public ReusedContext load(String contextId, int[] prompt, int tokens, boolean reopenPrefill)
         throws IOException {
@@ -1061,7 +1059,7 @@ public final class ContextStore implements AutoCloseable {
           try {
             for (int l = 0; l < shape.layers(); l++) {
               for (int h = 0; h < shape.kvHeads(); h++) {
-                heads[l][h] = HeadSlices.prefix(loaded.head(l, h), tokens, config);
+                heads[l][h] = loaded.layout(l, h).prefix(tokens);
               }
             }
           } catch (RuntimeException e) {

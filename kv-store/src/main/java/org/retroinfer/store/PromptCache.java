@@ -8,9 +8,9 @@ import java.util.stream.IntStream;
 import org.retroinfer.model.llama.Llama;
 import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.llama.PromptStates;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.attention.HeadCache;
@@ -118,9 +118,7 @@ public final class PromptCache {
     IntStream.range(0, shape.layers() * kv).parallel().forEach(i -> {
       int l = i / kv;
       int h = i % kv;
-      WaveHeadCache head = (WaveHeadCache) cache.head(l, h);
-      HeadSlices.read(head, HeadSlices.indexRowOfPosition(head), 0, tokens, keys[l], values[l],
-          h * d, w);
+      HeadLayout.of(cache.head(l, h)).read(0, tokens, keys[l], values[l], h * d, w);
     });
     return PromptStates.of(shape, tokens, keys, values);
   }

@@ -24,17 +24,18 @@ import org.apache.lucene.search.Query;
 import org.apache.lucene.search.TermQuery;
 import org.apache.lucene.search.TopDocs;
 import org.apache.lucene.util.Bits;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.AttentionShape;
+import org.retroinfer.wave.attention.HeadCache;
 import org.retroinfer.wave.index.ClusteredSegment;
-import org.retroinfer.wave.index.WaveIndex;
 import org.retroinfer.wave.kv.VectorStore;
 
 /**
  * Loads a context written by {@link ContextWriter} back from an {@link IndexReader}: per (layer,
  * KV head), the sinks, the wave index (clusters, centroids, sizes, value sums, cluster-contiguous
- * K/V) and the tail, as a {@link WaveHeadCache} ready for decode, without re-clustering. The
+ * K/V) and the tail, restored through wave-core's {@link HeadLayout} as a wave cache ready for
+ * decode, without re-clustering. The
  * result attends bit for bit like the cache that was written.
  *
  * <p>Keys and values are copied off-heap from the mapped index files (no pass through the Java
@@ -101,7 +102,7 @@ public final class ContextReader {
 
     AttentionShape shape = info.shape;
     int kv = shape.kvHeads();
-    WaveHeadCache[][] heads = new WaveHeadCache[shape.layers()][kv];
+    HeadCache[][] heads = new HeadCache[shape.layers()][kv];
     try {
       IntStream.range(0, shape.layers() * kv).parallel().forEach(i -> {
         try {
@@ -111,8 +112,8 @@ public final class ContextReader {
         }
       });
     } catch (RuntimeException e) {
-      for (WaveHeadCache[] layer : heads) {
-        for (WaveHeadCache h : layer) {
+      for (HeadCache[] layer : heads) {
+        for (HeadCache h : layer) {
           if (h != null) {
             h.close();
           }
@@ -261,7 +262,7 @@ public final class ContextReader {
   /** A wave segment of one field that holds tokens of the context. */
   private record Piece(WaveField field, int segment, int firstPosition, int[] positions) {}
 
-  private static WaveHeadCache loadHead(String id, Meta info, List<LeafPositions> leaves,
+  private static HeadCache loadHead(String id, Meta info, List<LeafPositions> leaves,
       int layer, int kvHead) throws IOException {
     String keyField = ContextFields.keyField(layer, kvHead);
     String where = "context '" + id + "', layer " + layer + ", KV head " + kvHead;
@@ -304,15 +305,8 @@ public final class ContextReader {
     }
     clustered.sort(Comparator.comparingInt(Piece::firstPosition));
 
-    WaveIndex index = WaveIndex.empty(dim, info.config.kvType());
-    float[] centre = info.centre(layer, kvHead);
-    if (centre != null) {
-      index.setKeyCentre(centre);
-    }
-    VectorStore sinkKeys = VectorStore.allocate(dim, info.config.kvType(), Math.max(1, info.sinks));
-    VectorStore sinkValues = VectorStore.allocate(dim, info.config.kvType(), Math.max(1, info.sinks));
-    VectorStore tailKeys = null;
-    VectorStore tailValues = null;
+    HeadLayout.Restorer restorer = HeadLayout.restoring(info.config, info.shape.groupSize(), dim)
+        .keyCentre(info.centre(layer, kvHead));
     boolean success = false;
     try {
       for (Piece p : clustered) {
@@ -327,17 +321,15 @@ public final class ContextReader {
         ClusteredSegment seg = p.field().clusteredSegment(p.segment(), p.firstPosition(), local);
         try (VectorStore k = p.field().keys(p.segment());
             VectorStore v = p.field().values(p.segment())) {
-          index.addClusteredSegment(seg, k, v, 0);
+          restorer.segment(seg, k, v);
         }
       }
-      int tailStart = info.sinks + index.tokenCount();
+      int tailStart = info.sinks + restorer.indexedTokens();
       int tail = info.tokens - tailStart;
       if (tail < 0) {
-        throw new CorruptIndexException(where + ": " + index.tokenCount() + " indexed tokens and "
-            + info.sinks + " sinks exceed the context's " + info.tokens + " tokens", id);
+        throw new CorruptIndexException(where + ": " + restorer.indexedTokens() + " indexed tokens"
+            + " and " + info.sinks + " sinks exceed the context's " + info.tokens + " tokens", id);
       }
-      tailKeys = VectorStore.allocate(dim, info.config.kvType(), Math.max(64, tail));
-      tailValues = VectorStore.allocate(dim, info.config.kvType(), Math.max(64, tail));
       // Steady rows, in position order: first the sinks, then the tail.
       List<long[]> rows = new ArrayList<>(); // {position, piece, row}
       for (int pi = 0; pi < steady.size(); pi++) {
@@ -366,11 +358,13 @@ public final class ContextReader {
                 + " where position " + expect + " was expected (sinks, then the tail after the"
                 + " indexed tokens)", id);
           }
-          boolean sink = i < info.sinks;
           int pi = (int) e[1];
           int r = (int) e[2];
-          (sink ? sinkKeys : tailKeys).appendFrom(keyBlocks[pi], r, r + 1);
-          (sink ? sinkValues : tailValues).appendFrom(valueBlocks[pi], r, r + 1);
+          if (i < info.sinks) {
+            restorer.sinks(keyBlocks[pi], valueBlocks[pi], r, r + 1);
+          } else {
+            restorer.tail(keyBlocks[pi], valueBlocks[pi], r, r + 1);
+          }
         }
       } finally {
         for (int pi = 0; pi < steady.size(); pi++) {
@@ -382,10 +376,9 @@ public final class ContextReader {
           }
         }
       }
-      WaveHeadCache head;
+      HeadCache head;
       try {
-        head = WaveHeadCache.restore(info.config, info.shape.groupSize(), sinkKeys, sinkValues,
-            index, tailKeys, tailValues, info.prefillDone);
+        head = restorer.build(info.prefillDone);
       } catch (IllegalArgumentException e) {
         throw new CorruptIndexException(where + ": the stored parts do not form a wave cache: "
             + e.getMessage(), id, e);
@@ -394,13 +387,7 @@ public final class ContextReader {
       return head;
     } finally {
       if (!success) {
-        index.close();
-        sinkKeys.close();
-        sinkValues.close();
-        if (tailKeys != null) {
-          tailKeys.close();
-          tailValues.close();
-        }
+        restorer.close();
       }
     }
   }

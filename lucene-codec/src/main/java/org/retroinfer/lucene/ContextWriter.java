@@ -20,13 +20,12 @@ import org.apache.lucene.index.IndexWriterConfig;
 import org.apache.lucene.index.LiveIndexWriterConfig;
 import org.apache.lucene.index.Term;
 import org.retroinfer.lucene.WaveVectorsFormat.Layout;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.attention.HeadCache;
 import org.retroinfer.wave.index.WaveIndex;
-import org.retroinfer.wave.kv.VectorStore;
 
 /**
  * Writes a context (the K/V of every layer and KV head, its wave index, its token ids) into an
@@ -98,21 +97,21 @@ public final class ContextWriter {
   }
 
   /**
-   * Writes a context whose every head is a {@link WaveHeadCache} (a context of
+   * Writes a context whose every head has a wave layout (a context of
    * {@code AttentionBackends.create("wave", config)}).
    */
   public void write(String contextId, int[] tokens, ContextCache context) throws IOException {
     AttentionShape shape = context.shape();
-    WaveHeadCache[][] heads = new WaveHeadCache[shape.layers()][shape.kvHeads()];
+    HeadLayout[][] heads = new HeadLayout[shape.layers()][shape.kvHeads()];
     for (int l = 0; l < shape.layers(); l++) {
       for (int h = 0; h < shape.kvHeads(); h++) {
         HeadCache head = context.head(l, h);
-        if (!(head instanceof WaveHeadCache w)) {
+        if (!HeadLayout.isWave(head)) {
           throw new IllegalArgumentException("layer " + l + ", KV head " + h + " is a "
-              + head.getClass().getSimpleName() + ", not a WaveHeadCache: only wave contexts"
+              + head.getClass().getSimpleName() + ", not a wave cache: only wave contexts"
               + " (attention method \"wave\") can be stored with their index");
         }
-        heads[l][h] = w;
+        heads[l][h] = HeadLayout.of(head);
       }
     }
     write(contextId, tokens, shape, heads);
@@ -122,7 +121,7 @@ public final class ContextWriter {
    * Writes a context: {@code heads[layer][kvHead]}, all with the same configuration, length,
    * prefill state and wave segments; {@code tokens[p]} is the token id at position {@code p}.
    */
-  public void write(String contextId, int[] tokens, AttentionShape shape, WaveHeadCache[][] heads)
+  public void write(String contextId, int[] tokens, AttentionShape shape, HeadLayout[][] heads)
       throws IOException {
     Plan plan = Plan.of(contextId, tokens, shape, heads);
     checkFlushLimits(plan);
@@ -259,11 +258,10 @@ public final class ContextWriter {
   }
 
   /** What is written, validated before anything is. */
-  private record Plan(String contextId, int[] tokens, AttentionShape shape, WaveHeadCache[][] heads,
-      WaveConfig config, int length, int sinks, int tailStart, boolean prefillDone,
-      int[][][] rowOfPosition) {
+  private record Plan(String contextId, int[] tokens, AttentionShape shape, HeadLayout[][] heads,
+      WaveConfig config, int length, int sinks, int tailStart, boolean prefillDone) {
 
-    static Plan of(String contextId, int[] tokens, AttentionShape shape, WaveHeadCache[][] heads) {
+    static Plan of(String contextId, int[] tokens, AttentionShape shape, HeadLayout[][] heads) {
       Objects.requireNonNull(contextId, "contextId");
       if (contextId.isEmpty()) {
         throw new IllegalArgumentException("context id must not be empty");
@@ -272,24 +270,23 @@ public final class ContextWriter {
         throw new IllegalArgumentException(heads.length + " layers of heads, the shape has "
             + shape.layers());
       }
-      WaveHeadCache h0 = heads[0][0];
+      HeadLayout h0 = heads[0][0];
       WaveConfig config = h0.config();
       int length = h0.size();
       if (tokens.length != length) {
         throw new IllegalArgumentException(tokens.length + " token ids for a context of " + length
             + " tokens");
       }
-      int[][][] rowOf = new int[shape.layers()][shape.kvHeads()][];
       for (int l = 0; l < shape.layers(); l++) {
         if (heads[l].length != shape.kvHeads()) {
           throw new IllegalArgumentException("layer " + l + " has " + heads[l].length
               + " KV heads, the shape has " + shape.kvHeads());
         }
         for (int h = 0; h < shape.kvHeads(); h++) {
-          WaveHeadCache c = heads[l][h];
+          HeadLayout c = heads[l][h];
           String where = " (layer " + l + ", KV head " + h + ")";
-          if (c.headDim() != shape.headDim()) {
-            throw new IllegalArgumentException("head dim " + c.headDim() + " does not match the"
+          if (c.dim() != shape.headDim()) {
+            throw new IllegalArgumentException("head dim " + c.dim() + " does not match the"
                 + " shape's head dim " + shape.headDim() + where);
           }
           if (c.groupSize() != shape.groupSize()) {
@@ -301,10 +298,10 @@ public final class ContextWriter {
                 + " layer 0, KV head 0's " + config + where);
           }
           if (c.size() != length || c.prefillDone() != h0.prefillDone()
-              || c.sinkKeys().size() != h0.sinkKeys().size() || c.tailStart() != h0.tailStart()) {
+              || c.sinks() != h0.sinks() || c.tailStart() != h0.tailStart()) {
             throw new IllegalArgumentException("length " + c.size() + ", sinks "
-                + c.sinkKeys().size() + ", tail start " + c.tailStart() + " differ from layer 0,"
-                + " KV head 0's " + length + ", " + h0.sinkKeys().size() + ", " + h0.tailStart()
+                + c.sinks() + ", tail start " + c.tailStart() + " differ from layer 0,"
+                + " KV head 0's " + length + ", " + h0.sinks() + ", " + h0.tailStart()
                 + where);
           }
           WaveIndex index = c.index();
@@ -319,16 +316,10 @@ public final class ContextWriter {
                   + " positions than layer 0, KV head 0's" + where);
             }
           }
-          int base = c.sinkKeys().size();
-          int[] rows = new int[index.tokenCount()];
-          for (int r = 0; r < rows.length; r++) {
-            rows[index.position(r) - base] = r;
-          }
-          rowOf[l][h] = rows;
         }
       }
-      return new Plan(contextId, tokens, shape, heads, config, length, h0.sinkKeys().size(),
-          h0.tailStart(), h0.prefillDone(), rowOf);
+      return new Plan(contextId, tokens, shape, heads, config, length, h0.sinks(),
+          h0.tailStart(), h0.prefillDone());
     }
   }
 
@@ -377,35 +368,13 @@ public final class ContextWriter {
       for (int l = 0; l < shape.layers(); l++) {
         for (int h = 0; h < shape.kvHeads(); h++) {
           int i = l * shape.kvHeads() + h;
-          WaveHeadCache c = plan.heads[l][h];
-          read(c, plan.rowOfPosition[l][h], p, keyRows[i], valueRows[i]);
+          plan.heads[l][h].read(p, p + 1, keyRows[i], valueRows[i], 0, shape.headDim());
           // The field keeps a reference to the array; the writer copies it when indexing.
           keys.get(i).setVectorValue(keyRows[i]);
           values.get(i).setVectorValue(valueRows[i]);
         }
       }
       return doc;
-    }
-
-    private void read(WaveHeadCache c, int[] rowOf, int p, float[] key, float[] value) {
-      VectorStore k;
-      VectorStore v;
-      int row;
-      if (p < plan.sinks) {
-        k = c.sinkKeys();
-        v = c.sinkValues();
-        row = p;
-      } else if (p >= plan.tailStart) {
-        k = c.tailKeys();
-        v = c.tailValues();
-        row = p - plan.tailStart;
-      } else {
-        k = c.index().keys();
-        v = c.index().values();
-        row = rowOf[p - plan.sinks];
-      }
-      k.read(row, key, 0);
-      v.read(row, value, 0);
     }
   }
 }

@@ -1,8 +1,8 @@
 package org.retroinfer.lucene;
 
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.WaveHeadCache;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.attention.HeadCache;
@@ -10,7 +10,7 @@ import org.retroinfer.wave.attention.HeadwiseContextCache;
 
 /**
  * A context loaded by {@link ContextReader}: its shape, wave configuration, token ids and one
- * ready {@link WaveHeadCache} per (layer, KV head). Owns the caches until
+ * ready wave cache per (layer, KV head) ({@link HeadLayout} describes each). Owns the caches until
  * {@link #toContextCache()} hands them over; independent of the reader it came from.
  */
 public final class LoadedContext implements AutoCloseable {
@@ -19,11 +19,11 @@ public final class LoadedContext implements AutoCloseable {
   private final WaveConfig config;
   private final int[] tokens;
   private final boolean prefillDone;
-  private final WaveHeadCache[][] heads;
+  private final HeadCache[][] heads;
   private boolean handedOver;
 
   LoadedContext(String id, AttentionShape shape, WaveConfig config, int[] tokens,
-      boolean prefillDone, WaveHeadCache[][] heads) {
+      boolean prefillDone, HeadCache[][] heads) {
     this.id = id;
     this.shape = shape;
     this.config = config;
@@ -59,9 +59,14 @@ public final class LoadedContext implements AutoCloseable {
   }
 
   /** The cache of (layer, KV head); still owned by this object. */
-  public WaveHeadCache head(int layer, int kvHead) {
+  public HeadCache head(int layer, int kvHead) {
     checkOpen();
     return heads[layer][kvHead];
+  }
+
+  /** The layout of (layer, KV head)'s cache (valid while this object owns it). */
+  public HeadLayout layout(int layer, int kvHead) {
+    return HeadLayout.of(head(layer, kvHead));
   }
 
   /**
@@ -87,8 +92,8 @@ public final class LoadedContext implements AutoCloseable {
   /** Off-heap bytes held by the caches. */
   public long memoryBytes() {
     long total = 0;
-    for (WaveHeadCache[] layer : heads) {
-      for (WaveHeadCache h : layer) {
+    for (HeadCache[] layer : heads) {
+      for (HeadCache h : layer) {
         total += h.memoryBytes();
       }
     }
@@ -99,8 +104,8 @@ public final class LoadedContext implements AutoCloseable {
   public void close() {
     if (!handedOver) {
       handedOver = true;
-      for (WaveHeadCache[] layer : heads) {
-        for (WaveHeadCache h : layer) {
+      for (HeadCache[] layer : heads) {
+        for (HeadCache h : layer) {
           h.close();
         }
       }

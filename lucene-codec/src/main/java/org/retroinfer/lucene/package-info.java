@@ -18,7 +18,7 @@
  *       {@link org.retroinfer.lucene.ContextWriter#indexWriterConfig()}; commit to make it durable;
  *       {@link org.retroinfer.lucene.ContextWriter#delete} removes one.
  *   <li>Read: {@link org.retroinfer.lucene.ContextReader#load} gives a
- *       {@link org.retroinfer.lucene.LoadedContext}: one {@code WaveHeadCache} per (layer, KV head),
+ *       {@link org.retroinfer.lucene.LoadedContext}: one wave cache per (layer, KV head),
  *       ready for decode, no re-clustering, bit-identical in attention to what was written;
  *       {@link org.retroinfer.lucene.ContextReader#contextIds} lists the stored contexts.
  *   <li>Inspect: {@link org.retroinfer.lucene.WaveField} (via

@@ -170,7 +170,7 @@ class ContextRoundTripTest {
       w.commit();
       try (DirectoryReader r = DirectoryReader.open(d)) {
         try (LoadedContext loaded = ContextReader.load(r, "short")) {
-          assertEquals(0, loaded.head(0, 0).index().segmentCount());
+          assertEquals(0, loaded.layout(0, 0).index().segmentCount());
           assertSameCaches(shortOne.context(), loaded);
           assertSameAttention(shortOne.context(), loaded, new Random(1), 2);
         }
@@ -205,7 +205,7 @@ class ContextRoundTripTest {
   }
 
   static void assertSameCaches(ContextCache original, LoadedContext loaded) {
-    assertSameCaches(original, (l, h) -> loaded.head(l, h));
+    assertSameCaches(original, (l, h) -> (WaveHeadCache) loaded.head(l, h));
   }
 
   static void assertSameCaches(ContextCache original,

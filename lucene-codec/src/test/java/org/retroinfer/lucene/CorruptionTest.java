@@ -95,7 +95,7 @@ class CorruptionTest {
         }
       }
       try (LoadedContext c = ContextReader.load(r, "c")) {
-        WaveHeadCache h = c.head(0, 0);
+        WaveHeadCache h = (WaveHeadCache) c.head(0, 0);
         for (VectorStore s : new VectorStore[] {h.sinkKeys(), h.sinkValues(), h.tailKeys(),
             h.tailValues(), h.index().keys(), h.index().values(), h.index().centroids(),
             h.index().valueSums()}) {

@@ -4,14 +4,16 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveConfig;
-import org.retroinfer.wave.WaveHeadCache;
+import org.retroinfer.wave.attention.HeadCache;
 import org.retroinfer.wave.index.WaveIndex;
 import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.wave.kv.VectorStore;
 
 /**
- * The K/V and summaries of a batch of wave-core head caches, flattened into the pools that the GPU
+ * The K/V and summaries of a batch of wave-core head caches (read through their {@link HeadLayout}),
+ * flattened into the pools that the GPU
  * reads (host memory here; the engine uploads them or pins them): the steady pool (each item's
  * sinks, then its tail), the cluster-contiguous pool (each item's indexed K/V exactly as its
  * {@link WaveIndex} stores them), and the float32 centroids and value sums. Bytes are copied
@@ -29,24 +31,24 @@ public final class WaveBatch implements AutoCloseable {
   public final MemorySegment centroids;
   public final MemorySegment valueSums;
 
-  private WaveBatch(List<WaveHeadCache> heads, WaveConfig config) {
+  private WaveBatch(List<HeadLayout> heads, WaveConfig config) {
     if (heads.isEmpty()) {
       throw new IllegalArgumentException("a batch needs at least one head cache");
     }
-    WaveHeadCache first = heads.getFirst();
-    int d = first.headDim();
+    HeadLayout first = heads.getFirst();
+    int d = first.dim();
     int g = first.groupSize();
-    KvDType type = first.index().kvType();
+    KvDType type = first.kvType();
     int[] steady = new int[heads.size()];
     int[][] sizes = new int[heads.size()][];
     for (int i = 0; i < heads.size(); i++) {
-      WaveHeadCache h = heads.get(i);
-      if (h.headDim() != d || h.groupSize() != g || h.index().kvType() != type) {
-        throw new IllegalArgumentException("head cache " + i + " is " + h.headDim() + "-dim, group "
-            + h.groupSize() + ", " + h.index().kvType() + "; the batch is " + d + "-dim, group " + g
+      HeadLayout h = heads.get(i);
+      if (h.dim() != d || h.groupSize() != g || h.kvType() != type) {
+        throw new IllegalArgumentException("head cache " + i + " is " + h.dim() + "-dim, group "
+            + h.groupSize() + ", " + h.kvType() + "; the batch is " + d + "-dim, group " + g
             + ", " + type + ": batch only caches of one shape");
       }
-      steady[i] = h.sinkKeys().size() + h.tailKeys().size();
+      steady[i] = h.steadyTokens();
       WaveIndex idx = h.index();
       sizes[i] = new int[idx.clusterCount()];
       for (int c = 0; c < sizes[i].length; c++) {
@@ -62,7 +64,7 @@ public final class WaveBatch implements AutoCloseable {
     centroids = alloc((long) tables.totalClusters() * d * 4);
     valueSums = alloc((long) tables.totalClusters() * d * 4);
     for (int i = 0; i < heads.size(); i++) {
-      WaveHeadCache h = heads.get(i);
+      HeadLayout h = heads.get(i);
       long at = tables.steadyBase[i] * rb;
       at = copy(h.sinkKeys(), steadyK, at);
       copy(h.tailKeys(), steadyK, at);
@@ -86,8 +88,13 @@ public final class WaveBatch implements AutoCloseable {
     }
   }
 
-  /** Flattens {@code heads} (one shape); r and e per item follow {@code config}. */
-  public static WaveBatch of(List<WaveHeadCache> heads, WaveConfig config) {
+  /** Flattens wave caches {@code heads} (one shape); r and e per item follow {@code config}. */
+  public static WaveBatch of(List<? extends HeadCache> heads, WaveConfig config) {
+    return ofLayouts(heads.stream().map(HeadLayout::of).toList(), config);
+  }
+
+  /** Flattens the heads of these layouts (one shape); r and e per item follow {@code config}. */
+  public static WaveBatch ofLayouts(List<HeadLayout> heads, WaveConfig config) {
     return new WaveBatch(heads, config);
   }
 

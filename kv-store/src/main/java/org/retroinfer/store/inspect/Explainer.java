@@ -8,7 +8,7 @@ import org.retroinfer.model.llama.Llama;
 import org.retroinfer.model.sampling.Sampler;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ReusedContext;
-import org.retroinfer.wave.WaveHeadCache;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.attention.AttentionBackend;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
@@ -87,11 +87,11 @@ public final class Explainer {
       List<ExplainReport.Head> found = new ArrayList<>();
       for (int h = 0; h < s.kvHeads(); h++) {
         HeadCache head = inner.head(layer, h);
-        if (!(head instanceof WaveHeadCache w)) {
+        if (!HeadLayout.isWave(head)) {
           throw new IllegalStateException("layer " + layer + ", KV head " + h + " is not a wave cache");
         }
         double[] ref = new double[gw];
-        found.add(explainHead(layer, h, w, queries, h * gw, ref));
+        found.add(explainHead(layer, h, HeadLayout.of(head), queries, h * gw, ref));
         full.add(ref);
       }
       inner.attend(layer, queries, out);
@@ -121,9 +121,9 @@ public final class Explainer {
    * One (layer, KV head): zones, true mass per zone (averaged over the group's query heads), the
    * estimate's mass, and the budget curve; writes full attention's output (float64) into {@code ref}.
    */
-  static ExplainReport.Head explainHead(int layer, int kvHead, WaveHeadCache w, float[] q, int qOff,
+  static ExplainReport.Head explainHead(int layer, int kvHead, HeadLayout w, float[] q, int qOff,
       double[] ref) {
-    int d = w.headDim();
+    int d = w.dim();
     int g = w.groupSize();
     double scale = 1.0 / Math.sqrt(d);
     WaveIndex index = w.index();

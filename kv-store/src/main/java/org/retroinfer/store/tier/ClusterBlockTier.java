@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.Objects;
 import net.openhft.chronicle.map.ChronicleMap;
 import org.retroinfer.store.ChronicleSettings;
-import org.retroinfer.wave.WaveHeadCache;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.attention.HeadCache;
 import org.retroinfer.wave.index.WaveIndex;
@@ -215,10 +215,10 @@ public final class ClusterBlockTier implements AutoCloseable {
     for (int l = 0; l < cache.shape().layers(); l++) {
       for (int h = 0; h < cache.shape().kvHeads(); h++) {
         HeadCache head = cache.head(l, h);
-        if (!(head instanceof WaveHeadCache w)) {
+        if (!HeadLayout.isWave(head)) {
           continue;
         }
-        WaveIndex index = w.index();
+        WaveIndex index = HeadLayout.of(head).index();
         for (int c = 0; c < index.clusterCount(); c++) {
           int from = index.clusterStart(c);
           int to = index.clusterStart(c + 1);

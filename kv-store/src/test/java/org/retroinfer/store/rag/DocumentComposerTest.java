@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.retroinfer.model.llama.Rope;
-import org.retroinfer.store.HeadSlices;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.WaveHeadCache;
@@ -69,7 +69,7 @@ class DocumentComposerTest {
       assertEquals(total, head.size());
       float[] keys = new float[total * d];
       float[] values = new float[total * d];
-      HeadSlices.read(head, HeadSlices.indexRowOfPosition(head), 0, total, keys, values, 0, d);
+      HeadLayout.of(head).read(0, total, keys, values, 0, d);
       int offset = 0;
       for (int i = 0; i < lengths.length; i++) {
         for (int p = 0; p < lengths[i]; p++) {

@@ -13,7 +13,7 @@ import org.retroinfer.model.llama.Llama;
 import org.retroinfer.model.llama.LlamaConfig;
 import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.sampling.Sampler;
-import org.retroinfer.store.cli.Progress;
+import org.retroinfer.app.cli.Progress;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.attention.AttentionBackends;

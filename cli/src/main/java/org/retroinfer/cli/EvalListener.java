@@ -4,7 +4,7 @@ import java.io.PrintWriter;
 import java.util.List;
 import org.retroinfer.model.eval.MethodOutcome;
 import org.retroinfer.model.eval.NeedleEvaluation;
-import org.retroinfer.store.cli.Progress;
+import org.retroinfer.app.cli.Progress;
 
 /**
  * The progress of an evaluation, one unit per prefilled token (a 16K prompt weighs eight times a

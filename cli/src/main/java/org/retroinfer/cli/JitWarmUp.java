@@ -8,7 +8,7 @@ import org.retroinfer.model.llama.Generation;
 import org.retroinfer.model.llama.Llama;
 import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.sampling.Sampler;
-import org.retroinfer.store.cli.Progress;
+import org.retroinfer.app.cli.Progress;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.attention.ContextCache;
 

@@ -10,7 +10,7 @@ import org.retroinfer.model.eval.MultiKeyEvaluation;
 import org.retroinfer.model.eval.MultiKeyTask;
 import org.retroinfer.model.eval.PythonCorpus;
 import org.retroinfer.model.llama.Llama;
-import org.retroinfer.store.cli.Progress;
+import org.retroinfer.app.cli.Progress;
 import org.retroinfer.wave.WaveConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;

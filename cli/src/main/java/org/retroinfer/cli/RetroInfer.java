@@ -46,9 +46,9 @@ import picocli.CommandLine.Spec;
         GenerateCommand.class,
         EvalCommand.class,
         BenchCommand.class,
-        org.retroinfer.store.cli.StoreCommand.class,
-        org.retroinfer.store.cli.InspectCommand.class,
-        org.retroinfer.store.cli.ExplainCommand.class,
+        org.retroinfer.app.cli.StoreCommand.class,
+        org.retroinfer.app.cli.InspectCommand.class,
+        org.retroinfer.app.cli.ExplainCommand.class,
         CommandLine.HelpCommand.class})
 public final class RetroInfer implements Callable<Integer> {
   /** Exit code of invalid or missing arguments (picocli's usage code). */

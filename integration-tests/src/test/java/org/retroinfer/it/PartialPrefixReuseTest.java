@@ -15,7 +15,7 @@ import org.retroinfer.model.llama.PromptState;
 import org.retroinfer.model.sampling.Sampler;
 import org.retroinfer.model.tokenizer.ByteTokenizer;
 import org.retroinfer.store.ContextStore;
-import org.retroinfer.store.PromptCache;
+import org.retroinfer.app.PromptCache;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.WaveHeadCache;
 

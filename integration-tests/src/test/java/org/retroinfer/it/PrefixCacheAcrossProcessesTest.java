@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.retroinfer.store.bench.PromptReuseBenchmark;
+import org.retroinfer.app.bench.PromptReuseBenchmark;
 
 /**
  * Two processes, one store: the first prefills a prompt of the shipped model, stores it and decodes;

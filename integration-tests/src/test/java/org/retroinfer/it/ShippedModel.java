@@ -1,5 +1,6 @@
 package org.retroinfer.it;
 
+import org.retroinfer.app.ModelFingerprints;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import org.retroinfer.model.ModelDirectory;
@@ -18,7 +19,7 @@ final class ShippedModel {
       try {
         ModelDirectory dir = ModelDirectory.shipped();
         model = Llama.load(dir);
-        fingerprint = ModelFingerprint.of(dir);
+        fingerprint = ModelFingerprints.of(dir);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }

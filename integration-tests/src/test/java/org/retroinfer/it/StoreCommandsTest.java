@@ -13,9 +13,9 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.retroinfer.model.eval.PythonCorpus;
-import org.retroinfer.store.cli.ExplainCommand;
-import org.retroinfer.store.cli.InspectCommand;
-import org.retroinfer.store.cli.StoreCommand;
+import org.retroinfer.app.cli.ExplainCommand;
+import org.retroinfer.app.cli.InspectCommand;
+import org.retroinfer.app.cli.StoreCommand;
 import org.retroinfer.wave.WaveConfig;
 import picocli.CommandLine;
 

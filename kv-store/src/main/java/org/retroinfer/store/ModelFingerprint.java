@@ -1,11 +1,8 @@
 package org.retroinfer.store;
 
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
 import java.util.Objects;
-import org.retroinfer.model.ModelDirectory;
-import org.retroinfer.model.llama.LlamaConfig;
 
 /**
  * What identifies a model for the store: the SHA-256 of its weights file together with its parsed
@@ -26,10 +23,11 @@ public record ModelFingerprint(String hex) {
 
   /**
    * The fingerprint of weights with SHA-256 {@code weightsSha256} (hex) and configuration
-   * {@code config}. The configuration enters in its canonical form (the parsed record), so
-   * reformatting config.json does not change it but changing any hyper-parameter does.
+   * {@code config} in a canonical text form (the application passes the parsed configuration
+   * record's text, so reformatting config.json does not change it but changing any
+   * hyper-parameter does). The store never reads a model itself.
    */
-  public static ModelFingerprint of(String weightsSha256, LlamaConfig config) {
+  public static ModelFingerprint of(String weightsSha256, String config) {
     Objects.requireNonNull(config, "config");
     if (weightsSha256 == null || !weightsSha256.matches("[0-9a-fA-F]{64}")) {
       throw new IllegalArgumentException("weights SHA-256 must be 64 hex digits, got '"
@@ -38,11 +36,6 @@ public record ModelFingerprint(String hex) {
     byte[] text = ("retroinfer.model.v1\nweights=" + weightsSha256.toLowerCase() + "\nconfig="
         + config + "\n").getBytes(StandardCharsets.UTF_8);
     return new ModelFingerprint(HexFormat.of().formatHex(Hashing.sha256(text)));
-  }
-
-  /** The fingerprint of a checkpoint directory: hashes its weights file and reads its config. */
-  public static ModelFingerprint of(ModelDirectory dir) throws IOException {
-    return of(ModelDirectory.sha256(dir.weights()), LlamaConfig.read(dir.config()));
   }
 
   /** The first 12 hex digits, for listings. */

@@ -17,7 +17,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.retroinfer.store.bench.ChildJvm;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.kv.KvDType;
 

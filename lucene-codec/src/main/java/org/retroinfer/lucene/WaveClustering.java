@@ -10,7 +10,7 @@ import org.retroinfer.wave.kv.VectorStore;
 
 /**
  * Builds the wave segments of freshly indexed vectors with wave-core, exactly as
- * {@link org.retroinfer.wave.WaveHeadCache} clusters the same tokens: {@link SegmentedKMeans} per
+ * wave-core's wave cache clusters the same tokens: {@link SegmentedKMeans} per
  * wave segment, centred on the field's key centre when it has one, {@link WaveConfig#segmentLengths}
  * and {@link WaveConfig#clustersFor} for the sizes.
  */

@@ -38,12 +38,15 @@ public record ExplainReport(String context, int contextTokens, int position, int
    * @param budgetCurve per budget: {mass by ranking, mass by the true top clusters}
    * @param outputError relative L2 error of wave attention's output vs full attention's
    */
+  /** Retrieval budgets of the mass-vs-budget curve, as shares of the clusters. */
+  public static final double[] BUDGETS = {0.005, 0.01, 0.018, 0.05, 0.1, 0.25};
+
   public record Head(int layer, int kvHead, int tokens, int clusters, int retrievedCount,
       int estimatedCount, int exactTokens, double plannedExactShare, int[] retrieved, int[] estimated, double steadyMass,
       double retrievedMass, double estimatedMass, double skippedMass, double estimateMass,
       double[][] budgetCurve, double outputError) {
 
-    Head withOutputError(double e) {
+    public Head withOutputError(double e) {
       return new Head(layer, kvHead, tokens, clusters, retrievedCount, estimatedCount, exactTokens,
           plannedExactShare, retrieved,
           estimated, steadyMass, retrievedMass, estimatedMass, skippedMass, estimateMass,
@@ -51,15 +54,16 @@ public record ExplainReport(String context, int contextTokens, int position, int
     }
   }
 
-  static ExplainReport of(String context, int length, int position, int token, List<Head> heads) {
+  /** A report of these heads: their masses averaged. */
+  public static ExplainReport of(String context, int length, int position, int token, List<Head> heads) {
     int n = heads.size();
     double s = 0;
     double r = 0;
     double e = 0;
     double k = 0;
     double err = 0;
-    double[] ranked = new double[Explainer.BUDGETS.length];
-    double[] oracle = new double[Explainer.BUDGETS.length];
+    double[] ranked = new double[BUDGETS.length];
+    double[] oracle = new double[BUDGETS.length];
     for (Head h : heads) {
       s += h.steadyMass / n;
       r += h.retrievedMass / n;
@@ -72,6 +76,6 @@ public record ExplainReport(String context, int contextTokens, int position, int
       }
     }
     return new ExplainReport(context, length, position, token, heads, s, r, e, k, err,
-        Explainer.BUDGETS.clone(), ranked, oracle);
+        BUDGETS.clone(), ranked, oracle);
   }
 }

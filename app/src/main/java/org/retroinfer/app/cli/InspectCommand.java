@@ -1,0 +1,110 @@
+package org.retroinfer.app.cli;
+
+import org.retroinfer.app.ModelFingerprints;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import org.retroinfer.model.ModelDirectory;
+import org.retroinfer.store.ContextInfo;
+import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.StoreDamagedException;
+import org.retroinfer.store.inspect.HtmlReport;
+import org.retroinfer.store.inspect.InspectReport;
+import org.retroinfer.store.inspect.StoreInspector;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code retroinfer inspect DIR}: what a store holds for one tenant, and whether the store is
+ * intact. A damaged store ends in {@link StoreDamagedException} (after the report, when one could
+ * be made).
+ */
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+    description = {"Inspect a context store: this --tenant's contexts and their clusters per field"
+        + " (size histogram); the store's Lucene segments, bytes per file and integrity check.",
+        "Exit codes: 0 intact, 1 an error the message explains, 2 invalid arguments, 4 the store is"
+            + " damaged."})
+public final class InspectCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+  @Parameters(paramLabel = "DIR", description = "The store directory.") Path dir;
+  @Option(names = "--tenant", paramLabel = "SALT", defaultValue = "",
+      description = "Whose contexts to show (default: the default tenant's, stored without a"
+          + " salt). Segments, files and the integrity check are the whole store's.")
+  String tenant;
+  @Option(names = "--model", paramLabel = "DIR", description = "Only this checkpoint's contexts"
+      + " (default: every model's).") Path model;
+  @Option(names = "--json", description = "Print JSON.") boolean json;
+  @Option(names = "--html", paramLabel = "FILE", description = "Also write a self-contained HTML"
+      + " report with plots.") Path html;
+  @Option(names = "--no-check", description = "Skip the integrity check (reads every byte).")
+  boolean noCheck;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    ModelFingerprint fingerprint = model == null ? null
+        : ModelFingerprints.of(ModelDirectory.of(model));
+    InspectReport r;
+    try {
+      r = StoreInspector.inspect(dir, !noCheck, tenant, fingerprint);
+    } catch (StoreDamagedException e) {
+      // The store cannot even be read: CheckIndex still says what it finds, file by file.
+      if (!noCheck && Files.isDirectory(dir.resolve("index"))) {
+        try {
+          InspectReport.Integrity integrity = StoreInspector.check(dir);
+          out.println(json ? StoreOptions.json().writeValueAsString(integrity)
+              : "integrity: " + integrity.summary());
+          out.flush();
+        } catch (IOException | RuntimeException checkFailed) {
+          e.addSuppressed(checkFailed); // the damage found first is the one reported
+        }
+      }
+      throw e;
+    }
+    if (json) {
+      out.println(StoreOptions.json().writeValueAsString(r));
+    } else {
+      out.printf("store %s: %d contexts, %d Lucene segments, %,d bytes, chunks of %d tokens%n",
+          r.directory(), r.contexts().size(), r.segments().size(), r.totalBytes(), r.chunkTokens());
+      for (ContextInfo c : r.contexts()) {
+        out.printf("  context %s  %-8s %7d tokens  model %s  %s%n", c.id(), c.kind(), c.tokens(),
+            c.model().substring(0, 12), c.name());
+      }
+      for (InspectReport.Segment s : r.segments()) {
+        out.printf("  segment %-8s %7d docs %5d deleted %,12d bytes  %s%n", s.name(), s.documents(),
+            s.deleted(), s.bytes(), s.codec());
+      }
+      for (InspectReport.FieldClusters f : r.fields()) {
+        out.printf("  field %-10s %6d clusters over %7d tokens (%5d steady)  sizes", f.field(),
+            f.clusters(), f.clusteredTokens(), f.steadyTokens());
+        for (int b = 0; b < f.sizeHistogram().length; b++) {
+          if (f.sizeHistogram()[b] > 0) {
+            out.printf(" %d+:%d", StoreInspector.binStart(b), f.sizeHistogram()[b]);
+          }
+        }
+        out.println();
+      }
+      for (InspectReport.FileBytes f : r.files()) {
+        out.printf("  file %-28s %,12d bytes%n", f.name(), f.bytes());
+      }
+      out.println("integrity: " + r.integrity().summary());
+    }
+    if (html != null) {
+      Files.writeString(html, HtmlReport.render(r, null));
+      if (!json) {
+        out.println("report written to " + html);
+      }
+    }
+    out.flush();
+    if (!r.integrity().clean()) {
+      throw new StoreDamagedException(dir, null, null, "CheckIndex found damage: "
+          + r.integrity().summary(), null);
+    }
+    return 0;
+  }
+}

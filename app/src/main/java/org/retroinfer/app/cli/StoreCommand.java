@@ -1,0 +1,298 @@
+package org.retroinfer.app.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import org.retroinfer.model.llama.Decoder;
+import org.retroinfer.model.llama.Llama;
+import org.retroinfer.model.sampling.Sampler;
+import org.retroinfer.model.tokenizer.ByteTokenizer;
+import org.retroinfer.store.ContextInfo;
+import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.PrefixHasher;
+import org.retroinfer.store.PrefixMatch;
+import org.retroinfer.app.PromptCache;
+import org.retroinfer.app.rag.DocumentReuse;
+import org.retroinfer.store.tier.ClusterBlockTier;
+import org.retroinfer.wave.WaveConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code retroinfer store list|put|get|delete}: the context store from the command line. */
+@Command(name = "store", mixinStandardHelpOptions = true,
+    description = {"Stored contexts (K/V + wave index) that outlive a process: list, put, get, delete.",
+        "Every command sees only the contexts of its --tenant (none: the default tenant's).",
+        "Exit codes: 0 done, 1 an error the message explains, 2 invalid arguments (a prompt"
+            + " longer than the model's context included; nothing was loaded), 4 the store is"
+            + " damaged."},
+    subcommands = {StoreCommand.ListCommand.class, StoreCommand.PutCommand.class,
+        StoreCommand.GetCommand.class, StoreCommand.DeleteCommand.class})
+public final class StoreCommand implements Callable<Integer> {
+  static final String ALLOW_LONG = "Accept a prompt longer than the model's trained context"
+      + " (max_position_embeddings): it is prefilled whole, at positions the model never saw in"
+      + " training, so the output degrades, and time and memory grow with its length. Without"
+      + " it such a prompt is refused before any work.";
+
+  @Spec CommandSpec spec;
+
+  /** Without a subcommand: the usage, on standard error, and a usage error (exit code 2). */
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    spec.commandLine().getErr().flush();
+    return picocli.CommandLine.ExitCode.USAGE;
+  }
+
+  /** Writers wait this long for another process's write lock. */
+  static final class LockOptions {
+    @Option(names = "--lock-timeout", paramLabel = "SECONDS", defaultValue = "60",
+        description = "How long to wait for another process that is writing the store (default"
+            + " ${DEFAULT-VALUE} s); then give up with an error.")
+    long seconds;
+
+    Duration timeout(CommandSpec spec) {
+      if (seconds < 0) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--lock-timeout must be 0 or more seconds, got " + seconds);
+      }
+      return Duration.ofSeconds(seconds);
+    }
+  }
+
+  @Command(name = "list", mixinStandardHelpOptions = true,
+      description = "List this tenant's stored contexts (of the --model, if given).")
+  static final class ListCommand implements Callable<Integer> {
+    @Mixin StoreOptions options;
+    @Spec CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      try (ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
+        List<ContextInfo> all = options.view(store).list();
+        if (options.json) {
+          out.println(StoreOptions.json().writeValueAsString(all));
+        } else {
+          out.printf("%-33s %-9s %8s  %-12s %-16s %-20s %s%n", "id", "kind", "tokens", "model",
+              "tenant", "created", "name");
+          for (ContextInfo c : all) {
+            out.printf("%-33s %-9s %8d  %-12s %-16s %-20s %s%n", c.id(), c.kind(), c.tokens(),
+                c.model().substring(0, 12), c.tenant().isEmpty() ? "-" : c.tenant(),
+                c.created().toString().substring(0, 19), c.name());
+          }
+          out.println(all.size() + " contexts of " + (options.tenant.isEmpty()
+              ? "the default tenant" : "this tenant") + " in " + store.directory());
+        }
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  @Command(name = "put", mixinStandardHelpOptions = true,
+      description = "Prefill a prompt (reusing any stored prefix) and store it with its wave index.")
+  static final class PutCommand implements Callable<Integer> {
+    @Mixin StoreOptions options;
+    @Spec CommandSpec spec;
+    @Option(names = "--text", description = "The prompt text.") String text;
+    @Option(names = "--file", description = "A file whose bytes are the prompt.") Path file;
+    @Option(names = "--name", defaultValue = "", description = "A label for the context.")
+    String name;
+    @Option(names = "--document", description = "Store as a RAG document (computed on its own,"
+        + " reusable at any position).") boolean document;
+    @Option(names = "--no-document-start", description = "Do not prepend the document-start token.")
+    boolean noStart;
+    @Option(names = "--allow-long-prompt", description = ALLOW_LONG) boolean allowLong;
+    @Mixin LockOptions lock;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter err = spec.commandLine().getErr();
+      int[] tokens = StoreOptions.tokens(text, file, !noStart);
+      options.checkPromptLength(spec, tokens, allowLong); // before the model, the store, the prefill
+      WaveConfig config = StoreOptions.config();
+      Map<String, Object> result = new LinkedHashMap<>();
+      try (StoreOptions.Loaded m = options.loadModel();
+          ContextStore store = ContextStore.open(options.storeDirectory(),
+              PrefixHasher.DEFAULT_CHUNK_TOKENS, lock.timeout(spec))) {
+        ContextStore.Scope scope = store.scope(m.fingerprint(), options.tenant, config.kvType());
+        long t0 = System.nanoTime();
+        ContextInfo info;
+        int reused = 0;
+        if (document) {
+          info = new DocumentReuse(m.model(), scope, config).storeDocument(name, tokens);
+        } else {
+          PromptCache cache = new PromptCache(m.model(), scope, config);
+          PromptCache.Prepared p;
+          try (Progress bar = Progress.prefill(err, tokens.length)) {
+            p = cache.prepare(tokens, bar::update);
+          }
+          try (var c = p.cache()) {
+            reused = p.reusedTokens();
+            info = cache.save(name, tokens, p);
+          }
+        }
+        result.put("context", info);
+        result.put("reusedTokens", reused);
+        result.put("seconds", (System.nanoTime() - t0) / 1e9);
+        if (options.json) {
+          out.println(StoreOptions.json().writeValueAsString(result));
+        } else {
+          out.printf("stored %s: %d tokens (%s, %d reused from the store) in %.1f s, in %s%n",
+              info.id(), info.tokens(), info.kind(), reused, (double) result.get("seconds"),
+              store.directory());
+        }
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  @Command(name = "get", mixinStandardHelpOptions = true,
+      description = "Find the longest stored prefix of a prompt; with --generate, continue it.")
+  static final class GetCommand implements Callable<Integer> {
+    @Mixin StoreOptions options;
+    @Spec CommandSpec spec;
+    @Option(names = "--text", description = "The prompt text.") String text;
+    @Option(names = "--file", description = "A file whose bytes are the prompt.") Path file;
+    @Option(names = "--generate", paramLabel = "N", defaultValue = "0",
+        description = "Decode N tokens greedily after the prompt (loads the stored prefix and"
+            + " prefills only the rest).") int generate;
+    @Option(names = "--no-document-start", description = "Do not prepend the document-start token.")
+    boolean noStart;
+    @Option(names = "--tier", paramLabel = "FILE", description = "With --generate: also put the"
+        + " context's cluster blocks into this CPU tier file (Chronicle Map) and report it.")
+    Path tier;
+    @Option(names = "--tier-bytes", paramLabel = "BYTES", defaultValue = "268435456",
+        description = "Capacity of the CPU tier in bytes (default 256 MiB).") long tierBytes;
+    @Option(names = "--allow-long-prompt", description = ALLOW_LONG) boolean allowLong;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter err = spec.commandLine().getErr();
+      if (generate < 0) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--generate must be 0 (only find the prefix) or more tokens, got " + generate);
+      }
+      if (tierBytes < 1) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--tier-bytes must be a positive number of bytes, got " + tierBytes);
+      }
+      int[] tokens = StoreOptions.tokens(text, file, !noStart);
+      options.checkPromptLength(spec, tokens, allowLong); // before the model, the store, the prefill
+      WaveConfig config = StoreOptions.config();
+      Map<String, Object> result = new LinkedHashMap<>();
+      // the model only to generate (a lookup needs only its fingerprint)
+      try (Llama model = generate > 0 ? Llama.load(options.modelDirectory()) : null;
+          ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
+        ModelFingerprint fingerprint = options.fingerprint();
+        ContextStore.Scope scope = store.scope(fingerprint, options.tenant, config.kvType());
+        Optional<PrefixMatch> match = scope.find(tokens);
+        result.put("promptTokens", tokens.length);
+        result.put("match", match.orElse(null));
+        if (model != null) {
+          generate(model, scope, config, tokens, result, err);
+        }
+      }
+      if (options.json) {
+        out.println(StoreOptions.json().writeValueAsString(result));
+      } else {
+        Object mm = result.get("match");
+        out.println(mm == null ? "no stored prefix of this " + tokens.length + "-token prompt"
+            : "longest stored prefix: " + ((PrefixMatch) mm).matchedTokens() + " of "
+                + tokens.length + " tokens, in context " + ((PrefixMatch) mm).context().id());
+        if (result.get("tier") instanceof Map<?, ?> t) {
+          out.printf("CPU tier %s: %s blocks put, %s held (%,d of %,d bytes), %s evictions%n", tier,
+              t.get("blocksPut"), t.get("blocksHeld"), (long) t.get("bytesHeld"),
+              (long) t.get("capacityBytes"), t.get("evictions"));
+        }
+        if (result.containsKey("generated")) {
+          out.printf("reused %d tokens, first token after %.2f s; generated:%n%s%n",
+              result.get("reusedTokens"), result.get("firstTokenSeconds"), result.get("generated"));
+        }
+      }
+      out.flush();
+      return 0;
+    }
+
+    /** Prepares the prompt (reusing its longest stored prefix) and decodes greedily. */
+    private void generate(Llama model, ContextStore.Scope scope, WaveConfig config, int[] tokens,
+        Map<String, Object> result, PrintWriter err) throws Exception {
+      PromptCache.Prepared p;
+      try (Progress bar = Progress.prefill(err, tokens.length)) {
+        p = new PromptCache(model, scope, config).prepare(tokens, bar::update);
+      }
+      try (var c = p.cache()) {
+        if (tier != null) {
+          int avg = config.tokensPerCluster() * 2 * c.shape().headDim() * config.kvType().bytes();
+          try (ClusterBlockTier t = ClusterBlockTier.open(tier, tierBytes, avg)) {
+            int blocks = t.warm(Math.floorMod(java.util.Arrays.hashCode(tokens), 1 << 30), c);
+            result.put("tier", Map.of("blocksPut", blocks, "blocksHeld", t.blocks(),
+                "bytesHeld", t.bytes(), "capacityBytes", t.capacityBytes(),
+                "evictions", t.evictions()));
+          }
+        }
+        Decoder d = model.decoder(c);
+        int[] ids = new int[generate];
+        float[] logits = p.logits();
+        try (Progress bar = Progress.start(err, "decode", "tokens", generate)) {
+          for (int i = 0; i < generate; i++) {
+            ids[i] = Sampler.argmax(logits);
+            if (i + 1 < generate) {
+              logits = d.step(ids[i]);
+            }
+            bar.stepTo(i + 1);
+          }
+        }
+        result.put("reusedTokens", p.reusedTokens());
+        result.put("firstTokenSeconds", (p.findNanos() + p.loadNanos() + p.prefillNanos()
+            + p.indexNanos()) / 1e9);
+        result.put("generated", new ByteTokenizer().decode(ids, 0, ids.length));
+      }
+    }
+  }
+
+  @Command(name = "delete", mixinStandardHelpOptions = true,
+      description = "Delete one of this tenant's contexts (of the --model, if given).")
+  static final class DeleteCommand implements Callable<Integer> {
+    @Mixin StoreOptions options;
+    @Spec CommandSpec spec;
+    @Parameters(paramLabel = "ID", description = "The context id (see 'store list').") String id;
+    @Mixin LockOptions lock;
+
+    @Override
+    public Integer call() throws Exception {
+      PrintWriter out = spec.commandLine().getOut();
+      Path dir = options.storeDirectory();
+      if (!ContextStore.exists(dir)) {
+        throw new IllegalArgumentException("no context store at " + dir.toAbsolutePath()
+            + "; pass the right --store DIR");
+      }
+      try (ContextStore store = ContextStore.open(dir, PrefixHasher.DEFAULT_CHUNK_TOKENS,
+          lock.timeout(spec))) {
+        if (!options.view(store).delete(id)) {
+          // the same answer for a context that does not exist and one of another tenant or model
+          throw new IllegalArgumentException("no context " + id + " of this tenant"
+              + (options.model != null ? " and model" : "") + " in " + store.directory()
+              + "; 'retroinfer store list' with the same --tenant shows yours");
+        }
+      }
+      out.println(options.json ? StoreOptions.json().writeValueAsString(Map.of("deleted", id))
+          : "deleted " + id);
+      out.flush();
+      return 0;
+    }
+  }
+}

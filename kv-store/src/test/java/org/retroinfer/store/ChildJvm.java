@@ -1,0 +1,34 @@
+package org.retroinfer.store;
+
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Starts a child JVM from this test's classpath with this JVM's flags (the root pom's
+ * retroinfer.jvm.flags, which surefire passed us: Vector API, Chronicle's exports and opens,
+ * {@code -Dchronicle.analytics.disable=true}).
+ */
+public final class ChildJvm {
+  private ChildJvm() {}
+
+  public static ProcessBuilder of(Class<?> main, String... args) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      if (a.startsWith("--add-") || a.startsWith("--enable-native-access")
+          || a.startsWith("--sun-misc") || a.startsWith("-Dchronicle") || a.startsWith("-Xss")) {
+        cmd.add(a);
+      }
+    }
+    if (cmd.stream().noneMatch(a -> a.startsWith("-Dchronicle.analytics.disable"))) {
+      cmd.add("-Dchronicle.analytics.disable=true");
+    }
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(main.getName());
+    cmd.addAll(List.of(args));
+    return new ProcessBuilder(cmd).redirectErrorStream(true);
+  }
+}

@@ -38,9 +38,13 @@ import org.retroinfer.wave.kv.VectorStore;
  * decode, without re-clustering. The
  * result attends bit for bit like the cache that was written.
  *
- * <p>Keys and values are copied off-heap from the mapped index files (no pass through the Java
- * heap) into stores the returned caches own, so the context stays usable after the reader closes.
- * Every block read is checksum-verified first, and so is the metadata document (its
+ * <p>When the directory maps its files (MMapDirectory, Lucene's default on 64-bit systems), the
+ * indexed keys and values are not copied: the caches read their rows in place from the mapped
+ * data file, and the loaded context holds a reference to the reader ({@link IndexReader#incRef()})
+ * until it is closed, so the files stay mapped however the caller closes the reader. Only the
+ * steady zone (sinks and tail, a few hundred rows per head) is copied. Otherwise every row is
+ * copied off-heap (no pass through the Java heap) into stores the caches own. Either way every
+ * block read is checksum-verified first, and so is the metadata document (its
  * {@link DocumentChecksum}); damage is reported as {@link CorruptIndexException}.
  */
 public final class ContextReader {
@@ -70,6 +74,21 @@ public final class ContextReader {
    * @throws CorruptIndexException if its documents do not form a complete context
    */
   public static LoadedContext load(IndexReader reader, String contextId) throws IOException {
+    reader.incRef(); // released when the context is closed (or below, on failure)
+    boolean ok = false;
+    try {
+      LoadedContext c = load(reader, contextId, reader::decRef);
+      ok = true;
+      return c;
+    } finally {
+      if (!ok) {
+        reader.decRef();
+      }
+    }
+  }
+
+  private static LoadedContext load(IndexReader reader, String contextId, AutoCloseable release)
+      throws IOException {
     IndexSearcher searcher = searcher(reader);
     TopDocs meta = searcher.search(metaQuery(contextId), 2);
     if (meta.scoreDocs.length == 0) {
@@ -124,7 +143,8 @@ public final class ContextReader {
       }
       throw e;
     }
-    return new LoadedContext(contextId, shape, info.config, tokens, info.prefillDone, heads);
+    return new LoadedContext(contextId, shape, info.config, tokens, info.prefillDone, heads,
+        release);
   }
 
   private static IndexSearcher searcher(IndexReader reader) {
@@ -308,6 +328,7 @@ public final class ContextReader {
     HeadLayout.Restorer restorer = HeadLayout.restoring(info.config, info.shape.groupSize(), dim)
         .keyCentre(info.centre(layer, kvHead));
     boolean success = false;
+    boolean inPlace = true;
     try {
       for (Piece p : clustered) {
         int[] local = new int[p.positions().length];
@@ -319,9 +340,15 @@ public final class ContextReader {
           }
         }
         ClusteredSegment seg = p.field().clusteredSegment(p.segment(), p.firstPosition(), local);
-        try (VectorStore k = p.field().keys(p.segment());
-            VectorStore v = p.field().values(p.segment())) {
-          restorer.segment(seg, k, v);
+        VectorStore k = p.field().keys(p.segment());
+        VectorStore v = p.field().values(p.segment());
+        if (k.hasExternalRows() && v.hasExternalRows() && inPlace) {
+          restorer.segmentInPlace(seg, k, v); // views of the mapped file: read in place
+        } else {
+          try (k; v) {
+            restorer.segment(seg, k, v);
+            inPlace = false;
+          }
         }
       }
       int tailStart = info.sinks + restorer.indexedTokens();

@@ -11,7 +11,9 @@ import org.retroinfer.wave.attention.HeadwiseContextCache;
 /**
  * A context loaded by {@link ContextReader}: its shape, wave configuration, token ids and one
  * ready wave cache per (layer, KV head) ({@link HeadLayout} describes each). Owns the caches until
- * {@link #toContextCache()} hands them over; independent of the reader it came from.
+ * {@link #toContextCache()} hands them over. It may read its rows in place from the reader's
+ * mapped files and holds a reference to the reader until it (or the context cache it was handed
+ * over to) is closed, so the caller may close its own reference at any time.
  */
 public final class LoadedContext implements AutoCloseable {
   private final String id;
@@ -20,16 +22,18 @@ public final class LoadedContext implements AutoCloseable {
   private final int[] tokens;
   private final boolean prefillDone;
   private final HeadCache[][] heads;
+  private final AutoCloseable release;
   private boolean handedOver;
 
   LoadedContext(String id, AttentionShape shape, WaveConfig config, int[] tokens,
-      boolean prefillDone, HeadCache[][] heads) {
+      boolean prefillDone, HeadCache[][] heads, AutoCloseable release) {
     this.id = id;
     this.shape = shape;
     this.config = config;
     this.tokens = tokens;
     this.prefillDone = prefillDone;
     this.heads = heads;
+    this.release = release;
   }
 
   public String id() {
@@ -80,7 +84,7 @@ public final class LoadedContext implements AutoCloseable {
     for (int l = 0; l < heads.length; l++) {
       h[l] = heads[l].clone();
     }
-    return new HeadwiseContextCache(new WaveAttention(config), shape, h);
+    return new HeadwiseContextCache(new WaveAttention(config), shape, h, release);
   }
 
   private void checkOpen() {
@@ -108,6 +112,12 @@ public final class LoadedContext implements AutoCloseable {
         for (HeadCache h : layer) {
           h.close();
         }
+      }
+      try {
+        release.close();
+      } catch (Exception e) {
+        throw new IllegalStateException("cannot release the reader of context '" + id + "': "
+            + e.getMessage(), e);
       }
     }
   }

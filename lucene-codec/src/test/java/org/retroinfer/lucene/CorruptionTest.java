@@ -99,8 +99,11 @@ class CorruptionTest {
         for (VectorStore s : new VectorStore[] {h.sinkKeys(), h.sinkValues(), h.tailKeys(),
             h.tailValues(), h.index().keys(), h.index().values(), h.index().centroids(),
             h.index().valueSums()}) {
-          out.add(s + " " + java.util.HexFormat.of().formatHex(s.memory().toArray(
-              java.lang.foreign.ValueLayout.JAVA_BYTE)));
+          try (VectorStore all = VectorStore.allocate(s.dim(), s.type(), Math.max(1, s.size()))) {
+            all.appendFrom(s, 0, s.size()); // an opened context's rows are in several blocks
+            out.add(s + " " + java.util.HexFormat.of().formatHex(all.memory().toArray(
+                java.lang.foreign.ValueLayout.JAVA_BYTE)));
+          }
         }
       }
       float[] q = new float[16];

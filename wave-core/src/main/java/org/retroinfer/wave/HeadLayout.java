@@ -1,5 +1,6 @@
 package org.retroinfer.wave;
 
+import java.util.ArrayList;
 import java.util.List;
 import org.retroinfer.wave.attention.HeadCache;
 import org.retroinfer.wave.index.ClusteredSegment;
@@ -227,12 +228,12 @@ public final class HeadLayout {
           break;
         }
         int row0 = src.clusterStart(src.segmentFirstCluster(s));
-        r.index.addClusteredSegment(src.segment(s), src.keys(), src.values(), row0);
+        r.index().addClusteredSegment(src.segment(s), src.keys(), src.values(), row0);
         next = end;
       }
-      if (r.index.segmentCount() > 0 && src.keyCentre() != null) {
+      if (r.index().segmentCount() > 0 && src.keyCentre() != null) {
         // kept segments were centred on the stored context's mean key; rebuilt ones follow it
-        r.index.setKeyCentre(src.keyCentre());
+        r.index().setKeyCentre(src.keyCentre());
       }
       copyRows(next, tokens, r.tailKeys, r.tailValues);
       HeadCache h = r.build(false);
@@ -314,9 +315,9 @@ public final class HeadLayout {
           if (first < next) {
             continue; // only for documents without sinks
           }
-          clusterLoose(keys, values, next, first, config, r.index);
+          clusterLoose(keys, values, next, first, config, r.index());
           ClusteredSegment old = src.segment(s);
-          r.index.addSegment(summarise(old, first, keys, values), keys, values, first);
+          r.index().addSegment(summarise(old, first, keys, values), keys, values, first);
           next = first + old.tokens();
         }
       }
@@ -409,9 +410,14 @@ public final class HeadLayout {
     private final int dim;
     final VectorStore sinkKeys;
     final VectorStore sinkValues;
-    final WaveIndex index;
+    WaveIndex index; // created at the first segment that is copied, or at build
     final VectorStore tailKeys;
     final VectorStore tailValues;
+    private final List<ClusteredSegment> inPlace = new ArrayList<>();
+    private final List<VectorStore> inPlaceKeys = new ArrayList<>();
+    private final List<VectorStore> inPlaceValues = new ArrayList<>();
+    private int inPlaceTokens;
+    private float[] centre;
     private boolean built;
 
     private Restorer(WaveConfig config, int groupSize, int dim) {
@@ -421,7 +427,6 @@ public final class HeadLayout {
       KvDType type = config.kvType();
       this.sinkKeys = VectorStore.allocate(dim, type, Math.max(1, config.sinkTokens()));
       this.sinkValues = VectorStore.allocate(dim, type, Math.max(1, config.sinkTokens()));
-      this.index = WaveIndex.empty(dim, type);
       this.tailKeys = VectorStore.allocate(dim, type, 4096);
       this.tailValues = VectorStore.allocate(dim, type, 4096);
     }
@@ -429,9 +434,27 @@ public final class HeadLayout {
     /** Sets the mean key the stored segments were centred on (null: none was stored). */
     public Restorer keyCentre(float[] centre) {
       if (centre != null) {
-        index.setKeyCentre(centre);
+        if (index != null) {
+          index.setKeyCentre(centre);
+        }
+        this.centre = centre.clone();
       }
       return this;
+    }
+
+    /** The index, made at first use: over the in-place segments given so far, if any. */
+    WaveIndex index() {
+      if (index == null) {
+        KvDType type = config.kvType();
+        // room for decode-time segments, so that the first ones do not grow the stores
+        int more = Math.max(4096, 2 * config.updateTokens());
+        index = inPlace.isEmpty() ? WaveIndex.empty(dim, type)
+            : WaveIndex.inPlace(dim, type, inPlace, inPlaceKeys, inPlaceValues, more);
+        if (centre != null) {
+          index.setKeyCentre(centre);
+        }
+      }
+      return index;
     }
 
     /** Appends rows {@code [from, to)} of {@code keys}/{@code values} as the next sink tokens. */
@@ -446,7 +469,30 @@ public final class HeadLayout {
      * {@code [0, segment.tokens())} of {@code keys}/{@code values} in cluster-contiguous order.
      */
     public Restorer segment(ClusteredSegment segment, VectorStore keys, VectorStore values) {
-      index.addClusteredSegment(segment, keys, values, 0);
+      index().addClusteredSegment(segment, keys, values, 0);
+      return this;
+    }
+
+    /**
+     * Adds the next segment like {@link #segment}, but reads its rows in place: nothing is copied,
+     * and the cache reads {@code keys}/{@code values} for as long as it lives (the caller keeps
+     * their memory valid until the cache is closed). Only before any segment is copied.
+     */
+    public Restorer segmentInPlace(ClusteredSegment segment, VectorStore keys,
+        VectorStore values) {
+      if (index != null) {
+        throw new IllegalStateException("segments read in place must come before the copied ones");
+      }
+      if (segment.dim() != dim || keys.dim() != dim || values.dim() != dim
+          || keys.type() != config.kvType() || values.type() != config.kvType()) {
+        throw new IllegalArgumentException("segment of dim " + segment.dim() + " with blocks of "
+            + keys.dim() + " x " + keys.type() + " does not match " + dim + " x "
+            + config.kvType());
+      }
+      inPlace.add(segment);
+      inPlaceKeys.add(keys);
+      inPlaceValues.add(values);
+      inPlaceTokens += segment.tokens();
       return this;
     }
 
@@ -459,7 +505,7 @@ public final class HeadLayout {
 
     /** Tokens indexed so far: the tail starts at {@code sinks + indexedTokens()}. */
     public int indexedTokens() {
-      return index.tokenCount();
+      return index == null ? inPlaceTokens : index.tokenCount();
     }
 
     /**
@@ -472,7 +518,7 @@ public final class HeadLayout {
       if (built) {
         throw new IllegalStateException("this restorer has built its cache already");
       }
-      WaveHeadCache h = WaveHeadCache.restore(config, groupSize, sinkKeys, sinkValues, index,
+      WaveHeadCache h = WaveHeadCache.restore(config, groupSize, sinkKeys, sinkValues, index(),
           tailKeys, tailValues, prefillDone);
       built = true;
       return h;
@@ -488,7 +534,9 @@ public final class HeadLayout {
       if (!built) {
         sinkKeys.close();
         sinkValues.close();
-        index.close();
+        if (index != null) {
+          index.close();
+        }
         tailKeys.close();
         tailValues.close();
         built = true;

@@ -110,6 +110,68 @@ class HeadLayoutTest {
     }
   }
 
+  @Test
+  void restoringInPlaceReadsTheStoredBlocksWithoutCopyingThem() {
+    SyntheticKv kv = new SyntheticKv(19, 21_000, D, 4, 16);
+    List<VectorStore> blocks = new java.util.ArrayList<>();
+    try (WaveHeadCache original = cache(kv, 0, kv.n, true)) {
+      HeadLayout layout = HeadLayout.of(original);
+      WaveIndex index = layout.index();
+      HeadCache restored;
+      try (HeadLayout.Restorer r = HeadLayout.restoring(CONFIG, G, D)) {
+        r.keyCentre(layout.keyCentre());
+        r.sinks(layout.sinkKeys(), layout.sinkValues(), 0, layout.sinks());
+        for (int s = 0; s < index.segmentCount(); s++) {
+          ClusteredSegment seg = index.segment(s);
+          int row0 = index.clusterStart(index.segmentFirstCluster(s));
+          // stand-ins for a mapped file's blocks: memory the cache does not own
+          VectorStore k = VectorStore.allocate(D, layout.kvType(), seg.tokens());
+          VectorStore v = VectorStore.allocate(D, layout.kvType(), seg.tokens());
+          blocks.add(k);
+          blocks.add(v);
+          k.appendFrom(index.keys(), row0, row0 + seg.tokens());
+          v.appendFrom(index.values(), row0, row0 + seg.tokens());
+          r.segmentInPlace(seg, VectorStore.wrap(k.memory(), D, layout.kvType(), seg.tokens()),
+              VectorStore.wrap(v.memory(), D, layout.kvType(), seg.tokens()));
+        }
+        r.tail(layout.tailKeys(), layout.tailValues(), 0, layout.tailKeys().size());
+        restored = r.build(true);
+      }
+      try (restored) {
+        HeadLayout in = HeadLayout.of(restored);
+        assertTrue(in.index().keys().hasExternalRows());
+        assertEquals(blocks.get(0).rows(0, 5).address(), in.index().keys().rows(0, 5).address(),
+            "the first segment's keys are read where they are");
+        // the layout's memory excludes the blocks it reads in place
+        assertTrue(restored.memoryBytes() < original.memoryBytes() / 2,
+            restored.memoryBytes() + " vs " + original.memoryBytes());
+        float[][] a = rows(layout);
+        float[][] b = rows(in);
+        assertArrayEquals(a[0], b[0]);
+        assertArrayEquals(a[1], b[1]);
+        SyntheticKv more = new SyntheticKv(20, CONFIG.updateTokens() + 10, D, 1, 16);
+        for (int round = 0; round < 2; round++) {
+          for (int i = 0; i < 4; i++) {
+            float[] q = kv.query(G);
+            float[] x = new float[G * D];
+            float[] y = new float[G * D];
+            original.attend(q, 0, x, 0);
+            restored.attend(q, 0, y, 0);
+            assertArrayEquals(x, y, "round " + round + ", query " + i);
+          }
+          // a decode-time segment: appended after the blocks, in memory the index owns
+          for (int p = 0; p < more.n; p++) {
+            original.append(more.keys, p * D, more.values, p * D);
+            restored.append(more.keys, p * D, more.values, p * D);
+          }
+        }
+        assertEquals(original.index().segmentCount(), in.index().segmentCount());
+      }
+    } finally {
+      blocks.forEach(VectorStore::close);
+    }
+  }
+
   /** What the codec does: sinks, each segment's clusters with its cluster-contiguous rows, tail. */
   static HeadCache restore(HeadLayout layout) {
     WaveIndex index = layout.index();

@@ -14,6 +14,11 @@ public final class ChildJvm {
   private ChildJvm() {}
 
   public static ProcessBuilder of(Class<?> main, String... args) {
+    return of(System.getProperty("java.class.path"), main.getName(), args);
+  }
+
+  /** A child JVM running {@code mainClass} from {@code classPath} (e.g. another build's jar). */
+  public static ProcessBuilder of(String classPath, String mainClass, String... args) {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -26,8 +31,8 @@ public final class ChildJvm {
       cmd.add("-Dchronicle.analytics.disable=true");
     }
     cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(main.getName());
+    cmd.add(classPath);
+    cmd.add(mainClass);
     cmd.addAll(List.of(args));
     return new ProcessBuilder(cmd).redirectErrorStream(true);
   }

@@ -14,50 +14,132 @@ import java.util.List;
 
 /**
  * Prompt-prefix caching across processes, measured in one run: a first process prefills a
- * {@code TOKENS}-token prompt, stores it and decodes 32 tokens; a second process, given the same
- * prompt, finds it in the store, loads it and decodes 32 tokens. Prints both processes' JSON lines
- * and a table: time to the first decoded token in each, their ratio, and whether the 32 tokens are
- * the same.
+ * {@code TOKENS}-token prompt, stores it and decodes 32 tokens; then {@code REUSES} processes, given
+ * the same prompt, each find it in the store, open it and decode 32 tokens. Prints every process's
+ * JSON line and a table: time to the first decoded token (recompute vs from the store, median of
+ * the reuses), its breakdown (the store's open, the prefix lookup, the context's open and within it
+ * the K/V checksums, the first attention after it), their ratio, and whether all sessions decoded
+ * the same 32 tokens.
  *
- * <p>Args: {@code [TOKENS (16384)] [SEED (1)] [STORE_DIR (a fresh temporary directory)]}.
+ * <p>With {@code --before JAR} (a {@code retroinfer.jar} of an earlier build) the same sessions run
+ * with that build too, in its own store, alternating with this build's reuses, so that both are
+ * measured side by side on the same machine at the same time.
+ *
+ * <p>Args: {@code [TOKENS (16384)] [SEED (1)] [REUSES (3)] [--before JAR] [--store DIR]}.
  */
 public final class PromptReuseBenchmark {
+  private static final String AFTER_MAIN = PromptReuseRun.class.getName();
+  /** The session class of builds before the application layer existed. */
+  private static final String BEFORE_MAIN = "org.retroinfer.store.bench.PromptReuseRun";
+
   private PromptReuseBenchmark() {}
 
+  record Build(String name, String classPath, String main, Path store, List<String> sessions) {}
+
   public static void main(String[] args) throws Exception {
-    int tokens = args.length > 0 ? Integer.parseInt(args[0]) : 16384;
-    long seed = args.length > 1 ? Long.parseLong(args[1]) : 1;
-    Path store = args.length > 2 ? Path.of(args[2]) : Files.createTempDirectory("retroinfer-store");
-    System.out.println("store " + store + ", prompt of " + tokens + " tokens, seed " + seed);
-    String first = runProcess(store, tokens, seed);
-    String second = runProcess(store, tokens, seed);
-    System.out.println("process 1: " + first);
-    System.out.println("process 2: " + second);
-    long t1 = field(first, "firstTokenMs");
-    long t2 = field(second, "firstTokenMs");
-    boolean same = text(first, "ids").equals(text(second, "ids"));
-    System.out.printf("%-34s %12s %12s%n", "", "process 1", "process 2");
-    System.out.printf("%-34s %12d %12d%n", "reused tokens", field(first, "reused"),
-        field(second, "reused"));
-    System.out.printf("%-34s %12d %12d%n", "prefill ms", field(first, "prefillMs"),
-        field(second, "prefillMs"));
-    System.out.printf("%-34s %12d %12d%n", "index build ms", field(first, "indexMs"),
-        field(second, "indexMs"));
-    System.out.printf("%-34s %12d %12d%n", "find + load ms", field(first, "findMs")
-        + field(first, "loadMs"), field(second, "findMs") + field(second, "loadMs"));
-    System.out.printf("%-34s %12d %12d%n", "time to first decoded token ms", t1, t2);
-    System.out.printf("%-34s %12s %12.1fx%n", "speed-up of the first token", "", (double) t1 / t2);
-    System.out.printf("%-34s %25s%n", "same 32 decoded tokens", same ? "yes" : "NO");
+    List<String> positional = new ArrayList<>();
+    String before = null;
+    Path base = null;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--before" -> before = args[++i];
+        case "--store" -> base = Path.of(args[++i]);
+        default -> positional.add(args[i]);
+      }
+    }
+    int tokens = positional.size() > 0 ? Integer.parseInt(positional.get(0)) : 16384;
+    long seed = positional.size() > 1 ? Long.parseLong(positional.get(1)) : 1;
+    int reuses = positional.size() > 2 ? Integer.parseInt(positional.get(2)) : 3;
+    if (base == null) {
+      base = Files.createTempDirectory("retroinfer-store");
+    }
+    List<Build> builds = new ArrayList<>();
+    if (before != null) {
+      builds.add(new Build("before", Path.of(before).toAbsolutePath().toString(), BEFORE_MAIN,
+          base.resolve("before"), new ArrayList<>()));
+    }
+    builds.add(new Build(before != null ? "after" : "this build",
+        System.getProperty("java.class.path"), AFTER_MAIN, base.resolve("after"),
+        new ArrayList<>()));
+    System.out.println("stores under " + base + ", prompt of " + tokens + " tokens, seed " + seed
+        + ", " + reuses + " reusing processes per build");
+    for (Build b : builds) { // the prefill sessions
+      b.sessions.add(runProcess(b, tokens, seed));
+      System.out.println(b.name + " process 1: " + b.sessions.getLast());
+    }
+    for (int r = 0; r < reuses; r++) { // the reuses, alternating between builds
+      for (int k = 0; k < builds.size(); k++) {
+        Build b = builds.get((r + k) % builds.size());
+        b.sessions.add(runProcess(b, tokens, seed));
+        System.out.println(b.name + " process " + b.sessions.size() + ": " + b.sessions.getLast());
+      }
+    }
+    String ids = text(builds.getFirst().sessions.getFirst(), "ids");
+    boolean same = builds.stream().allMatch(b -> b.sessions.stream()
+        .allMatch(s -> text(s, "ids").equals(ids)));
+    System.out.println();
+    StringBuilder head = new StringBuilder(String.format("%-44s", ""));
+    for (Build b : builds) {
+      head.append(String.format(" %14s %14s", b.name + ": 1st", "reuse (med)"));
+    }
+    System.out.println(head);
+    row(builds, "store open ms", "storeOpenMs");
+    row(builds, "prefill ms", "prefillMs");
+    row(builds, "index build ms", "indexMs");
+    row(builds, "find (prefix lookup) ms", "findMs");
+    row(builds, "open the context (load) ms", "loadMs");
+    row(builds, "  of which: K/V checksums ms", "verifyMs");
+    row(builds, "time to first decoded token ms", "firstTokenMs");
+    row(builds, "first decode step (first attention) ms", "firstStepMs");
+    row(builds, "K/V + index bytes the context owns", "kvBytesOwned");
+    StringBuilder ratio = new StringBuilder(String.format("%-44s", "first token: recompute / reuse"));
+    for (Build b : builds) {
+      double t1 = field(b.sessions.getFirst(), "firstTokenMs");
+      double t2 = reuseMedian(b, "firstTokenUs") / 1000.0;
+      ratio.append(String.format(" %14s %13.1fx", "", t1 / t2));
+    }
+    System.out.println(ratio);
+    System.out.printf("%-44s %s%n", "all sessions decoded the same 32 tokens", same ? "yes" : "NO");
+  }
+
+  private static void row(List<Build> builds, String label, String name) {
+    StringBuilder sb = new StringBuilder(String.format("%-44s", label));
+    for (Build b : builds) {
+      JsonNode first = parse(b.sessions.getFirst()).get(name);
+      sb.append(String.format(" %14s %14s", first == null ? "-" : first.asText(),
+          parse(b.sessions.getLast()).has(name) ? String.format("%.0f", reuseMedian(b, name))
+              : "-"));
+    }
+    System.out.println(sb);
+  }
+
+  /** The median of a field over a build's reusing sessions. */
+  private static double reuseMedian(Build b, String name) {
+    double[] v = b.sessions.subList(1, b.sessions.size()).stream()
+        .mapToDouble(s -> parse(s).has(name) ? parse(s).get(name).asDouble()
+            : name.equals("firstTokenUs") ? 1000.0 * field(s, "firstTokenMs") : Double.NaN)
+        .sorted().toArray();
+    return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  }
+
+  private static String runProcess(Build b, int tokens, long seed) throws IOException,
+      InterruptedException {
+    return runProcess(ChildJvm.of(b.classPath, b.main, b.store.toString(),
+        Integer.toString(tokens), Long.toString(seed), "32"));
   }
 
   /**
-   * Runs one {@link PromptReuseRun} session as a child JVM (this JVM's flags and classpath) and
-   * returns its JSON line.
+   * Runs one {@link PromptReuseRun} session of this build as a child JVM (this JVM's flags and
+   * classpath) and returns its JSON line.
    */
   public static String runProcess(Path store, int tokens, long seed) throws IOException,
       InterruptedException {
-    Process p = ChildJvm.of(PromptReuseRun.class, store.toString(), Integer.toString(tokens),
-        Long.toString(seed), "32").start();
+    return runProcess(ChildJvm.of(PromptReuseRun.class, store.toString(),
+        Integer.toString(tokens), Long.toString(seed), "32"));
+  }
+
+  private static String runProcess(ProcessBuilder pb) throws IOException, InterruptedException {
+    Process p = pb.start();
     List<String> lines = new ArrayList<>();
     try (BufferedReader r = new BufferedReader(
         new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
@@ -68,8 +150,9 @@ public final class PromptReuseBenchmark {
     int rc = p.waitFor();
     String json = lines.stream().filter(l -> l.startsWith("{")).reduce((a, b) -> b).orElse(null);
     if (rc != 0 || json == null) {
-      throw new IllegalStateException("the session process failed (exit " + rc + "):\n"
-          + String.join("\n", lines));
+      throw new IllegalStateException("the session process failed (exit " + rc + "): "
+          + String.join(" ", pb.command().subList(Math.max(0, pb.command().size() - 6),
+              pb.command().size())) + "\n" + String.join("\n", lines));
     }
     return json;
   }

@@ -7,6 +7,7 @@ import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.retroinfer.lucene.WaveField;
 import org.retroinfer.model.ModelDirectory;
 import org.retroinfer.model.eval.NeedleTask;
 import org.retroinfer.model.eval.PythonCorpus;
@@ -24,7 +25,10 @@ import org.retroinfer.wave.attention.ContextCache;
  * deterministic needle prompt of {@code tokens} tokens (seeded), prepares it through a
  * {@link PromptCache} over the store (reusing whatever the store holds), decodes {@code decode}
  * tokens greedily with wave attention, stores the prompt if it was not reused, and prints one JSON
- * line (Jackson): the decoded ids and the times.
+ * line (Jackson): the decoded ids and the times: the store's open, then from the prompt to its
+ * first token the prefix lookup ({@code findMs}), the context's open ({@code loadMs}, of which
+ * {@code verifyMs} checking the K/V checksums) or the prefill and index build, and the first decode
+ * step after it ({@code firstStepMs}: the first attention over the opened K/V).
  *
  * <p>Args: {@code STORE_DIR TOKENS SEED DECODE}. Used by {@link PromptReuseBenchmark} and the
  * integration tests, which start it twice: the second process finds the first one's prompt.
@@ -56,13 +60,27 @@ public final class PromptReuseRun {
     WaveConfig config = WaveConfig.defaults();
     int[] prompt = prompt(tokens, seed);
     Map<String, Object> out = new LinkedHashMap<>();
-    try (Llama model = Llama.load(dir); ContextStore store = ContextStore.open(storeDir)) {
-      long ready = System.nanoTime();
+    try (Llama model = Llama.load(dir)) {
+      long o0 = System.nanoTime();
+      try (ContextStore store = ContextStore.open(storeDir)) {
+        long ready = System.nanoTime();
+        session(model, store, fp, config, prompt, decode, start, ready - o0, ready, out);
+      }
+    }
+    return new ObjectMapper().writeValueAsString(out); // one line
+  }
+
+  private static void session(Llama model, ContextStore store, ModelFingerprint fp,
+      WaveConfig config, int[] prompt, int decode, long start, long openNanos, long ready,
+      Map<String, Object> out) throws IOException {
+    {
       PromptCache cache = new PromptCache(model, store.scope(fp, "", config.kvType()), config);
+      long v0 = WaveField.verifyNanos();
       long t0 = System.nanoTime();
       PromptCache.Prepared p = cache.prepare(prompt, null);
       int first = Sampler.argmax(p.logits());
       long t1 = System.nanoTime();
+      long verify = WaveField.verifyNanos() - v0;
       int[] ids = new int[decode];
       try (ContextCache c = p.cache()) {
         long saveNanos = 0;
@@ -73,11 +91,16 @@ public final class PromptReuseRun {
         }
         Decoder d = model.decoder(c);
         long d0 = System.nanoTime();
+        long firstStep = 0;
         if (decode > 0) {
           ids[0] = first;
           float[] logits;
           for (int i = 1; i < decode; i++) {
+            long s0 = System.nanoTime();
             logits = d.step(ids[i - 1]);
+            if (i == 1) {
+              firstStep = System.nanoTime() - s0;
+            }
             ids[i] = Sampler.argmax(logits);
           }
         }
@@ -86,8 +109,13 @@ public final class PromptReuseRun {
         out.put("reused", p.reusedTokens());
         out.put("context", p.contextId());
         out.put("setupMs", ms(ready - start));
+        out.put("storeOpenMs", ms(openNanos));
         out.put("findMs", ms(p.findNanos()));
         out.put("loadMs", ms(p.loadNanos()));
+        out.put("verifyMs", ms(verify));
+        out.put("firstTokenUs", (t1 - t0) / 1000);
+        out.put("firstStepMs", ms(firstStep));
+        out.put("kvBytesOwned", c.memoryBytes());
         out.put("prefillMs", ms(p.prefillNanos()));
         out.put("indexMs", ms(p.indexNanos()));
         out.put("firstTokenMs", ms(t1 - t0));
@@ -98,7 +126,6 @@ public final class PromptReuseRun {
         out.put("ids", ids);
       }
     }
-    return new ObjectMapper().writeValueAsString(out); // one line
   }
 
   private static long ms(long nanos) {

@@ -74,8 +74,8 @@ public final class WaveBatch implements AutoCloseable {
       WaveIndex idx = h.index();
       if (idx.clusterCount() > 0) {
         long row = tables.clusterRow[(int) tables.centBase[i]];
-        copy(idx.keys(), clusterK, row * rb);
-        copy(idx.values(), clusterV, row * rb);
+        copyRows(idx.keys(), clusterK, row * rb);
+        copyRows(idx.values(), clusterV, row * rb);
         long c0 = tables.centBase[i] * d;
         for (int c = 0; c < idx.clusterCount(); c++) {
           for (int t = 0; t < d; t++) {
@@ -110,6 +110,17 @@ public final class WaveBatch implements AutoCloseable {
     MemorySegment m = src.memory();
     MemorySegment.copy(m, 0, dst, at, m.byteSize());
     return at + m.byteSize();
+  }
+
+  /** Copies every row of {@code src} region by region (an opened context's rows are in blocks). */
+  private static void copyRows(VectorStore src, MemorySegment dst, long at) {
+    for (int from = 0; from < src.size(); ) {
+      int to = src.oneRegionEnd(from, src.size());
+      MemorySegment m = src.rows(from, to);
+      MemorySegment.copy(m, 0, dst, at, m.byteSize());
+      at += m.byteSize();
+      from = to;
+    }
   }
 
   @Override

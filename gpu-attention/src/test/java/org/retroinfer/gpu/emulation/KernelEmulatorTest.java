@@ -44,6 +44,63 @@ class KernelEmulatorTest {
     check(KvDType.FLOAT16, 128, 2, 2);
   }
 
+  /**
+   * A context opened from its files reads its indexed rows in place, in one block per segment:
+   * the GPU layout of such heads (restored through HeadLayout) is byte for byte that of the heads
+   * they were stored from, and the emulated wave step gives the same output.
+   */
+  @Test
+  void theLayoutOfHeadsRestoredInPlaceEqualsTheOriginals() {
+    int d = 64;
+    int g = 2;
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16)
+        .segmentTokens(1024).updateTokens(512).build();
+    List<WaveHeadCache> heads = List.of(TestData.head(rnd, config, d, g, 3000, 700),
+        TestData.head(rnd, config, d, g, 2600, 600));
+    List<org.retroinfer.wave.attention.HeadCache> restored = new java.util.ArrayList<>();
+    List<org.retroinfer.wave.kv.VectorStore> blocks = new java.util.ArrayList<>();
+    try {
+      for (WaveHeadCache h : heads) {
+        org.retroinfer.wave.HeadLayout l = org.retroinfer.wave.HeadLayout.of(h);
+        assertTrue(l.index().segmentCount() >= 2, "several segments");
+        try (org.retroinfer.wave.HeadLayout.Restorer r =
+            org.retroinfer.wave.HeadLayout.restoring(config, g, d)) {
+          r.keyCentre(l.keyCentre());
+          r.sinks(l.sinkKeys(), l.sinkValues(), 0, l.sinks());
+          for (int s = 0; s < l.index().segmentCount(); s++) {
+            var seg = l.index().segment(s);
+            int row0 = l.index().clusterStart(l.index().segmentFirstCluster(s));
+            var k = org.retroinfer.wave.kv.VectorStore.allocate(d, l.kvType(), seg.tokens());
+            var v = org.retroinfer.wave.kv.VectorStore.allocate(d, l.kvType(), seg.tokens());
+            blocks.add(k);
+            blocks.add(v);
+            k.appendFrom(l.index().keys(), row0, row0 + seg.tokens());
+            v.appendFrom(l.index().values(), row0, row0 + seg.tokens());
+            r.segmentInPlace(seg,
+                org.retroinfer.wave.kv.VectorStore.wrap(k.memory(), d, l.kvType(), seg.tokens()),
+                org.retroinfer.wave.kv.VectorStore.wrap(v.memory(), d, l.kvType(), seg.tokens()));
+          }
+          r.tail(l.tailKeys(), l.tailValues(), 0, l.tailKeys().size());
+          restored.add(r.build(l.prefillDone()));
+        }
+      }
+      try (WaveBatch a = WaveBatch.of(heads, config); WaveBatch b = WaveBatch.of(restored, config)) {
+        assertEquals(-1L, a.clusterK.mismatch(b.clusterK), "cluster pool keys");
+        assertEquals(-1L, a.clusterV.mismatch(b.clusterV), "cluster pool values");
+        assertEquals(-1L, a.steadyK.mismatch(b.steadyK), "steady pool keys");
+        assertEquals(-1L, a.centroids.mismatch(b.centroids), "centroids");
+        assertEquals(-1L, a.valueSums.mismatch(b.valueSums), "value sums");
+        float[] q = TestData.queries(rnd, 2 * g * d, 1.5f);
+        assertArrayEquals(KernelEmulator.waveStep(a, q, 16, null).out(),
+            KernelEmulator.waveStep(b, q, 16, null).out());
+      }
+    } finally {
+      restored.forEach(org.retroinfer.wave.attention.HeadCache::close);
+      heads.forEach(WaveHeadCache::close);
+      blocks.forEach(org.retroinfer.wave.kv.VectorStore::close);
+    }
+  }
+
   private void check(KvDType type, int d, int g, int items) {
     WaveConfig config = WaveConfig.fixed().toBuilder().kvType(type).retrievalMinClusters(16).build();
     List<WaveHeadCache> heads = TestData.heads(rnd, config, items, d, g, 1500, 3000);

@@ -8,6 +8,8 @@ public final class HeadwiseContextCache implements ContextCache {
   private final AttentionBackend backend;
   private final AttentionShape shape;
   private final HeadCache[][] heads;
+  private final AutoCloseable afterClose;
+  private boolean closed;
 
   public HeadwiseContextCache(AttentionBackend backend, AttentionShape shape) {
     this.backend = backend;
@@ -18,10 +20,20 @@ public final class HeadwiseContextCache implements ContextCache {
         heads[l][h] = backend.newHead(shape.headDim(), shape.groupSize());
       }
     }
+    this.afterClose = null;
   }
 
   /** Wraps existing heads (e.g. loaded from a store); {@code heads[layer][kvHead]}. */
   public HeadwiseContextCache(AttentionBackend backend, AttentionShape shape, HeadCache[][] heads) {
+    this(backend, shape, heads, null);
+  }
+
+  /**
+   * Wraps existing heads whose memory depends on {@code afterClose} (e.g. the reader of the files
+   * they read in place), which {@link #close()} closes after the heads.
+   */
+  public HeadwiseContextCache(AttentionBackend backend, AttentionShape shape, HeadCache[][] heads,
+      AutoCloseable afterClose) {
     if (heads.length != shape.layers()) {
       throw new IllegalArgumentException(heads.length + " layers of heads for a shape of "
           + shape.layers() + " layers");
@@ -35,6 +47,7 @@ public final class HeadwiseContextCache implements ContextCache {
     this.backend = backend;
     this.shape = shape;
     this.heads = heads;
+    this.afterClose = afterClose;
   }
 
   @Override
@@ -140,9 +153,21 @@ public final class HeadwiseContextCache implements ContextCache {
 
   @Override
   public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
     for (HeadCache[] layer : heads) {
       for (HeadCache h : layer) {
         h.close();
+      }
+    }
+    if (afterClose != null) {
+      try {
+        afterClose.close();
+      } catch (Exception e) {
+        throw new IllegalStateException("cannot release what the context's heads read from: "
+            + e.getMessage(), e);
       }
     }
   }

@@ -2,6 +2,7 @@ package org.retroinfer.wave.index;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
 import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.wave.kv.VectorStore;
 import org.retroinfer.wave.math.KvKernels;
@@ -57,6 +58,48 @@ public final class WaveIndex implements AutoCloseable {
   /** An index with no clusters, for keys and values of {@code dim} stored as {@code type}. */
   public static WaveIndex empty(int dim, KvDType type) {
     return new WaveIndex(dim, VectorStore.allocate(dim, type, 4096), VectorStore.allocate(dim, type, 4096));
+  }
+
+  /**
+   * An index of segments whose keys and values are already cluster-contiguous in memory owned by
+   * someone else (a context's mapped files): segment {@code i}'s rows are read in place from
+   * {@code keys.get(i)} / {@code values.get(i)} (nothing is copied), which the caller keeps alive
+   * until the index is closed. Segments added later are stored in memory the index owns.
+   */
+  public static WaveIndex inPlace(int dim, KvDType type, List<ClusteredSegment> segments,
+      List<VectorStore> keys, List<VectorStore> values, int moreRows) {
+    if (segments.size() != keys.size() || segments.size() != values.size()) {
+      throw new IllegalArgumentException(segments.size() + " segments with " + keys.size()
+          + " key and " + values.size() + " value blocks; give one of each per segment");
+    }
+    for (int i = 0; i < segments.size(); i++) {
+      int n = segments.get(i).tokens();
+      if (keys.get(i).size() != n || values.get(i).size() != n) {
+        throw new IllegalArgumentException("segment " + i + " has " + n + " tokens, its blocks "
+            + keys.get(i).size() + " key and " + values.get(i).size() + " value rows");
+      }
+    }
+    VectorStore k = VectorStore.over(keys, dim, type, moreRows);
+    VectorStore v;
+    try {
+      v = VectorStore.over(values, dim, type, moreRows);
+    } catch (RuntimeException e) {
+      k.close();
+      throw e;
+    }
+    WaveIndex index = new WaveIndex(dim, k, v);
+    try {
+      int row = 0;
+      for (ClusteredSegment seg : segments) {
+        index.checkSegment(seg);
+        index.addSummaries(seg, row);
+        row += seg.tokens();
+      }
+      return index;
+    } catch (RuntimeException e) {
+      index.close();
+      throw e;
+    }
   }
 
   /**

@@ -18,6 +18,10 @@ import java.util.Objects;
  * row and component was wrong.
  *
  * <p>{@link #wrap} makes a read-only store over memory owned by someone else (a memory-mapped file).
+ * {@link #over} makes a store whose first rows are such external blocks, read in place, and whose
+ * later rows are appended into memory it owns (a context opened from its files that then grows):
+ * a range of rows inside one block (or inside the owned rows) is still one segment, but a range
+ * across two blocks is not, and {@link #memory()} exists only for a store of one region.
  */
 public final class VectorStore implements AutoCloseable {
   static final ValueLayout.OfFloat FLOAT_LE =
@@ -34,6 +38,12 @@ public final class VectorStore implements AutoCloseable {
   private int size;
   private int capacity;
   private boolean closed;
+  /** External blocks holding rows [blockStart[b], blockStart[b + 1]); none for most stores. */
+  private MemorySegment[] blocks = NO_BLOCKS;
+  private int[] blockStart = {0};
+  /** Rows in external blocks; the owned segment holds rows [blockRows, size). */
+  private int blockRows;
+  private static final MemorySegment[] NO_BLOCKS = new MemorySegment[0];
 
   private VectorStore(int dim, KvDType type, Arena arena, MemorySegment segment, int size,
       int capacity, boolean owned) {
@@ -72,6 +82,39 @@ public final class VectorStore implements AutoCloseable {
     return new VectorStore(dim, type, null, memory.asSlice(0, need), rows, rows, false);
   }
 
+  /**
+   * A store whose first rows are the rows of {@code blocks}, in order, read in place (nothing is
+   * copied; the caller keeps their memory alive while the store is used), followed by room for
+   * {@code ownedRows} appended rows before it grows. Appends go after the blocks' rows; the blocks'
+   * rows cannot be changed.
+   */
+  public static VectorStore over(java.util.List<VectorStore> blocks, int dim, KvDType type,
+      int ownedRows) {
+    VectorStore s = allocate(dim, type, ownedRows);
+    MemorySegment[] segs = new MemorySegment[blocks.size()];
+    int[] starts = new int[blocks.size() + 1];
+    for (int b = 0; b < segs.length; b++) {
+      VectorStore block = blocks.get(b);
+      if (block.dim != dim || block.type != type) {
+        s.close();
+        throw new IllegalArgumentException("block " + b + " holds rows of " + block.dim + " x "
+            + block.type + ", the store is " + dim + " x " + type);
+      }
+      segs[b] = block.memory();
+      starts[b + 1] = Math.addExact(starts[b], block.size);
+    }
+    s.blocks = segs;
+    s.blockStart = starts;
+    s.blockRows = starts[segs.length];
+    s.size = s.blockRows;
+    return s;
+  }
+
+  /** Whether some rows are read in place from memory this store does not own. */
+  public boolean hasExternalRows() {
+    return !owned || blockRows > 0;
+  }
+
   public int dim() {
     return dim;
   }
@@ -92,19 +135,78 @@ public final class VectorStore implements AutoCloseable {
 
   /** Byte offset of {@code row} in {@link #memory()}. */
   public long offsetOf(int row) {
+    requireOneRegion("offsetOf");
     return row * rowBytes;
   }
 
   /** The rows {@code [0, size)} as one segment; invalid after the next append that grows. */
   public MemorySegment memory() {
     ensureOpen();
+    requireOneRegion("memory()");
     return segment.asSlice(0, size * rowBytes);
   }
 
-  /** The rows {@code [from, to)} as one segment; invalid after the next append that grows. */
+  /**
+   * The rows {@code [from, to)} as one segment; invalid after the next append that grows. In a
+   * store {@link #over} blocks, the range must lie inside one block or inside the appended rows.
+   */
   public MemorySegment rows(int from, int to) {
     checkRange(from, to);
-    return segment.asSlice(from * rowBytes, (to - from) * rowBytes);
+    if (from >= blockRows) {
+      return segment.asSlice((from - blockRows) * rowBytes, (to - from) * rowBytes);
+    }
+    int b = blockOf(from);
+    if (to > blockStart[b + 1]) {
+      throw new IllegalArgumentException("rows [" + from + ", " + to + ") span block " + b
+          + " (rows [" + blockStart[b] + ", " + blockStart[b + 1] + ")) and what follows it: read"
+          + " them block by block (rowsInOneBlock)");
+    }
+    return blocks[b].asSlice((from - blockStart[b]) * rowBytes, (to - from) * rowBytes);
+  }
+
+  /**
+   * The longest run of rows starting at {@code from}, and ending at most at {@code to}, that is one
+   * segment: {@code to} itself unless a block ends before it.
+   */
+  public int oneRegionEnd(int from, int to) {
+    checkRange(from, to);
+    if (from >= blockRows) {
+      return to;
+    }
+    return Math.min(to, blockStart[blockOf(from) + 1]);
+  }
+
+  /** The block holding row {@code row < blockRows}. */
+  private int blockOf(int row) {
+    int b = java.util.Arrays.binarySearch(blockStart, 0, blocks.length + 1, row);
+    b = b >= 0 ? b : -b - 2;
+    while (blockStart[b + 1] == row) {
+      b++; // skip empty blocks
+    }
+    return b;
+  }
+
+  /** The segment and byte offset of one row, for single-row reads. */
+  private MemorySegment regionOf(int row) {
+    if (row >= blockRows) {
+      return segment;
+    }
+    return blocks[blockOf(row)];
+  }
+
+  private long offsetIn(int row) {
+    if (row >= blockRows) {
+      return (row - blockRows) * rowBytes;
+    }
+    return (row - blockStart[blockOf(row)]) * rowBytes;
+  }
+
+  private void requireOneRegion(String what) {
+    if (blockRows > 0) {
+      throw new UnsupportedOperationException(what + " of a store whose rows live in "
+          + blocks.length + " external blocks and its own memory: use rows(from, to) within one"
+          + " block (oneRegionEnd says where a block ends)");
+    }
   }
 
   /**
@@ -114,10 +216,18 @@ public final class VectorStore implements AutoCloseable {
    */
   public long touch(int from, int to) {
     checkRange(from, to);
-    long end = to * rowBytes;
+    MemorySegment seg = segment;
+    long start = from * rowBytes;
+    if (from < blockRows) {
+      seg = rows(from, to);
+      start = 0;
+    } else if (blockRows > 0) {
+      start = (from - blockRows) * rowBytes;
+    }
+    long end = start + (to - from) * rowBytes;
     long x = 0;
-    for (long at = from * rowBytes; at < end; at += 64) {
-      x ^= segment.get(ValueLayout.JAVA_BYTE, at);
+    for (long at = start; at < end; at += 64) {
+      x ^= seg.get(ValueLayout.JAVA_BYTE, at);
     }
     return x;
   }
@@ -125,6 +235,7 @@ public final class VectorStore implements AutoCloseable {
   /** The raw segment, including unused capacity: for kernels that index it themselves. */
   public MemorySegment rawMemory() {
     ensureOpen();
+    requireOneRegion("rawMemory()");
     return segment;
   }
 
@@ -133,7 +244,7 @@ public final class VectorStore implements AutoCloseable {
     ensureWritable();
     Objects.checkFromIndexSize(off, dim, src.length);
     ensureCapacity(size + 1);
-    long base = size * rowBytes;
+    long base = (size - blockRows) * rowBytes;
     switch (type) {
       case FLOAT32 -> {
         for (int i = 0; i < dim; i++) {
@@ -175,8 +286,13 @@ public final class VectorStore implements AutoCloseable {
     other.checkRange(from, to);
     int rows = to - from;
     ensureCapacity(size + rows);
-    MemorySegment.copy(other.segment, from * rowBytes, segment, size * rowBytes, rows * rowBytes);
-    size += rows;
+    while (from < to) {
+      int end = other.oneRegionEnd(from, to);
+      MemorySegment.copy(other.rows(from, end), 0, segment, (size - blockRows) * rowBytes,
+          (end - from) * rowBytes);
+      size += end - from;
+      from = end;
+    }
   }
 
   /**
@@ -187,19 +303,24 @@ public final class VectorStore implements AutoCloseable {
   public void appendRaw(MemorySegment src, long offset, int rows) {
     ensureWritable();
     ensureCapacity(size + rows);
-    MemorySegment.copy(src, offset, segment, size * rowBytes, rows * rowBytes);
+    MemorySegment.copy(src, offset, segment, (size - blockRows) * rowBytes, rows * rowBytes);
     size += rows;
   }
 
   /** Copies row {@code row} as floats into {@code dst[off..off+dim)}. */
   public void read(int row, float[] dst, int off) {
     checkRange(row, row + 1);
+    MemorySegment seg = segment;
     long base = row * rowBytes;
+    if (blockRows > 0) {
+      seg = regionOf(row);
+      base = offsetIn(row);
+    }
     if (type == KvDType.FLOAT32) {
-      MemorySegment.copy(segment, FLOAT_LE, base, dst, off, dim);
+      MemorySegment.copy(seg, FLOAT_LE, base, dst, off, dim);
     } else {
       for (int i = 0; i < dim; i++) {
-        dst[off + i] = type.decode16(segment.get(SHORT_LE, base + 2L * i));
+        dst[off + i] = type.decode16(seg.get(SHORT_LE, base + 2L * i));
       }
     }
   }
@@ -215,14 +336,23 @@ public final class VectorStore implements AutoCloseable {
   public float get(int row, int col) {
     checkRange(row, row + 1);
     Objects.checkIndex(col, dim);
+    MemorySegment seg = segment;
     long at = row * rowBytes + (long) col * type.bytes();
-    return type == KvDType.FLOAT32 ? segment.get(FLOAT_LE, at) : type.decode16(segment.get(SHORT_LE, at));
+    if (blockRows > 0) {
+      seg = regionOf(row);
+      at = offsetIn(row) + (long) col * type.bytes();
+    }
+    return type == KvDType.FLOAT32 ? seg.get(FLOAT_LE, at) : type.decode16(seg.get(SHORT_LE, at));
   }
 
   /** Overwrites row {@code row} (used for sums that are updated in place). */
   public void set(int row, float[] src, int off) {
     ensureWritable();
     checkRange(row, row + 1);
+    if (row < blockRows) {
+      throw new UnsupportedOperationException("row " + row + " is read in place from an external"
+          + " block and cannot be changed");
+    }
     int saved = size;
     size = row;
     try {
@@ -235,6 +365,7 @@ public final class VectorStore implements AutoCloseable {
   /** Drops the first {@code rows} rows, moving the rest to the front. */
   public void removeFirst(int rows) {
     ensureWritable();
+    requireOneRegion("removeFirst");
     checkRange(0, rows);
     MemorySegment.copy(segment, rows * rowBytes, segment, 0, (size - rows) * rowBytes);
     size -= rows;
@@ -244,12 +375,16 @@ public final class VectorStore implements AutoCloseable {
   public void removeLast() {
     ensureWritable();
     checkRange(0, 1);
+    if (size <= blockRows) {
+      throw new UnsupportedOperationException("the last row is in an external block");
+    }
     size--;
   }
 
   /** Drops every row; keeps the capacity. */
   public void clear() {
     ensureWritable();
+    requireOneRegion("clear");
     size = 0;
   }
 
@@ -272,18 +407,22 @@ public final class VectorStore implements AutoCloseable {
         arena.close();
       }
       segment = MemorySegment.NULL;
+      blocks = NO_BLOCKS;
+      blockStart = new int[] {0};
+      blockRows = 0;
       size = 0;
     }
   }
 
   private void ensureCapacity(int rows) {
+    rows -= blockRows; // rows in owned memory
     if (rows <= capacity) {
       return;
     }
     int newCap = (int) Math.min(Integer.MAX_VALUE - 8, Math.max((long) rows, capacity * 2L));
     Arena newArena = Arena.ofShared();
     MemorySegment grown = newArena.allocate(newCap * rowBytes, 64);
-    MemorySegment.copy(segment, 0, grown, 0, size * rowBytes);
+    MemorySegment.copy(segment, 0, grown, 0, (size - blockRows) * rowBytes);
     Arena old = arena;
     arena = newArena;
     segment = grown;
@@ -321,6 +460,7 @@ public final class VectorStore implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "VectorStore[" + size + " x " + dim + " " + type + "]";
+    return "VectorStore[" + size + " x " + dim + " " + type
+        + (blockRows > 0 ? ", " + blockRows + " in " + blocks.length + " external blocks" : "") + "]";
   }
 }

@@ -145,4 +145,53 @@ class VectorStoreTest {
       assertThrows(IndexOutOfBoundsException.class, () -> s.touch(5, 7));
     }
   }
+
+  @org.junit.jupiter.api.Test
+  void aStoreOverBlocksReadsThemInPlaceAndAppendsAfterThem() {
+    int d = 16;
+    KvDType type = KvDType.BFLOAT16;
+    Random rnd = new Random(5);
+    float[] data = new float[300 * d];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (float) rnd.nextGaussian();
+    }
+    try (VectorStore a = VectorStore.allocate(d, type, 100);
+        VectorStore b = VectorStore.allocate(d, type, 120);
+        VectorStore all = VectorStore.allocate(d, type, 300)) {
+      a.appendAll(data, 0, 100);
+      b.appendAll(data, 100 * d, 120);
+      all.appendAll(data, 0, 300);
+      try (VectorStore s = VectorStore.over(java.util.List.of(a, b), d, type, 8)) {
+        assertTrue(s.hasExternalRows());
+        assertEquals(220, s.size());
+        s.appendAll(data, 220 * d, 80); // grows past its 8 owned rows
+        assertEquals(300, s.size());
+        float[] row = new float[d];
+        for (int r = 0; r < 300; r++) {
+          s.read(r, row, 0);
+          assertArrayEquals(all.row(r), row, "row " + r);
+          assertEquals(all.get(r, 3), s.get(r, 3));
+        }
+        // the blocks are read in place: the same memory, not a copy
+        assertEquals(a.rows(10, 20).address(), s.rows(10, 20).address());
+        assertEquals(-1L, s.rows(100, 220).mismatch(all.rows(100, 220)));
+        assertEquals(-1L, s.rows(230, 300).mismatch(all.rows(230, 300)));
+        assertEquals(100, s.oneRegionEnd(40, 300));
+        assertEquals(220, s.oneRegionEnd(100, 300));
+        assertEquals(300, s.oneRegionEnd(220, 300));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> s.rows(90, 110));
+        assertTrue(e.getMessage().contains("span block 0"), e.getMessage());
+        assertThrows(UnsupportedOperationException.class, s::memory);
+        assertThrows(UnsupportedOperationException.class, () -> s.set(5, data, 0));
+        // copying out goes block by block
+        try (VectorStore copy = VectorStore.allocate(d, type, 1)) {
+          copy.appendFrom(s, 50, 260);
+          assertEquals(-1L, copy.memory().mismatch(all.rows(50, 260)));
+        }
+        s.removeLast();
+        assertEquals(299, s.size());
+      }
+    }
+  }
 }

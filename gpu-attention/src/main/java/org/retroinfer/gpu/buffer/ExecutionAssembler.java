@@ -22,6 +22,8 @@ public final class ExecutionAssembler {
   private int[] hits = new int[0];
   private int[] misses = new int[0];
   private int[] missTokens = new int[0];
+  private long[] missDst = new long[0];
+  private boolean missesAtDestination;
   private int hitCount;
   private int missCount;
   private int[] ids = new int[0];
@@ -52,6 +54,7 @@ public final class ExecutionAssembler {
       hits = new int[cap];
       misses = new int[cap];
       missTokens = new int[cap];
+      missDst = new long[cap];
     }
     if (steady) {
       for (int i = 0; i < t.items; i++) {
@@ -67,7 +70,9 @@ public final class ExecutionAssembler {
         int c = ids[k];
         misses[k] = c;
         missTokens[k] = sizes[k];
-        plan.add(GatherPlan.CLUSTERS, clusterRow[c], dsts[k], sizes[k]);
+        missDst[k] = dsts[k];
+        plan.add(GatherPlan.CLUSTERS, missesAtDestination ? dsts[k] : clusterRow[c], dsts[k],
+            sizes[k]);
       }
       missCount = n;
       return;
@@ -143,9 +148,10 @@ public final class ExecutionAssembler {
       long dst = dsts[k];
       if (kind < ClusterMappingTable.RUN) {
         misses[mc] = c;
+        missDst[mc] = dst;
         missTokens[mc++] = size;
         missTok += size;
-        plan.put(GatherPlan.CLUSTERS, more, dst, size);
+        plan.put(GatherPlan.CLUSTERS, missesAtDestination ? dst : more, dst, size);
         continue;
       }
       hits[hc++] = c;
@@ -180,6 +186,43 @@ public final class ExecutionAssembler {
     cache.countLookups(hc, mc, hitTok, missTok);
     hitCount = hc;
     missCount = mc;
+  }
+
+  /**
+   * Where the misses' copies read: false (the default), rows of the cluster-contiguous pool that
+   * holds every cluster; true, a staging area laid out like the execution buffer, into which the
+   * caller copies each miss from a {@link ClusterSource} (see {@link #stageMisses}) before the
+   * gather runs: a miss then reads its own destination rows of the staging area.
+   */
+  public void missesAtDestination(boolean v) {
+    missesAtDestination = v;
+  }
+
+  /**
+   * Copies the last {@link #assemble}'s misses from {@code source} into {@code stageK}/
+   * {@code stageV} at their execution-buffer rows (rows of {@code rowBytes} bytes): what the
+   * gather then reads when {@link #missesAtDestination} is set.
+   */
+  public void stageMisses(BatchTables t, ClusterSource source, java.lang.foreign.MemorySegment stageK,
+      java.lang.foreign.MemorySegment stageV, long rowBytes) {
+    for (int k = 0; k < missCount; k++) {
+      int c = misses[k];
+      int item = itemOf(t, c);
+      long at = missDst[k] * rowBytes;
+      source.read(item, c - (int) t.centBase[item], missTokens[k], stageK, at, stageV, at);
+    }
+  }
+
+  /** The item whose clusters include global cluster id {@code c}. */
+  static int itemOf(BatchTables t, int c) {
+    int i = java.util.Arrays.binarySearch(t.centBase, c);
+    if (i < 0) {
+      i = -i - 2;
+    }
+    while (i + 1 < t.items && t.centBase[i + 1] == c) {
+      i++; // items without clusters share a base with the next one
+    }
+    return i;
   }
 
   /** Hands this step's accesses to the updater (returns at once). */

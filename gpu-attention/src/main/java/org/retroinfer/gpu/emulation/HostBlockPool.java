@@ -39,6 +39,41 @@ public final class HostBlockPool implements AutoCloseable {
     return updater;
   }
 
+  /**
+   * Copies admitted clusters' rows from {@code source} (the host tier) into their blocks, then
+   * completes them: what the fill does when the wave buffer's misses come from a
+   * {@link org.retroinfer.gpu.buffer.ClusterSource}.
+   */
+  void fill(BatchTables t, List<Admission> admissions, org.retroinfer.gpu.buffer.ClusterSource source) {
+    int bt = cache.blockTokens();
+    for (Admission a : admissions) {
+      int item = itemOf(t, a.cluster());
+      long bytes = a.tokens() * rowBytes;
+      try (Arena tmp = Arena.ofConfined()) {
+        MemorySegment k = tmp.allocate(Math.max(16, bytes), 64);
+        MemorySegment v = tmp.allocate(Math.max(16, bytes), 64);
+        source.read(item, a.cluster() - (int) t.centBase[item], a.tokens(), k, 0, v, 0);
+        int[] blocks = a.blocks();
+        for (int b = 0; b < blocks.length; b++) {
+          long rows = Math.min(bt, a.tokens() - (long) b * bt);
+          MemorySegment.copy(k, (long) b * bt * rowBytes, keys, (long) blocks[b] * bt * rowBytes,
+              rows * rowBytes);
+          MemorySegment.copy(v, (long) b * bt * rowBytes, values, (long) blocks[b] * bt * rowBytes,
+              rows * rowBytes);
+        }
+      }
+      cache.complete(a);
+    }
+  }
+
+  private static int itemOf(BatchTables t, int c) {
+    int i = 0;
+    while (i + 1 < t.items && t.centBase[i + 1] <= c) {
+      i++;
+    }
+    return i;
+  }
+
   /** Copies admitted clusters' rows from the pool into their blocks, then completes them. */
   void fill(BatchTables t, List<Admission> admissions, MemorySegment clusterK, MemorySegment clusterV) {
     GatherPlan plan = new GatherPlan(1 << 20);

@@ -293,6 +293,17 @@ public final class KernelEmulator {
    * offload without a cache).
    */
   public static WaveStep waveStep(WaveBatch batch, float[] q, int targetBlocks, HostBlockPool pool) {
+    return waveStep(batch, q, targetBlocks, pool, null);
+  }
+
+  /**
+   * {@link #waveStep(WaveBatch, float[], int, HostBlockPool)} with the misses and the cache's fills
+   * read from {@code source} (the host tier) instead of the batch's cluster pool, as the GPU
+   * engine does with {@code useClusterSource}: each miss is staged at its execution-buffer rows,
+   * and the gather reads it there. With {@code source} null, the pool.
+   */
+  public static WaveStep waveStep(WaveBatch batch, float[] q, int targetBlocks, HostBlockPool pool,
+      org.retroinfer.gpu.buffer.ClusterSource source) {
     BatchTables t = batch.tables;
     int d = t.dim;
     int g = t.groupSize;
@@ -303,6 +314,7 @@ public final class KernelEmulator {
     select(t, scores, cStride, sel);
     GatherPlan plan = new GatherPlan(64);
     ExecutionAssembler asm = new ExecutionAssembler();
+    asm.missesAtDestination(source != null);
     asm.assemble(t, sel, pool == null ? null : pool.cache(), true, plan);
     long rb = t.rowBytes();
     MemorySegment cacheK = pool == null ? null : pool.keys;
@@ -310,13 +322,24 @@ public final class KernelEmulator {
     try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
       MemorySegment ek = arena.allocate(Math.max(16, t.execRows * rb), 256);
       MemorySegment ev = arena.allocate(Math.max(16, t.execRows * rb), 256);
-      gather(plan, new MemorySegment[] {batch.steadyK, cacheK, batch.clusterK},
-          new MemorySegment[] {batch.steadyV, cacheV, batch.clusterV}, ek, ev, rb);
+      MemorySegment missK = batch.clusterK;
+      MemorySegment missV = batch.clusterV;
+      if (source != null) {
+        missK = arena.allocate(Math.max(16, t.execRows * rb), 256);
+        missV = arena.allocate(Math.max(16, t.execRows * rb), 256);
+        asm.stageMisses(t, source, missK, missV, rb);
+      }
+      gather(plan, new MemorySegment[] {batch.steadyK, cacheK, missK},
+          new MemorySegment[] {batch.steadyV, cacheV, missV}, ek, ev, rb);
       if (pool != null) {
         // after the step, as on the GPU: the updater decides, the admitted rows are copied
         asm.submitTo(pool.updater());
         pool.updater().awaitIdle();
-        pool.fill(t, pool.updater().drainAdmissions(), batch.clusterK, batch.clusterV);
+        if (source != null) {
+          pool.fill(t, pool.updater().drainAdmissions(), source);
+        } else {
+          pool.fill(t, pool.updater().drainAdmissions(), batch.clusterK, batch.clusterV);
+        }
       }
       int maxExec = 0;
       for (int c : t.execCapacity) {

@@ -10,6 +10,7 @@ import jcuda.driver.JCudaDriver;
 import org.retroinfer.gpu.buffer.Admission;
 import org.retroinfer.gpu.buffer.BlockCache;
 import org.retroinfer.gpu.buffer.CacheUpdater;
+import org.retroinfer.gpu.buffer.ClusterSource;
 import org.retroinfer.gpu.buffer.ExecutionAssembler;
 import org.retroinfer.gpu.buffer.GatherPlan;
 import org.retroinfer.gpu.cuda.Cuda;
@@ -133,6 +134,10 @@ public final class GpuWaveEngine implements AutoCloseable {
   private final List<Admission> waiting = new ArrayList<>();
   private List<Admission> inFlight;
   private StepStats last = new StepStats(0, 0, 0, 0);
+  /** The host tier the offload modes read misses and fills from, or null: the pinned pool. */
+  private ClusterSource source;
+  private PinnedBuffer missStageK;
+  private PinnedBuffer missStageV;
   private CudaContext.CudaGraph graph;
   private CudaContext.CudaGraph deviceGraph;
   private Profile profile;
@@ -278,6 +283,24 @@ public final class GpuWaveEngine implements AutoCloseable {
 
   public StepStats lastStep() {
     return last;
+  }
+
+  /**
+   * Reads the offload modes' misses from {@code source} (the host tier, e.g. the application's CPU
+   * tier over a stored context) instead of the pinned pool: after the selection comes back, each
+   * miss is copied from the source into a pinned staging area at its execution-buffer rows, and the
+   * gather reads it there; the block cache's fills are read from the source too. Call before the
+   * first step. RESIDENT mode holds every cluster on the device and reads no host tier.
+   */
+  public void useClusterSource(ClusterSource source) {
+    if (mode == Mode.RESIDENT) {
+      throw new IllegalStateException("a RESIDENT engine holds every cluster on the device; a host"
+          + " tier serves the OFFLOAD modes' misses");
+    }
+    this.source = java.util.Objects.requireNonNull(source, "source");
+    assembler.missesAtDestination(true);
+    missStageK = pinned(Math.max(16, t.execRows * rowBytes));
+    missStageV = pinned(Math.max(16, t.execRows * rowBytes));
   }
 
   /** Copies a flattened batch of wave-core caches to the device (and the pinned host tier). */
@@ -574,10 +597,16 @@ public final class GpuWaveEngine implements AutoCloseable {
       MemorySegment.copy(stageSel.segment(), ValueLayout.JAVA_INT, n, sel.retDst(), 0,
           sel.retDst().length);
       assembler.assemble(t, sel, cache, false, plan);
+      if (source != null) {
+        // the misses from the host tier, staged at their execution-buffer rows
+        assembler.stageMisses(t, source, missStageK.segment(), missStageV.segment(), rowBytes);
+      }
       stepTasks.stage(plan, cx.main());
       stepTasks.launch(cx, steadyK.ptr(), cacheK == null ? steadyK.ptr() : cacheK.ptr(),
-          hostK.devicePtr(), steadyV.ptr(), cacheV == null ? steadyV.ptr() : cacheV.ptr(),
-          hostV.devicePtr(), execK.ptr(), execV.ptr(), rowBytes);
+          source != null ? missStageK.devicePtr() : hostK.devicePtr(), steadyV.ptr(),
+          cacheV == null ? steadyV.ptr() : cacheV.ptr(),
+          source != null ? missStageV.devicePtr() : hostV.devicePtr(), execK.ptr(), execV.ptr(),
+          rowBytes);
       stats = new StepStats(assembler.hitCount(), assembler.missCount(),
           2 * plan.rowsFrom(GatherPlan.CLUSTERS) * rowBytes, 0);
     }
@@ -655,6 +684,15 @@ public final class GpuWaveEngine implements AutoCloseable {
       blocks += a.blocks().length;
       batch.add(a);
     }
+    if (source != null) {
+      // the fills read the pool's rows: copy each admitted cluster there from the host tier first
+      for (Admission a : batch) {
+        int item = itemOf(a.cluster());
+        long at = t.clusterRow[a.cluster()] * rowBytes;
+        source.read(item, a.cluster() - (int) t.centBase[item], a.tokens(), hostK.segment(), at,
+            hostV.segment(), at);
+      }
+    }
     ExecutionAssembler.fillPlan(t, batch, cache.blockTokens(), fillPlan);
     // after this step's gather: a block being refilled may have been read by it
     CudaContext.waitFor(cx.copy(), evGather);
@@ -664,6 +702,14 @@ public final class GpuWaveEngine implements AutoCloseable {
     CudaContext.record(evFill, cx.copy());
     inFlight = batch;
     return 2 * fillPlan.rowsFrom(GatherPlan.CLUSTERS) * rowBytes;
+  }
+
+  private int itemOf(int cluster) {
+    int i = 0;
+    while (i + 1 < t.items && t.centBase[i + 1] <= cluster) {
+      i++;
+    }
+    return i;
   }
 
   private DeviceBuffer dev(long bytes) {

@@ -63,10 +63,12 @@ class ClusterBlockTierTest {
   void holdsAtMostItsCapacityAndEvictsLeastRecentlyUsed() throws Exception {
     long seed = new SplittableRandom().nextLong();
     SplittableRandom r = new SplittableRandom(seed);
-    long capacity = 40_000;
-    ListLru ref = new ListLru(capacity);
+    long capacity = 120_000;
     Map<BlockKey, byte[][]> content = new HashMap<>();
+    ListLru ref;
     try (ClusterBlockTier tier = ClusterBlockTier.open(dir.resolve("tier.cmap"), capacity, 1024)) {
+      ref = new ListLru(tier.byteBudget());
+      assertTrue(tier.byteBudget() > capacity / 3 && tier.byteBudget() < capacity);
       for (int op = 0; op < 2000; op++) {
         BlockKey k = new BlockKey(r.nextInt(3), r.nextInt(4), r.nextInt(2), r.nextInt(20));
         if (r.nextInt(3) == 0) {
@@ -93,9 +95,17 @@ class ClusterBlockTierTest {
       assertEquals(ref.order, tier.recencyOrder(), "seed " + seed);
       assertTrue(tier.evictions() > 0, "the workload must overflow the capacity");
       assertThrows(IllegalArgumentException.class,
-          () -> tier.put(new BlockKey(9, 0, 0, 0), new byte[30_000], new byte[10_001]));
+          () -> tier.put(new BlockKey(9, 0, 0, 0), new byte[(int) tier.byteBudget()], new byte[1]));
     }
+    assertTrue(java.nio.file.Files.size(dir.resolve("tier.cmap")) <= capacity,
+        "the file stays within the capacity");
     // Reopened: the same blocks; recency as of their last put.
+    try (ClusterBlockTier tier = ClusterBlockTier.open(dir.resolve("tags.cmap"), capacity, 1024)) {
+      BlockKey k = new BlockKey(1, 2, 3, 4);
+      tier.put(k, 77L, new byte[] {1, 2}, new byte[] {3, 4});
+      assertNotNull(tier.get(k, 77L));
+      assertNull(tier.get(k, 78L), "a block is served only to the owner that put it");
+    }
     try (ClusterBlockTier tier = ClusterBlockTier.open(dir.resolve("tier.cmap"), capacity, 1024)) {
       assertEquals(ref.bytes, tier.bytes());
       for (BlockKey k : ref.order) {

@@ -39,6 +39,15 @@ tmp=$(mktemp -d)
   && rm -f "$natives" && jar cfM "$natives" .)
 rm -rf "$tmp"
 
+# The command line for the end-to-end phase (demo --device gpu with the shipped model, which the
+# working tree carries): our modules and the libraries the demo loads, built in the reactor (no
+# install). Chronicle Map (the store's CPU tier) and what is already in lib/ stay out: the demo
+# never opens a store, and the pack has a budget.
+mvn -q -pl cli -am package dependency:copy-dependencies -DskipTests -DincludeScope=runtime \
+  -DoutputDirectory="$out/demo-lib" -DexcludeGroupIds=net.openhft,org.jcuda
+cp "$root"/cli/target/cli-*-SNAPSHOT.jar "$out/demo-lib/"
+(cd "$out/demo-lib" && for f in *.jar; do [[ -e "$out/lib/$f" ]] && rm -f "$f"; done; rm -f ./*-tests.jar)
+
 # A JRE for a machine without Java: only the modules this module needs.
 jlink --add-modules java.base,jdk.incubator.vector,java.logging,java.management,jdk.unsupported,jdk.management,jdk.zipfs \
   --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$out/jre"
@@ -51,7 +60,8 @@ cat > "$out/run.sh" <<'RUN'
 # limit, so that a hang in one loses none of the others: the GPU tests, the decode benchmark (rows as
 # they end, its table last), the CPU-side tests. Exit status 1 if any phase failed.
 # Usage: run.sh [contexts] [batches] [steps] [drift]; time limits (s) from GPU_TESTS_S (default 180),
-# BENCH_S (300) and CPU_TESTS_S (120); a limit of 0 skips the phase.
+# BENCH_S (300), CPU_TESTS_S (120) and DEMO_S (300, the end-to-end demo --device gpu at
+# DEMO_CONTEXT tokens, default 16384); a limit of 0 skips the phase.
 set -uo pipefail
 d="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 jre="${TMPDIR:-/tmp}/retroinfer-jre"
@@ -74,6 +84,22 @@ phase() {
 phase "${GPU_TESTS_S:-180}" gpu-tests
 phase "${BENCH_S:-300}" bench "$@"
 phase "${CPU_TESTS_S:-120}" cpu-tests
+# End to end: the shipped model's demo with attention on the GPU (both answers, time per token).
+# It must not fall back to the CPU: the fallback line fails the phase.
+demo_s="${DEMO_S:-300}"
+if (( demo_s > 0 )); then
+  echo "=== demo --device gpu (limit ${demo_s} s, at ${SECONDS} s)"
+  timeout -k 10 "$demo_s" "$jre/jre/bin/java" -Xmx16g --add-modules=jdk.incubator.vector \
+    --enable-native-access=ALL-UNNAMED -Dretroinfer.home="$d/../../.." -Dretroinfer.progress=lines \
+    -cp "$d/demo-lib/*:$d/lib/*" org.retroinfer.cli.RetroInfer demo --device gpu \
+    --context "${DEMO_CONTEXT:-16384}" 2>&1 | tee "${TMPDIR:-/tmp}/retroinfer-demo-gpu.log"
+  rc=${PIPESTATUS[0]}
+  if grep -q "no usable CUDA device" "${TMPDIR:-/tmp}/retroinfer-demo-gpu.log"; then
+    echo "=== demo --device gpu: ran on the CPU (see the line above)"; rc=1
+  fi
+  echo "=== demo --device gpu: exit $rc after $((SECONDS - start)) s"
+  (( rc == 0 )) || status=1
+fi
 exit $status
 RUN
 chmod +x "$out/run.sh"

@@ -36,6 +36,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions model;
   @Mixin WaveOptions wave;
+  @Mixin org.retroinfer.app.cli.DeviceOption device;
 
   @Option(names = "--context", defaultValue = "16384",
       description = "Prompt tokens (default ${DEFAULT-VALUE}).")
@@ -72,6 +73,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     PythonCorpus corpus = Arguments.haystack(spec, haystack);
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    device.apply(err); // one line on standard error when the GPU was asked for but cannot run
     int trained = model.config().maxPositions();
     if (context + warmup + steps > trained) {
       err.printf("note       %,d prompt and %,d decoded tokens go beyond the %,d the model was"

@@ -49,6 +49,7 @@ public final class DemoCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions model;
   @Mixin WaveOptions wave;
+  @Mixin org.retroinfer.app.cli.DeviceOption device;
 
   @Option(names = "--context", paramLabel = "TOKENS", defaultValue = "16384",
       description = "Prompt length in tokens, up to the model's trained context (default"
@@ -90,6 +91,7 @@ public final class DemoCommand implements Callable<Integer> {
 
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    device.apply(err); // one line on standard error when the GPU was asked for but cannot run
     out.printf("RetroInfer demo: a needle in a %,d-token haystack%n%n", context);
     try (Llama llama = model.load(out)) {
       out.printf("haystack   %s, seed %d%n", corpus.description(), seed);

@@ -32,6 +32,7 @@ public final class GenerateCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions model;
   @Mixin WaveOptions wave;
+  @Mixin org.retroinfer.app.cli.DeviceOption device;
 
   static final class Prompt {
     @Option(names = "--prompt", paramLabel = "TEXT", description = "The prompt text.")
@@ -87,6 +88,7 @@ public final class GenerateCommand implements Callable<Integer> {
     WaveConfig config = wave.config(spec);
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    device.apply(err); // one line on standard error when the GPU was asked for but cannot run
     Sampler sampler = Sampler.of(temperature, topP, seed);
     byte[] text = prompt.text != null ? prompt.text.getBytes(StandardCharsets.UTF_8)
         : Files.readAllBytes(prompt.file);

@@ -31,6 +31,7 @@ public final class MultiKeyCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions model;
   @Mixin WaveOptions wave;
+  @Mixin org.retroinfer.app.cli.DeviceOption device;
 
   @Option(names = "--context", split = ",", paramLabel = "TOKENS", defaultValue = "16384",
       description = "Context lengths, recalls included (default ${DEFAULT-VALUE}).")
@@ -87,6 +88,7 @@ public final class MultiKeyCommand implements Callable<Integer> {
     PythonCorpus corpus = Arguments.haystack(spec, haystack);
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    device.apply(err); // one line on standard error when the GPU was asked for but cannot run
     int prompts = contexts.size() * trials;
     err.printf("eval multikey  %d prompt%s of %d recalls, %,d tokens decoded before them, each"
         + " decoded by %s%n", prompts, prompts == 1 ? "" : "s", MultiKeyTask.KEYS, decoded,

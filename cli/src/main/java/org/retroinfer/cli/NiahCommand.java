@@ -32,6 +32,7 @@ public final class NiahCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ModelOptions model;
   @Mixin WaveOptions wave;
+  @Mixin org.retroinfer.app.cli.DeviceOption device;
 
   @Option(names = "--context", split = ",", paramLabel = "TOKENS",
       defaultValue = "2048,4096,8192,16384",
@@ -106,6 +107,7 @@ public final class NiahCommand implements Callable<Integer> {
 
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
+    device.apply(err); // one line on standard error when the GPU was asked for but cannot run
     int prompts = contexts.size() * depths.size() * trials;
     err.printf("eval niah  %d prompt%s: %d context%s (%s) x %d depth%s (%s) x %d trial%s, each"
         + " decoded by %s%n", prompts, prompts == 1 ? "" : "s", contexts.size(),

@@ -41,6 +41,37 @@ class RetroInferTest {
     assertTrue(run("eval", "--help").out().contains("niah"));
   }
 
+  /**
+   * {@code --device gpu} without a usable CUDA device: one line on standard error that says so,
+   * and the same output as {@code --device cpu} (skipped where a GPU can be used: the device check
+   * runs the GPU end to end there).
+   */
+  @Test
+  void deviceGpuWithoutCudaSaysSoOnceAndRunsOnTheCpu() {
+    org.junit.jupiter.api.Assumptions.assumeFalse(
+        org.retroinfer.gpu.cuda.CudaAvailability.get().available(), "a CUDA device is usable here");
+    String[] args = {"generate", "--prompt", "def add(a, b):\n    return", "--max-tokens", "24",
+        "--method", "wave"};
+    Run cpu = run(concat(args, "--device", "cpu"));
+    Run gpu = run(concat(args, "--device", "gpu"));
+    assertEquals(0, cpu.exit(), cpu.err());
+    assertEquals(0, gpu.exit(), gpu.err());
+    assertEquals(cpu.out(), gpu.out(), "the CPU ran in both");
+    java.util.List<String> lines = gpu.err().lines().filter(l -> l.contains("--device")).toList();
+    assertEquals(1, lines.size(), gpu.err());
+    assertTrue(lines.get(0).startsWith("retroinfer: --device gpu: no usable CUDA device (")
+        && lines.get(0).endsWith("attention runs on the CPU"), lines.get(0));
+    assertFalse(cpu.err().contains("--device"), cpu.err());
+    Run auto = run(concat(args, "--device", "auto"));
+    assertEquals(cpu.out(), auto.out());
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
   @Test
   void evalNiahPrintsJson() throws Exception {
     Run r = run("eval", "niah", "--context", "1600", "--depths", "0.3,0.7", "--methods",

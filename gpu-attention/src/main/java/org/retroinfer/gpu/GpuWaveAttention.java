@@ -2,6 +2,7 @@ package org.retroinfer.gpu;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.retroinfer.gpu.buffer.ClusterSource;
 import org.retroinfer.gpu.cuda.CudaContext;
 import org.retroinfer.gpu.engine.GpuWaveEngine;
 import org.retroinfer.gpu.layout.WaveBatch;
@@ -72,9 +73,29 @@ public final class GpuWaveAttention implements AttentionBackend {
     return new Context(shape);
   }
 
+  /**
+   * Decode attention on the GPU over an existing wave context (e.g. one opened from a store),
+   * which the result now owns: the wave buffer keeps 5% of the clusters in GPU memory (LRU) and
+   * reads its misses, and its fills, from {@code tierOfLayer.apply(layer)} (the host tier the
+   * application gives, e.g. the CPU tier over the store's files).
+   */
+  public ContextCache wrap(ContextCache context,
+      java.util.function.IntFunction<ClusterSource> tierOfLayer) {
+    org.retroinfer.gpu.layout.Shapes.check(context.shape().headDim(), context.shape().groupSize());
+    return new Context(context, tierOfLayer);
+  }
+
   private final class Context extends MirroredContextCache {
+    private final java.util.function.IntFunction<ClusterSource> tierOfLayer;
+
     Context(AttentionShape shape) {
       super(GpuWaveAttention.this, cpuBackend, shape);
+      this.tierOfLayer = null;
+    }
+
+    Context(ContextCache cpu, java.util.function.IntFunction<ClusterSource> tierOfLayer) {
+      super(GpuWaveAttention.this, cpu);
+      this.tierOfLayer = tierOfLayer;
     }
 
     private List<HeadLayout> heads(int layer) {
@@ -105,8 +126,16 @@ public final class GpuWaveAttention implements AttentionBackend {
         }
       }
       try (WaveBatch batch = WaveBatch.ofLayouts(hs, config)) {
-        GpuWaveEngine engine = new GpuWaveEngine(cx, batch.tables, GpuWaveEngine.Mode.RESIDENT, 0, 8);
+        if (tierOfLayer == null) {
+          GpuWaveEngine engine = new GpuWaveEngine(cx, batch.tables, GpuWaveEngine.Mode.RESIDENT,
+              0, 8);
+          engine.load(batch);
+          return engine;
+        }
+        GpuWaveEngine engine = new GpuWaveEngine(cx, batch.tables,
+            GpuWaveEngine.Mode.OFFLOAD_CACHED, 0.05, 8);
         engine.load(batch);
+        engine.useClusterSource(tierOfLayer.apply(layer));
         return engine;
       }
     }

@@ -17,13 +17,19 @@ import org.retroinfer.wave.attention.HeadwiseContextCache;
  */
 abstract class MirroredContextCache implements ContextCache {
   private final AttentionBackend backend;
-  protected final HeadwiseContextCache cpu;
+  protected final ContextCache cpu;
   private final AutoCloseable[] mirrors;
   private final long[][] signatures;
 
   MirroredContextCache(AttentionBackend backend, AttentionBackend cpuBackend, AttentionShape shape) {
+    this(backend, new HeadwiseContextCache(cpuBackend, shape));
+  }
+
+  /** A mirror over an existing CPU context (e.g. one opened from a store), which it now owns. */
+  MirroredContextCache(AttentionBackend backend, ContextCache cpu) {
+    AttentionShape shape = cpu.shape();
     this.backend = backend;
-    this.cpu = new HeadwiseContextCache(cpuBackend, shape);
+    this.cpu = cpu;
     this.mirrors = new AutoCloseable[shape.layers()];
     this.signatures = new long[shape.layers()][];
   }

@@ -18,7 +18,10 @@ import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.PrefixHasher;
 import org.retroinfer.store.PrefixMatch;
 import org.retroinfer.app.PromptCache;
+import org.retroinfer.app.Devices;
 import org.retroinfer.app.rag.DocumentReuse;
+import org.retroinfer.app.tier.ContextTier;
+import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.store.tier.ClusterBlockTier;
 import org.retroinfer.wave.WaveConfig;
 import picocli.CommandLine.Command;
@@ -171,12 +174,16 @@ public final class StoreCommand implements Callable<Integer> {
             + " prefills only the rest).") int generate;
     @Option(names = "--no-document-start", description = "Do not prepend the document-start token.")
     boolean noStart;
-    @Option(names = "--tier", paramLabel = "FILE", description = "With --generate: also put the"
-        + " context's cluster blocks into this CPU tier file (Chronicle Map) and report it.")
+    @Option(names = "--tier", paramLabel = "FILE", description = "With --generate: the CPU tier"
+        + " file (Chronicle Map) of cluster blocks: on the GPU the wave buffer's misses are read"
+        + " through it (from the store's files when it lacks them); on the CPU the context's blocks"
+        + " are put into it. The file stays within --tier-bytes and is kept for the next process;"
+        + " without --tier the GPU uses a temporary one, removed at the end.")
     Path tier;
     @Option(names = "--tier-bytes", paramLabel = "BYTES", defaultValue = "268435456",
         description = "Capacity of the CPU tier in bytes (default 256 MiB).") long tierBytes;
     @Option(names = "--allow-long-prompt", description = ALLOW_LONG) boolean allowLong;
+    @Mixin DeviceOption device;
 
     @Override
     public Integer call() throws Exception {
@@ -203,7 +210,8 @@ public final class StoreCommand implements Callable<Integer> {
         result.put("promptTokens", tokens.length);
         result.put("match", match.orElse(null));
         if (model != null) {
-          generate(model, scope, config, tokens, result, err);
+          boolean gpu = device.apply(err);
+          generate(model, scope, config, tokens, result, err, gpu);
         }
       }
       if (options.json) {
@@ -214,13 +222,19 @@ public final class StoreCommand implements Callable<Integer> {
             : "longest stored prefix: " + ((PrefixMatch) mm).matchedTokens() + " of "
                 + tokens.length + " tokens, in context " + ((PrefixMatch) mm).context().id());
         if (result.get("tier") instanceof Map<?, ?> t) {
-          out.printf("CPU tier %s: %s blocks put, %s held (%,d of %,d bytes), %s evictions%n", tier,
-              t.get("blocksPut"), t.get("blocksHeld"), (long) t.get("bytesHeld"),
-              (long) t.get("capacityBytes"), t.get("evictions"));
+          out.printf("CPU tier %s: %s blocks held (%,d bytes of K/V; the file %,d of at most %,d"
+              + " bytes), %s evictions, %s hits, %s misses%s%n", t.get("file"), t.get("blocksHeld"),
+              (long) t.get("bytesHeld"), (long) t.get("fileBytes"), (long) t.get("capacityBytes"),
+              t.get("evictions"), t.get("hits"), t.get("misses"),
+              tier != null ? "; the file is kept for the next process" : "; removed");
         }
         if (result.containsKey("generated")) {
-          out.printf("reused %d tokens, first token after %.2f s; generated:%n%s%n",
-              result.get("reusedTokens"), result.get("firstTokenSeconds"), result.get("generated"));
+          out.printf("reused %d tokens, first token after %.3f s (prefix lookup %d ms, opening the"
+              + " stored context %d ms of which checksums %d ms, prefill %d ms, index %d ms),"
+              + " first decode step %d ms; generated:%n%s%n",
+              result.get("reusedTokens"), result.get("firstTokenSeconds"), result.get("findMs"),
+              result.get("openMs"), result.get("verifyMs"), result.get("prefillMs"),
+              result.get("indexMs"), result.get("firstStepMs"), result.get("generated"));
         }
       }
       out.flush();
@@ -229,37 +243,70 @@ public final class StoreCommand implements Callable<Integer> {
 
     /** Prepares the prompt (reusing its longest stored prefix) and decodes greedily. */
     private void generate(Llama model, ContextStore.Scope scope, WaveConfig config, int[] tokens,
-        Map<String, Object> result, PrintWriter err) throws Exception {
+        Map<String, Object> result, PrintWriter err, boolean gpu) throws Exception {
       PromptCache.Prepared p;
+      long v0 = org.retroinfer.lucene.WaveField.verifyNanos();
       try (Progress bar = Progress.prefill(err, tokens.length)) {
         p = new PromptCache(model, scope, config).prepare(tokens, bar::update);
       }
-      try (var c = p.cache()) {
-        if (tier != null) {
-          int avg = config.tokensPerCluster() * 2 * c.shape().headDim() * config.kvType().bytes();
-          try (ClusterBlockTier t = ClusterBlockTier.open(tier, tierBytes, avg)) {
-            int blocks = t.warm(Math.floorMod(java.util.Arrays.hashCode(tokens), 1 << 30), c);
-            result.put("tier", Map.of("blocksPut", blocks, "blocksHeld", t.blocks(),
-                "bytesHeld", t.bytes(), "capacityBytes", t.capacityBytes(),
-                "evictions", t.evictions()));
-          }
+      long verify = org.retroinfer.lucene.WaveField.verifyNanos() - v0;
+      int avg = config.tokensPerCluster() * 2 * model.attentionShape().headDim()
+          * config.kvType().bytes();
+      // the CPU tier: the given file (kept, within its capacity, for the next process) or, for
+      // the GPU's misses without one, a temporary file removed at the end
+      ClusterBlockTier t = tier != null ? ClusterBlockTier.open(tier, tierBytes, avg)
+          : gpu ? ClusterBlockTier.openTemporary(tierBytes, avg) : null;
+      ContextCache c = p.cache();
+      try {
+        String id = p.contextId() != null ? p.contextId()
+            : "prompt-" + java.util.Arrays.hashCode(tokens);
+        if (gpu) {
+          // decode attention on the GPU: the wave buffer's misses come from the CPU tier
+          ContextCache cpu = c;
+          c = Devices.gpuWave(config).wrap(cpu, layer -> ContextTier.forLayer(t, id, cpu, layer));
+        } else if (t != null) {
+          int blocks = t.warm(Math.floorMod(id.hashCode(), 1 << 30), c);
+          result.put("tierBlocksPut", blocks);
         }
         Decoder d = model.decoder(c);
         int[] ids = new int[generate];
         float[] logits = p.logits();
+        long firstStep = 0;
         try (Progress bar = Progress.start(err, "decode", "tokens", generate)) {
           for (int i = 0; i < generate; i++) {
             ids[i] = Sampler.argmax(logits);
             if (i + 1 < generate) {
+              long s0 = System.nanoTime();
               logits = d.step(ids[i]);
+              if (i == 0) {
+                firstStep = System.nanoTime() - s0;
+              }
             }
             bar.stepTo(i + 1);
           }
         }
+        if (t != null) {
+          result.put("tier", Map.of("file", t.file().toString(), "blocksHeld", t.blocks(),
+              "bytesHeld", t.bytes(), "capacityBytes", t.capacityBytes(),
+              "fileBytes", java.nio.file.Files.exists(t.file()) ? java.nio.file.Files.size(t.file())
+                  : 0, "evictions", t.evictions(), "hits", t.hits(), "misses", t.misses()));
+        }
+        result.put("device", gpu ? "gpu" : "cpu");
         result.put("reusedTokens", p.reusedTokens());
         result.put("firstTokenSeconds", (p.findNanos() + p.loadNanos() + p.prefillNanos()
             + p.indexNanos()) / 1e9);
+        result.put("findMs", p.findNanos() / 1_000_000);
+        result.put("openMs", p.loadNanos() / 1_000_000);
+        result.put("verifyMs", verify / 1_000_000);
+        result.put("prefillMs", p.prefillNanos() / 1_000_000);
+        result.put("indexMs", p.indexNanos() / 1_000_000);
+        result.put("firstStepMs", firstStep / 1_000_000);
         result.put("generated", new ByteTokenizer().decode(ids, 0, ids.length));
+      } finally {
+        c.close();
+        if (t != null) {
+          t.close();
+        }
       }
     }
   }

@@ -19,6 +19,25 @@ public final class AttentionBackends {
 
   private AttentionBackends() {}
 
+  /**
+   * Answers {@link #create} for some names in place of the CPU methods: the application's choice
+   * of device (e.g. GPU methods for "wave" and "full"). Returns null for a name it leaves to the CPU.
+   */
+  @FunctionalInterface
+  public interface Placement {
+    AttentionBackend create(String name, WaveConfig config);
+  }
+
+  private static volatile Placement placement;
+
+  /**
+   * Makes {@link #create} answer through {@code p} first, for the rest of the process (the
+   * {@code --device} of a command); null restores the CPU methods.
+   */
+  public static void place(Placement p) {
+    placement = p;
+  }
+
   public static AttentionBackend create(String name, WaveConfig config) {
     return create(name, config, config::exactTokenBudget);
   }
@@ -29,6 +48,13 @@ public final class AttentionBackends {
    */
   public static AttentionBackend create(String name, WaveConfig config,
       IntUnaryOperator exactBudget) {
+    Placement p = placement;
+    if (p != null) {
+      AttentionBackend placed = p.create(name, config);
+      if (placed != null) {
+        return placed;
+      }
+    }
     return switch (name) {
       case "full" -> new FullAttention(config.kvType());
       case "wave" -> new WaveAttention(config);

@@ -40,7 +40,7 @@ public final class AttentionBench {
       switch (args[i]) {
         case "--quick" -> quick = true;
         case "--contexts" -> contexts = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
-        case "--methods" -> methods = List.of(args[++i].split(","));
+        case "--methods" -> methods = List.of(args[++i].split(",")); // method specs: wave:fixed, ...
         case "--rounds" -> rounds = Integer.parseInt(args[++i]);
         case "--kv" -> kv = parseType(args[++i]);
         default -> throw new IllegalArgumentException("unknown option " + args[i]
@@ -69,11 +69,13 @@ public final class AttentionBench {
   static void run(AttentionShape shape, int[] contexts, List<String> methods, int rounds,
       KvDType kv, boolean quick) {
     WaveConfig config = WaveConfig.builder().kvType(kv).build();
+    int width = Math.max(9, methods.stream().mapToInt(String::length).max().orElse(0));
+    String col = "%-" + width + "s";
     System.out.printf(Locale.ROOT, "Decode attention, one layer: %d query heads, %d KV heads, head dim %d,"
         + " %s K/V, %d threads, %d rounds%s%n", shape.queryHeads(), shape.kvHeads(), shape.headDim(),
         kv, Runtime.getRuntime().availableProcessors(), rounds, quick ? " (quick mode)" : "");
     List<String> table = new ArrayList<>();
-    table.add(String.format(Locale.ROOT, "%-8s %-9s %10s %9s %10s %12s %10s", "context", "method",
+    table.add(String.format(Locale.ROOT, "%-8s " + col + " %10s %9s %10s %12s %10s", "context", "method",
         "ms/call", "vs full", "GB/s", "exact tokens", "rel. error"));
     for (int context : contexts) {
       System.out.printf(Locale.ROOT, "context %d: generating K/V ...%n", context);
@@ -82,7 +84,7 @@ public final class AttentionBench {
         for (String m : methods) {
           long t0 = System.nanoTime();
           caches.put(m, fixture.load(m, config));
-          System.out.printf(Locale.ROOT, "  %-9s loaded and indexed in %.1f s%n", m,
+          System.out.printf(Locale.ROOT, "  " + col + " loaded and indexed in %.1f s%n", m,
               (System.nanoTime() - t0) / 1e9);
         }
         List<MemorySegment> kvBytes = LayerFixture.kvMemory(caches.get("full"));
@@ -134,11 +136,11 @@ public final class AttentionBench {
         for (String m : methods) {
           double ms = median(times.get(m));
           // GB/s only where it means the K/V read per call: full attention reads all of it
-          table.add(String.format(Locale.ROOT, "%-8d %-9s %10.3f %8.2fx %10s %12d %10.5f", context, m,
+          table.add(String.format(Locale.ROOT, "%-8d " + col + " %10.3f %8.2fx %10s %12d %10.5f", context, m,
               ms, fullMs / ms, m.equals("full") ? String.format(Locale.ROOT, "%.1f", bytes / ms / 1e6)
                   : "-", exact.get(m) / rounds, error.get(m) / rounds));
         }
-        table.add(String.format(Locale.ROOT, "%-8d %-9s %10.3f %8s %10.1f %12s %10s", context,
+        table.add(String.format(Locale.ROOT, "%-8d " + col + " %10.3f %8s %10.1f %12s %10s", context,
             "stream", streamMs, "", bytes / streamMs / 1e6, "", ""));
         table.add(String.format(Locale.ROOT, "%-8d full attention reads K/V at %.0f%% of the streaming"
             + " read's bandwidth (%.1f MB per call)", context, 100 * streamMs / fullMs, bytes / 1e6));

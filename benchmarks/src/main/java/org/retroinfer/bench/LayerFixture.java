@@ -6,7 +6,7 @@ import java.util.List;
 import org.retroinfer.wave.SyntheticKv;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.attention.AttentionBackend;
-import org.retroinfer.wave.attention.AttentionBackends;
+import org.retroinfer.wave.attention.MethodSpec;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.attention.PositionalHeadCache;
@@ -36,7 +36,7 @@ public final class LayerFixture implements AutoCloseable {
 
   /** A cache of {@code method} holding the fixture's context; prefill ended (index built). */
   public ContextCache load(String method, WaveConfig config) {
-    AttentionBackend backend = AttentionBackends.create(method, config);
+    AttentionBackend backend = MethodSpec.parse(method).backend(config);
     ContextCache cache = backend.newContext(shape);
     int d = shape.headDim();
     float[] k = new float[shape.kvWidth()];

@@ -5,7 +5,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import org.retroinfer.model.eval.MethodSpec;
+import org.retroinfer.wave.attention.MethodSpec;
 import org.retroinfer.model.eval.PythonCorpus;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;

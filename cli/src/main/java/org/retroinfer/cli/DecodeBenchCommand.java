@@ -7,7 +7,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.retroinfer.model.eval.BudgetStats;
-import org.retroinfer.model.eval.MethodSpec;
+import org.retroinfer.wave.attention.MethodSpec;
 import org.retroinfer.model.eval.PythonCorpus;
 import org.retroinfer.model.llama.Decoder;
 import org.retroinfer.model.llama.Llama;

@@ -3,7 +3,7 @@ package org.retroinfer.cli;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
-import org.retroinfer.model.eval.MethodSpec;
+import org.retroinfer.wave.attention.MethodSpec;
 import org.retroinfer.model.eval.NeedleTask;
 import org.retroinfer.model.eval.PythonCorpus;
 import org.retroinfer.model.eval.Scoring;

@@ -3,7 +3,7 @@ package org.retroinfer.cli;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.retroinfer.model.eval.MethodSpec;
+import org.retroinfer.wave.attention.MethodSpec;
 import org.retroinfer.model.llama.Generation;
 import org.retroinfer.model.llama.Llama;
 import org.retroinfer.model.llama.PromptState;

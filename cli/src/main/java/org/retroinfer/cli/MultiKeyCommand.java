@@ -5,7 +5,7 @@ import java.nio.file.Files;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.retroinfer.model.eval.EvaluationReport;
-import org.retroinfer.model.eval.MethodSpec;
+import org.retroinfer.wave.attention.MethodSpec;
 import org.retroinfer.model.eval.MultiKeyEvaluation;
 import org.retroinfer.model.eval.MultiKeyTask;
 import org.retroinfer.model.eval.PythonCorpus;

@@ -8,7 +8,7 @@ import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.retroinfer.model.eval.EvaluationReport;
-import org.retroinfer.model.eval.MethodSpec;
+import org.retroinfer.wave.attention.MethodSpec;
 import org.retroinfer.model.eval.NeedleEvaluation;
 import org.retroinfer.model.eval.NeedleTask;
 import org.retroinfer.model.eval.PythonCorpus;

@@ -1,5 +1,6 @@
 package org.retroinfer.model.eval;
 
+import org.retroinfer.wave.attention.MethodSpec;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;

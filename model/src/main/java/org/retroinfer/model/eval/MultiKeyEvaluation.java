@@ -1,5 +1,6 @@
 package org.retroinfer.model.eval;
 
+import org.retroinfer.wave.attention.MethodSpec;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

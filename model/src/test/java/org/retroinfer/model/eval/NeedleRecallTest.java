@@ -1,5 +1,6 @@
 package org.retroinfer.model.eval;
 
+import org.retroinfer.wave.attention.MethodSpec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

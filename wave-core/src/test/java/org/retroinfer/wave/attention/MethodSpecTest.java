@@ -1,4 +1,4 @@
-package org.retroinfer.model.eval;
+package org.retroinfer.wave.attention;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,4 +1,4 @@
-package org.retroinfer.model.eval;
+package org.retroinfer.wave.attention;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -7,8 +7,6 @@ import java.util.Objects;
 import java.util.function.IntUnaryOperator;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.WaveConfig.ZoneBudget;
-import org.retroinfer.wave.attention.AttentionBackend;
-import org.retroinfer.wave.attention.AttentionBackends;
 
 /**
  * An attention method as named on a command line: a backend name ({@code full}, {@code wave},

@@ -23,7 +23,7 @@ final class ConfigText {
         + ",retrievalMinClusters=" + c.retrievalMinClusters()
         + ",retrievalMaxFraction=" + c.retrievalMaxFraction()
         + ",estimationFraction=" + c.estimationFraction()
-        + ",retrievalMass=" + c.retrievalMass()
+        + ",retrievalError=" + c.retrievalError()
         + ",estimationMass=" + c.estimationMass()
         + ",segmentTokens=" + c.segmentTokens()
         + ",tokensPerCluster=" + c.tokensPerCluster()
@@ -45,9 +45,10 @@ final class ConfigText {
     if (!m.containsKey("budget")) { // written before budgets had modes: FIXED
       m.put("budget", WaveConfig.ZoneBudget.FIXED.name());
       m.put("retrievalMaxFraction", Double.toString(fixed.retrievalMaxFraction()));
-      m.put("retrievalMass", Double.toString(fixed.retrievalMass()));
+      m.put("retrievalError", Double.toString(fixed.retrievalError()));
       m.put("estimationMass", Double.toString(fixed.estimationMass()));
     }
+    m.putIfAbsent("retrievalError", Double.toString(fixed.retrievalError()));
     try {
       return new WaveConfig(
           Integer.parseInt(get(m, "sinkTokens", text)),
@@ -58,7 +59,7 @@ final class ConfigText {
           Integer.parseInt(get(m, "retrievalMinClusters", text)),
           Double.parseDouble(get(m, "retrievalMaxFraction", text)),
           Double.parseDouble(get(m, "estimationFraction", text)),
-          Double.parseDouble(get(m, "retrievalMass", text)),
+          Double.parseDouble(get(m, "retrievalError", text)),
           Double.parseDouble(get(m, "estimationMass", text)),
           Integer.parseInt(get(m, "segmentTokens", text)),
           Integer.parseInt(get(m, "tokensPerCluster", text)),

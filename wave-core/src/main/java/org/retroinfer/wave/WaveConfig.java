@@ -8,18 +8,21 @@ import org.retroinfer.wave.kv.KvDType;
  * <p>Two ways to size the zones ({@link ZoneBudget}):
  *
  * <ul>
- *   <li>{@link ZoneBudget#ADAPTIVE} ({@link #adaptiveDefaults()}): clusters are ranked by their estimated
- *       share of the attention mass ({@code s[i] * exp(q.C[i] / sqrt(d))}, normalised per query head
- *       together with the exactly computed steady zone, summed over the group), and taken in that
- *       order into the retrieval zone until the exact part (steady + retrieved) holds at least
- *       {@code retrievalMass} of the estimated mass, at least {@code retrievalMinClusters} and at
- *       most {@code retrievalMaxFraction} of the clusters; then into the estimation zone until
- *       {@code estimationMass} is covered, at most {@code estimationFraction} of the clusters. The
- *       rest is skipped. So a head whose attention is sharp reads a few clusters, a flat one many,
- *       per (layer, KV head, query group, step).
- *   <li>{@link ZoneBudget#FIXED} ({@link #fixed()}, today's {@link #defaults()}): the published scheme: clusters ranked by their
- *       summed softmax of centroid logits (size ignored), the top {@code r = max(retrievalFraction,
- *       retrievalMinClusters)} retrieved and the next {@code e = estimationFraction} estimated.
+ *   <li>{@link ZoneBudget#ADAPTIVE} ({@link #adaptiveDefaults()}, the {@link #defaults()}): per
+ *       (layer, KV head, query group, step), clusters are read exactly in the order of the error
+ *       their estimate would make per token read (the gap between a cluster's expected mass, from its centroid logit,
+ *       size and spread, and the estimate's Jensen lower bound), until the error left is at most
+ *       {@code retrievalError} of the head's expected attention mass, at least {@code
+ *       retrievalMinClusters} and at most {@code retrievalMaxFraction} of the clusters; the rest
+ *       are estimated in the order of their expected mass until steady, retrieved and estimated
+ *       parts hold {@code estimationMass}, at most {@code estimationFraction} of the clusters;
+ *       whatever is left is skipped. A head whose clusters are tight or whose attention is sharp
+ *       reads few tokens, one whose attention falls on wide clusters many. See ALGORITHM.md and
+ *       {@link org.retroinfer.wave.index.ClusterRanking#planAdaptive}.
+ *   <li>{@link ZoneBudget#FIXED} ({@link #fixed()}): the published
+ *       scheme: clusters ranked by their summed softmax of centroid logits (size ignored), the top
+ *       {@code r = max(retrievalFraction, retrievalMinClusters)} retrieved and the next {@code e =
+ *       estimationFraction} estimated.
  * </ul>
  *
  * <p>Common defaults: S=4 sink tokens, W=64 window tokens, an index update every U=1024 decoded
@@ -28,15 +31,17 @@ import org.retroinfer.wave.kv.KvDType;
  * @param sinkTokens S: the first tokens, always attended exactly
  * @param windowTokens W: the last tokens, always attended exactly
  * @param updateTokens U: decoded tokens beyond the window that are clustered as one new segment
- * @param budget how the zones are sized: by mass targets or by fixed shares
+ * @param budget how the zones are sized: by error and mass targets, or by fixed shares
  * @param retrievalFraction FIXED: share of clusters attended exactly (rounded up)
  * @param retrievalMinClusters floor on the number of retrieved clusters (both modes)
  * @param retrievalMaxFraction ADAPTIVE: cap on the retrieved share of clusters (rounded up, never
  *     below the floor)
  * @param estimationFraction FIXED: share of clusters attended from their summaries (rounded up);
  *     ADAPTIVE: the cap on that share
- * @param retrievalMass ADAPTIVE: the estimated attention mass the exact part must hold
- * @param estimationMass ADAPTIVE: the estimated attention mass exact and estimated parts must hold
+ * @param retrievalError ADAPTIVE: the largest share of the expected attention mass that the
+ *     estimate of the clusters not read may miss
+ * @param estimationMass ADAPTIVE: the expected share of the attention mass that the steady,
+ *     retrieval and estimation zones must hold together
  * @param segmentTokens target tokens per clustering segment at index build
  * @param tokensPerCluster average cluster size: a segment of n tokens gets round(n / this) clusters
  * @param kmeansIterations spherical k-means iterations per segment
@@ -51,7 +56,7 @@ public record WaveConfig(
     int retrievalMinClusters,
     double retrievalMaxFraction,
     double estimationFraction,
-    double retrievalMass,
+    double retrievalError,
     double estimationMass,
     int segmentTokens,
     int tokensPerCluster,
@@ -82,8 +87,8 @@ public record WaveConfig(
         + " <= 1, got " + retrievalFraction + " + " + estimationFraction);
     require(retrievalMaxFraction >= 0 && retrievalMaxFraction <= 1,
         "retrievalMaxFraction must be in [0, 1], got " + retrievalMaxFraction);
-    require(retrievalMass >= 0 && retrievalMass <= 1,
-        "retrievalMass must be in [0, 1], got " + retrievalMass);
+    require(retrievalError >= 0 && retrievalError <= 1,
+        "retrievalError must be in [0, 1], got " + retrievalError);
     require(estimationMass >= 0 && estimationMass <= 1,
         "estimationMass must be in [0, 1], got " + estimationMass);
     require(segmentTokens >= tokensPerCluster, "segmentTokens (" + segmentTokens
@@ -92,18 +97,23 @@ public record WaveConfig(
     require(kvType != null, "kvType must not be null");
   }
 
-  /** The defaults: for now the {@link #fixed()} budget; see ALGORITHM.md. */
+  /**
+   * The defaults: {@link ZoneBudget#ADAPTIVE} zones ({@link #adaptiveDefaults()}); see the class
+   * javadoc, and ALGORITHM.md and BENCHMARKS.md for the measurements behind the targets and bounds.
+   */
   public static WaveConfig defaults() {
-    return fixed();
+    return adaptiveDefaults();
   }
 
   /**
-   * {@link ZoneBudget#ADAPTIVE} zones with their default targets and bounds; the rest as
-   * {@link #defaults()}.
+   * {@link ZoneBudget#ADAPTIVE} zones: a floor of 60 clusters, at most 15% of them retrieved while
+   * the estimate of the others would miss more than 15% of the attention mass, then estimation up to
+   * 99.5% of the mass, at most 23.2% of the clusters; S=4, W=64, U=1024, segments of 8192 tokens, 16
+   * tokens per cluster, 10 k-means iterations, bfloat16 K/V.
    */
   public static WaveConfig adaptiveDefaults() {
     return new WaveConfig(4, 64, 1024, ZoneBudget.ADAPTIVE, 0.018, DEFAULT_MIN_CLUSTERS,
-        DEFAULT_MAX_FRACTION, 0.232, DEFAULT_RETRIEVAL_MASS, DEFAULT_ESTIMATION_MASS, 8192, 16, 10,
+        DEFAULT_MAX_FRACTION, 0.232, DEFAULT_RETRIEVAL_ERROR, DEFAULT_ESTIMATION_MASS, 8192, 16, 10,
         KvDType.BFLOAT16);
   }
 
@@ -118,9 +128,9 @@ public record WaveConfig(
 
   /** The FIXED scheme's floor on the shipped model (ALGORITHM.md), and the adaptive defaults' yardstick. */
   static final int PUBLISHED_FLOOR_CLUSTERS = 64;
-  static final int DEFAULT_MIN_CLUSTERS = 16;
+  static final int DEFAULT_MIN_CLUSTERS = 60;
   static final double DEFAULT_MAX_FRACTION = 0.15;
-  static final double DEFAULT_RETRIEVAL_MASS = 0.8;
+  static final double DEFAULT_RETRIEVAL_ERROR = 0.15;
   static final double DEFAULT_ESTIMATION_MASS = 0.995;
 
   /**
@@ -242,7 +252,7 @@ public record WaveConfig(
     private int retrievalMinClusters;
     private double retrievalMaxFraction;
     private double estimationFraction;
-    private double retrievalMass;
+    private double retrievalError;
     private double estimationMass;
     private int segmentTokens;
     private int tokensPerCluster;
@@ -258,7 +268,7 @@ public record WaveConfig(
       retrievalMinClusters = c.retrievalMinClusters;
       retrievalMaxFraction = c.retrievalMaxFraction;
       estimationFraction = c.estimationFraction;
-      retrievalMass = c.retrievalMass;
+      retrievalError = c.retrievalError;
       estimationMass = c.estimationMass;
       segmentTokens = c.segmentTokens;
       tokensPerCluster = c.tokensPerCluster;
@@ -291,8 +301,8 @@ public record WaveConfig(
       return this;
     }
 
-    public Builder retrievalMass(double v) {
-      retrievalMass = v;
+    public Builder retrievalError(double v) {
+      retrievalError = v;
       return this;
     }
 
@@ -338,7 +348,7 @@ public record WaveConfig(
 
     public WaveConfig build() {
       return new WaveConfig(sinkTokens, windowTokens, updateTokens, budget, retrievalFraction,
-          retrievalMinClusters, retrievalMaxFraction, estimationFraction, retrievalMass,
+          retrievalMinClusters, retrievalMaxFraction, estimationFraction, retrievalError,
           estimationMass, segmentTokens, tokensPerCluster, kmeansIterations, kvType);
     }
   }

@@ -314,7 +314,7 @@ public final class WaveHeadCache implements HeadCache {
       for (int h = 0; h < groupSize; h++) {
         steadyLogMass[h] = none ? Double.NEGATIVE_INFINITY : exact.logMass(h);
       }
-      ranking.planByMass(index, queries, qOff, scale, steadyLogMass, config.retrievalMass(),
+      ranking.planAdaptive(index, queries, qOff, scale, steadyLogMass, config.retrievalError(),
           config.estimationMass(), config.minRetrievalClusters(clusters),
           config.retrievalClusters(clusters), config.estimationClusters(clusters), plan);
     } else {

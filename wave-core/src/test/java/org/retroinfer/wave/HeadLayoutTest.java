@@ -23,12 +23,12 @@ import org.retroinfer.wave.kv.VectorStore;
 class HeadLayoutTest {
   static final int D = 64;
   static final int G = 2;
-  static final WaveConfig CONFIG = WaveConfig.builder().kvType(KvDType.BFLOAT16).build();
+  static final WaveConfig CONFIG = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).build();
   /**
    * Every cluster retrieved: wave attention is then exact attention over every stored row, so any
    * row that a layout operation put at the wrong position, or lost, shows against the reference.
    */
-  static final WaveConfig EXACT = WaveConfig.builder().kvType(KvDType.BFLOAT16)
+  static final WaveConfig EXACT = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16)
       .budget(WaveConfig.ZoneBudget.FIXED).retrievalFraction(1.0).retrievalMaxFraction(1.0)
       .estimationFraction(0.0).build();
 

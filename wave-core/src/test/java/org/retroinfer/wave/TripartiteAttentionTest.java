@@ -45,7 +45,7 @@ class TripartiteAttentionTest {
     Random rnd = new Random(31L * d + n);
     float[] k = gaussian(rnd, n * d, 1.0);
     float[] v = gaussian(rnd, n * d, 1.0);
-    WaveConfig config = WaveConfig.builder().kvType(type).retrievalFraction(1)
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(type).retrievalFraction(1)
         .estimationFraction(0).segmentTokens(1024).updateTokens(256).build();
     HeadCache wave = new WaveAttention(config).newHead(d, g);
     HeadCache full = new FullAttention(type).newHead(d, g);
@@ -82,7 +82,7 @@ class TripartiteAttentionTest {
     int d = 64;
     int n = 6000;
     SyntheticKv kv = new SyntheticKv(11, n, d, 4, 16);
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).retrievalFraction(0)
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).retrievalFraction(0)
         .retrievalMinClusters(1).estimationFraction(1.0).build();
     WaveHeadCache wave = new WaveHeadCache(config, d, 2);
     for (int i = 0; i < n; i++) {
@@ -128,7 +128,7 @@ class TripartiteAttentionTest {
     Random rnd = new Random(5);
     float[] k = gaussian(rnd, n * d, 1.0);
     float[] v = gaussian(rnd, n * d, 1.0);
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.FLOAT32).retrievalFraction(0)
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.FLOAT32).retrievalFraction(0)
         .retrievalMinClusters(1).estimationFraction(1.0).sinkTokens(4).windowTokens(16)
         .updateTokens(512).build();
     WaveHeadCache wave = new WaveHeadCache(config, d, g);
@@ -188,7 +188,7 @@ class TripartiteAttentionTest {
   @Test
   void zonesCoverTheBudgetsOfTheConfiguration() {
     int d = 16;
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.FLOAT32).segmentTokens(2048)
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.FLOAT32).segmentTokens(2048)
         .updateTokens(512).build();
     WaveHeadCache wave = new WaveHeadCache(config, d, 1);
     Random rnd = new Random(3);

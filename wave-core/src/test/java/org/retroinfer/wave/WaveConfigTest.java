@@ -43,7 +43,7 @@ class WaveConfigTest {
     assertThrows(IllegalArgumentException.class,
         () -> WaveConfig.builder().retrievalMaxFraction(1.5).build());
     assertThrows(IllegalArgumentException.class, () -> WaveConfig.builder().budget(null).build());
-    assertEquals(WaveConfig.fixed(), WaveConfig.defaults());
+    assertEquals(WaveConfig.adaptiveDefaults(), WaveConfig.defaults());
   }
 
   @Test

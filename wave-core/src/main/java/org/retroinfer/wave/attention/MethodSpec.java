@@ -19,7 +19,8 @@ import org.retroinfer.wave.WaveConfig.ZoneBudget;
  *       WaveConfig#adaptiveDefaults()}: 16) unless {@code min=} is given.
  *   <li>{@code r=5%}: FIXED retrieved share (implies {@code fixed}); {@code e=20%}: estimated share
  *       (FIXED) or its cap (ADAPTIVE); {@code min=64}: the floor of retrieved clusters (both modes).
- *   <li>{@code mass=0.8}, {@code est=0.995}: ADAPTIVE mass targets of the exact part and of exact
+ *   <li>{@code err=5%}, {@code est=0.995}: ADAPTIVE targets: the error the estimate of the clusters
+ *       not read may leave, and the mass steady, retrieved and estimated clusters must hold
  *       plus estimated parts; {@code max=15%}: ADAPTIVE cap on the retrieved share (each implies
  *       {@code adaptive}).
  *   <li>{@code tokens=1100}: for the baselines, the tokens read exactly per head and step.
@@ -37,14 +38,14 @@ public final class MethodSpec {
   private final Double estimation;
   private final Integer minClusters;
   private final Double maxRetrieval;
-  private final Double retrievalMass;
+  private final Double retrievalError;
   private final Double estimationMass;
   private final Integer tokens;
   /** The name reports use; null for the canonical form. */
   private final String label;
 
   private MethodSpec(String name, ZoneBudget mode, Double retrieval, Double estimation,
-      Integer minClusters, Double maxRetrieval, Double retrievalMass, Double estimationMass,
+      Integer minClusters, Double maxRetrieval, Double retrievalError, Double estimationMass,
       Integer tokens, String label) {
     this.name = name;
     this.mode = mode;
@@ -52,7 +53,7 @@ public final class MethodSpec {
     this.estimation = estimation;
     this.minClusters = minClusters;
     this.maxRetrieval = maxRetrieval;
-    this.retrievalMass = retrievalMass;
+    this.retrievalError = retrievalError;
     this.estimationMass = estimationMass;
     this.tokens = tokens;
     this.label = label;
@@ -65,14 +66,14 @@ public final class MethodSpec {
     if (!AttentionBackends.NAMES.contains(name)) {
       throw new IllegalArgumentException("unknown attention method '" + parts[0].strip()
           + "'; expected one of " + AttentionBackends.NAMES + ", optionally with settings, e.g."
-          + " wave:fixed, wave:adaptive:mass=0.9 or oracle:tokens=1100");
+          + " wave:fixed, wave:adaptive:err=3% or oracle:tokens=1100");
     }
     ZoneBudget mode = null;
     Double r = null;
     Double e = null;
     Integer min = null;
     Double max = null;
-    Double mass = null;
+    Double err = null;
     Double est = null;
     Integer tokens = null;
     int bare = 0;
@@ -96,21 +97,21 @@ public final class MethodSpec {
         case "r" -> r = fraction(value, spec, "r");
         case "e" -> e = fraction(value, spec, "e");
         case "max" -> max = fraction(value, spec, "max");
-        case "mass" -> mass = fraction(value, spec, "mass");
+        case "err" -> err = fraction(value, spec, "err");
         case "est" -> est = fraction(value, spec, "est");
         case "min" -> min = count(value, spec, "min", 0);
         case "tokens" -> tokens = count(value, spec, "tokens", 1);
         default -> throw bad(spec, "unknown setting '" + key + "'");
       }
     }
-    if ((r != null) && (mass != null || est != null || max != null)) {
-      throw bad(spec, "r= belongs to the fixed budget and mass=/est=/max= to the adaptive one");
+    if ((r != null) && (err != null || est != null || max != null)) {
+      throw bad(spec, "r= belongs to the fixed budget and err=/est=/max= to the adaptive one");
     }
     ZoneBudget implied = r != null ? ZoneBudget.FIXED
-        : mass != null || est != null || max != null ? ZoneBudget.ADAPTIVE : null;
+        : err != null || est != null || max != null ? ZoneBudget.ADAPTIVE : null;
     if (mode != null && implied != null && mode != implied) {
       throw bad(spec, "'" + mode.name().toLowerCase(Locale.ROOT) + "' does not go with "
-          + (implied == ZoneBudget.FIXED ? "r=" : "mass=/est=/max="));
+          + (implied == ZoneBudget.FIXED ? "r=" : "err=/est=/max="));
     }
     if (mode == null) {
       mode = implied;
@@ -121,14 +122,14 @@ public final class MethodSpec {
     if (tokens != null && name.equals("full")) {
       throw bad(spec, "full attention reads every token");
     }
-    MethodSpec m = new MethodSpec(name, mode, r, e, min, max, mass, est, tokens, null);
+    MethodSpec m = new MethodSpec(name, mode, r, e, min, max, err, est, tokens, null);
     m.configure(WaveConfig.defaults()); // settings that cannot hold fail here, with the spec named
     return m;
   }
 
   private static IllegalArgumentException bad(String spec, String why) {
     return new IllegalArgumentException("cannot read the method '" + spec.strip() + "': " + why
-        + "; write e.g. wave, wave:fixed, wave:fixed:r=5%:e=20%, wave:adaptive:mass=0.9:est=0.99,"
+        + "; write e.g. wave, wave:fixed, wave:fixed:r=5%:e=20%, wave:adaptive:err=3%:est=0.99,"
         + " oracle:tokens=1100");
   }
 
@@ -188,7 +189,7 @@ public final class MethodSpec {
       return this;
     }
     return new MethodSpec(name, mode, retrieval, estimation, minClusters, maxRetrieval,
-        retrievalMass, estimationMass, Math.max(1, tokens), toString());
+        retrievalError, estimationMass, Math.max(1, tokens), toString());
   }
 
   /** The configuration this method runs with, given the command's {@code base}. */
@@ -208,8 +209,8 @@ public final class MethodSpec {
     if (maxRetrieval != null) {
       b.retrievalMaxFraction(maxRetrieval);
     }
-    if (retrievalMass != null) {
-      b.retrievalMass(retrievalMass);
+    if (retrievalError != null) {
+      b.retrievalError(retrievalError);
     }
     if (estimationMass != null) {
       b.estimationMass(estimationMass);
@@ -253,8 +254,8 @@ public final class MethodSpec {
       items.add("min=" + minClusters);
     }
     add(items, "max", maxRetrieval);
-    if (retrievalMass != null) {
-      items.add("mass=" + retrievalMass);
+    if (retrievalError != null) {
+      items.add("err=" + percent(retrievalError));
     }
     if (estimationMass != null) {
       items.add("est=" + estimationMass);

@@ -11,11 +11,10 @@ import org.retroinfer.wave.math.TopSelection;
  *   <li>{@link #plan}, fixed counts (the published scheme): per query head {@code softmax_i(q_h .
  *       C_i / sqrt(d))} over all clusters, summed over the group's heads; the top {@code r} are
  *       retrieved, the next {@code e} estimated. Ranking ignores cluster size.
- *   <li>{@link #planByMass}, mass targets: per query head each cluster's estimated share of the
- *       attention mass, {@code s_i exp(q_h . C_i / sqrt(d))} over the same sum across clusters plus
- *       the steady zone's exact mass, summed over the group's heads (so the shares of the group add
- *       up to g); clusters are taken in that order until the targets are met, within bounds. The
- *       estimate is the one the estimation zone uses, a lower bound of each cluster's true mass.
+ *   <li>{@link #planAdaptive}, error and mass targets: clusters are read exactly in the order of
+ *       the error their estimate would make per token read, until the error left is small enough,
+ *       then estimated in the order of their expected mass until enough of it is covered; every
+ *       count within bounds. See the method.
  * </ul>
  *
  * Ties go to the lower cluster id.
@@ -30,6 +29,8 @@ public final class ClusterRanking {
   private float[] total = new float[0];
   private long[] keys = new long[0];
   private long[] scratch = new long[0];
+  private float[] estimates = new float[0];
+  private float[] gaps = new float[0];
   private int stride;
 
   public ClusterRanking(int groupSize) {
@@ -37,45 +38,70 @@ public final class ClusterRanking {
   }
 
   /**
-   * Plans the zones of {@code index} for queries {@code q[qOff .. qOff + g * d)} by estimated mass:
-   * the retrieval zone is the shortest prefix of the clusters ranked by estimated share whose
-   * shares, with the steady zone's, reach {@code retrievalMass} (as a mean over the group's heads),
-   * clamped to {@code [rMin, rMax]}; the estimation zone continues the same order until {@code
-   * estimationMass} is reached, at most {@code eMax} clusters. The plan records the estimated
-   * shares its zones hold.
+   * Plans the zones of {@code index} for queries {@code q[qOff .. qOff + g * d)} by the error the
+   * estimate would make (the ADAPTIVE budget). Per query head and cluster, from the centroid logit
+   * {@code l = q.C * scale}, the size {@code s} and the spread ({@link WaveIndex#spreads()},
+   * {@link WaveIndex#spreadShape()}): the logits over the cluster's keys are modelled as spread
+   * around {@code l} with variance {@code v}, so its expected mass is {@code s exp(l + v / 2)}; the
+   * estimate, {@code s exp(l)}, is never more (Jensen), and the difference, the gap, is what
+   * estimating the cluster instead of reading it would miss. Masses and gaps are shares of the
+   * head's expected total (the steady zone's exact mass and every cluster's), summed over the group.
+   *
+   * <p>The retrieval zone takes clusters by gap per token (the most error removed per token read)
+   * until the gaps left add up to at most {@code retrievalError} (as a mean over the group's heads),
+   * clamped to {@code [rMin, rMax]}; the estimation zone takes the rest by expected mass until
+   * steady, retrieved and estimated clusters hold {@code estimationMass}, at most {@code eMax}
+   * clusters. The plan records the expected shares its zones hold.
    *
    * @param steadyLogMass per query head, the natural log of the steady zone's exact mass in units
    *     of scaled logits ({@code m + ln Z}), or negative infinity when the steady zone is empty
    */
-  public void planByMass(WaveIndex index, float[] q, int qOff, float scale, double[] steadyLogMass,
-      double retrievalMass, double estimationMass, int rMin, int rMax, int eMax, ZonePlan plan) {
+  public void planAdaptive(WaveIndex index, float[] q, int qOff, float scale,
+      double[] steadyLogMass, double retrievalError, double estimationMass, int rMin, int rMax,
+      int eMax, ZonePlan plan) {
     int clusters = index.clusterCount();
     if (rMin < 0 || rMin > rMax || rMax > clusters || eMax < 0 || rMin + eMax > clusters) {
       throw new IllegalArgumentException("zone bounds r in [" + rMin + ", " + rMax + "], e <= "
           + eMax + " do not fit " + clusters + " clusters");
     }
     ensure(clusters);
-    KvKernels.blockedScores(index.blockedCentroids(), index.rankingType(), clusters, index.dim(),
-        q, qOff, groupSize, scale, logits, 0, stride);
+    int d = index.dim();
+    KvKernels.blockedScores(index.blockedCentroids(), index.rankingType(), clusters, d, q, qOff,
+        groupSize, scale, logits, 0, stride);
     java.util.Arrays.fill(total, 0, clusters, 0f);
-    float[] logSizes = index.logSizes();
+    java.util.Arrays.fill(gaps, 0, clusters, 0f);
+    float[] sizes = index.sizes();
+    float[] spreads = index.spreads();
+    float[] shape = index.spreadShape();
     double steadyShare = 0;
     for (int h = 0; h < groupSize; h++) {
       int off = h * stride;
-      for (int c = 0; c < clusters; c++) {
-        probs[c] = logits[off + c] + logSizes[c];
+      float spread = 0; // v / 2 per unit of a cluster's spread
+      for (int t = 0; t < d; t++) {
+        float x = q[qOff + h * d + t];
+        spread += shape[t] * x * x;
       }
+      spread *= 0.5f * scale * scale;
+      // per token: the expected logit l + v / 2 and the estimate's l
+      KvKernels.addScaled(logits, off, spread, spreads, probs, clusters);
+      System.arraycopy(logits, off, estimates, 0, clusters);
       double steady = steadyLogMass[h];
-      float shift = (float) Math.max(KvKernels.max(probs, 0, clusters), steady);
+      // the steady zone may dwarf every cluster: a shift that keeps its exponential finite
+      float shift = (float) Math.max(KvKernels.max(probs, 0, clusters), steady - 60);
       double steadyPart = Math.exp(steady - shift); // 0 for an empty steady zone
-      double z = KvKernels.expShifted(probs, 0, clusters, shift) + steadyPart;
-      KvKernels.axpy((float) (1 / z), probs, 0, total, 0, clusters);
+      KvKernels.expShifted(probs, 0, clusters, shift);
+      KvKernels.expShifted(estimates, 0, clusters, shift);
+      double z = KvKernels.dot(probs, 0, sizes, 0, clusters) + steadyPart;
+      KvKernels.addShares(probs, estimates, sizes, (float) (1 / z), total, gaps, clusters);
       steadyShare += steadyPart / z;
     }
+    double gapSum = 0;
     for (int c = 0; c < clusters; c++) {
-      keys[c] = TopSelection.pack(total[c], c);
+      keys[c] = TopSelection.pack(gaps[c], c); // gap per token
+      gaps[c] *= sizes[c]; // the cluster's whole gap
+      gapSum += gaps[c];
     }
-    int r = TopSelection.selectMass(keys, 0, clusters, groupSize * retrievalMass - steadyShare,
+    int r = TopSelection.selectMass(keys, 0, clusters, gapSum - groupSize * retrievalError, gaps,
         scratch);
     if (r < rMin) {
       TopSelection.selectLargest(keys, r, clusters, rMin - r, scratch);
@@ -84,15 +110,18 @@ public final class ClusterRanking {
       TopSelection.selectLargest(keys, 0, r, rMax, scratch);
       r = rMax;
     }
-    double exact = steadyShare + sumScores(0, r);
-    int e = Math.min(eMax, clusters - r);
-    int found = TopSelection.selectMass(keys, r, clusters, groupSize * estimationMass - exact,
-        scratch);
-    if (found > e) {
-      TopSelection.selectLargest(keys, r, r + found, e, scratch);
-    } else {
-      e = found;
+    double exact = steadyShare;
+    for (int i = 0; i < r; i++) {
+      exact += total[TopSelection.id(keys[i])];
     }
+    for (int i = r; i < clusters; i++) { // the rest, by expected mass
+      int c = TopSelection.id(keys[i]);
+      keys[i] = TopSelection.pack(total[c], c);
+    }
+    // the cap first (one pass over the rest, as the fixed plan's), then the target within it
+    int e = Math.min(eMax, clusters - r);
+    TopSelection.selectLargest(keys, r, clusters, e, scratch);
+    e = TopSelection.selectMass(keys, r, r + e, groupSize * estimationMass - exact, scratch);
     plan.reset(r, e);
     copyIds(r, e, plan);
     plan.setShares(exact / groupSize, (exact + sumScores(r, r + e)) / groupSize);
@@ -157,7 +186,7 @@ public final class ClusterRanking {
 
   /**
    * The ranking score of cluster {@code c} for the last query: its summed softmax ({@link #plan}) or
-   * its estimated share of the mass summed over the group ({@link #planByMass}).
+   * its expected share of the mass summed over the group ({@link #planAdaptive}).
    */
   public float score(int c) {
     return total[c];
@@ -182,6 +211,8 @@ public final class ClusterRanking {
       total = new float[cap];
       keys = new long[cap];
       scratch = new long[cap];
+      estimates = new float[cap];
+      gaps = new float[cap];
     }
   }
 }

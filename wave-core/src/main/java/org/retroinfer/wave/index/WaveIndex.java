@@ -32,7 +32,13 @@ public final class WaveIndex implements AutoCloseable {
   private int[] segmentFirstCluster = new int[] {0};
   private int[] segmentFirstPosition = new int[0];
   private int[] segmentTokens = new int[0];
-  private float[] logSizes = new float[0];
+  private float[] sizes = new float[0];
+  /** Per cluster: the mean squared distance of its keys to its centroid. */
+  private float[] spreads = new float[0];
+  /** Per dimension: the sum over indexed keys of (k - C)^2, and how many keys it holds. */
+  private double[] deviationSums;
+  private long deviationCount;
+  private float[] spreadShape = new float[0];
   private int clusters;
   private int segments;
   private float[] keyCentre;
@@ -143,11 +149,13 @@ public final class WaveIndex implements AutoCloseable {
     int k = segment.clusters();
     int[] offsets = segment.offsets();
     clusterStart = ensure(clusterStart, clusters + k + 1);
-    logSizes = Arrays.copyOf(logSizes, clusters + k); // exact length: ranking reads all of it
+    sizes = Arrays.copyOf(sizes, clusters + k); // exact length: ranking reads all of it
+    spreads = Arrays.copyOf(spreads, clusters + k);
     for (int c = 0; c < k; c++) {
       clusterStart[clusters + c + 1] = rowBase + offsets[c + 1];
-      logSizes[clusters + c] = (float) Math.log(offsets[c + 1] - offsets[c]);
+      sizes[clusters + c] = offsets[c + 1] - offsets[c];
     }
+    addSpreads(segment, rowBase);
     centroids.appendAll(segment.centroids(), 0, k);
     addBlocked(segment.centroids(), k);
     valueSums.appendAll(segment.valueSums(), 0, k);
@@ -190,6 +198,41 @@ public final class WaveIndex implements AutoCloseable {
         }
         blockedCentroids.set(b * dim + t, row, 0);
       }
+    }
+  }
+
+  /**
+   * The spread statistics of a new segment's clusters, from the keys as stored (rows {@code
+   * rowBase} onward): each cluster's mean squared distance to its centroid, and per dimension the
+   * squared deviations summed over all indexed keys (the shape of the within-cluster spread).
+   */
+  private void addSpreads(ClusteredSegment segment, int rowBase) {
+    if (deviationSums == null) {
+      deviationSums = new double[dim];
+    }
+    int[] offsets = segment.offsets();
+    float[] cent = segment.centroids();
+    float[] row = new float[dim];
+    for (int c = 0; c < segment.clusters(); c++) {
+      double sq = 0;
+      for (int m = offsets[c]; m < offsets[c + 1]; m++) {
+        keys.read(rowBase + m, row, 0);
+        for (int t = 0; t < dim; t++) {
+          double x = row[t] - cent[c * dim + t];
+          deviationSums[t] += x * x;
+          sq += x * x;
+        }
+      }
+      spreads[clusters + c] = (float) (sq / (offsets[c + 1] - offsets[c]));
+    }
+    deviationCount += segment.tokens();
+    double trace = 0;
+    for (double v : deviationSums) {
+      trace += v;
+    }
+    spreadShape = new float[dim];
+    for (int t = 0; t < dim; t++) {
+      spreadShape[t] = trace > 0 ? (float) (deviationSums[t] / trace) : 1f / dim;
     }
   }
 
@@ -271,12 +314,29 @@ public final class WaveIndex implements AutoCloseable {
     return clusterStart[c + 1] - clusterStart[c];
   }
 
+
+  /** Every cluster's size as a float, by cluster id (read-only use; replaced when a segment is added). */
+  public float[] sizes() {
+    return sizes;
+  }
+
   /**
-   * The natural log of every cluster's size, by cluster id (read-only use; replaced when a segment
-   * is added): what ranking by estimated mass adds to centroid logits.
+   * Per cluster: the mean squared distance of its keys (as stored) to its centroid, by cluster id
+   * (read-only use; replaced when a segment is added). With {@link #spreadShape()} it models how
+   * far a query's logits over a cluster's keys spread around the centroid's logit.
    */
-  public float[] logSizes() {
-    return logSizes;
+  public float[] spreads() {
+    return spreads;
+  }
+
+  /**
+   * Per dimension, the share of the keys' within-cluster squared deviation that lies along it,
+   * pooled over all clusters (sums to 1; read-only use). A cluster's deviations are modelled as
+   * {@code spreads()[c]} spread over the dimensions in these shares, so a query {@code q}'s logits
+   * over cluster {@code c} have variance {@code scale^2 * spreads()[c] * sum_t shape[t] q_t^2}.
+   */
+  public float[] spreadShape() {
+    return spreadShape;
   }
 
   /** Token position of row {@code row}. */

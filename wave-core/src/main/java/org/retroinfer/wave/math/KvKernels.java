@@ -789,4 +789,39 @@ public final class KvKernels {
       y[yOff + i] += alpha * x[xOff + i];
     }
   }
+
+  /** {@code y[i] = x[xOff + i] + alpha * w[i]} for {@code i < n}. */
+  public static void addScaled(float[] x, int xOff, float alpha, float[] w, float[] y, int n) {
+    int i = 0;
+    FloatVector a = FloatVector.broadcast(F, alpha);
+    for (int end = F.loopBound(n); i < end; i += L) {
+      FloatVector.fromArray(F, w, i).fma(a, FloatVector.fromArray(F, x, xOff + i)).intoArray(y, i);
+    }
+    for (; i < n; i++) {
+      y[i] = x[xOff + i] + alpha * w[i];
+    }
+  }
+
+  /**
+   * For {@code i < n}: {@code mass[i] += alpha * sizes[i] * expected[i]} and {@code gap[i] +=
+   * alpha * max(expected[i] - estimated[i], 0)}: one query head's shares of expected mass and of
+   * the estimate's gap per token, added to the group's.
+   */
+  public static void addShares(float[] expected, float[] estimated, float[] sizes, float alpha,
+      float[] mass, float[] gap, int n) {
+    int i = 0;
+    FloatVector a = FloatVector.broadcast(F, alpha);
+    FloatVector zero = FloatVector.zero(F);
+    for (int end = F.loopBound(n); i < end; i += L) {
+      FloatVector ex = FloatVector.fromArray(F, expected, i);
+      FloatVector es = FloatVector.fromArray(F, estimated, i);
+      ex.mul(FloatVector.fromArray(F, sizes, i)).fma(a, FloatVector.fromArray(F, mass, i))
+          .intoArray(mass, i);
+      ex.sub(es).max(zero).fma(a, FloatVector.fromArray(F, gap, i)).intoArray(gap, i);
+    }
+    for (; i < n; i++) {
+      mass[i] += alpha * sizes[i] * expected[i];
+      gap[i] += alpha * Math.max(expected[i] - estimated[i], 0f);
+    }
+  }
 }

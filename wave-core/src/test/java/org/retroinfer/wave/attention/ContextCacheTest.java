@@ -16,7 +16,7 @@ class ContextCacheTest {
   void layerAttentionRunsEachKvHeadOnItsQueryGroup() {
     AttentionShape shape = new AttentionShape(2, 6, 2, 16);
     Random rnd = new Random(4);
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.FLOAT32).build();
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.FLOAT32).build();
     for (String name : AttentionBackends.NAMES) {
       AttentionBackend backend = AttentionBackends.create(name, config);
       try (ContextCache cache = backend.newContext(shape)) {
@@ -58,7 +58,7 @@ class ContextCacheTest {
   @Test
   void parallelIndexUpdatesEqualSequentialOnes() {
     AttentionShape shape = new AttentionShape(1, 6, 3, 16);
-    WaveConfig config = WaveConfig.builder().kvType(KvDType.BFLOAT16).windowTokens(8)
+    WaveConfig config = WaveConfig.fixed().toBuilder().kvType(KvDType.BFLOAT16).windowTokens(8)
         .updateTokens(64).segmentTokens(128).retrievalMinClusters(2).build();
     Random rnd = new Random(11);
     AttentionBackend backend = AttentionBackends.create("wave", config);

@@ -42,9 +42,9 @@ class MethodSpecTest {
   @Test
   void adaptiveSettingsReachTheConfiguration() {
     WaveConfig base = WaveConfig.fixed();
-    WaveConfig a = MethodSpec.parse("wave:mass=0.9:est=99%:max=10%:min=8:e=30%").configure(base);
+    WaveConfig a = MethodSpec.parse("wave:err=3%:est=99%:max=10%:min=8:e=30%").configure(base);
     assertEquals(ZoneBudget.ADAPTIVE, a.budget());
-    assertEquals(0.9, a.retrievalMass(), 1e-12);
+    assertEquals(0.03, a.retrievalError(), 1e-12);
     assertEquals(0.99, a.estimationMass(), 1e-12);
     assertEquals(0.10, a.retrievalMaxFraction(), 1e-12);
     assertEquals(8, a.retrievalMinClusters());
@@ -74,12 +74,12 @@ class MethodSpecTest {
     assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("wave:10%:50%:1"));
     assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("wave:10%:150%"));
     assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("magic:10%"));
-    assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("wave:fixed:mass=0.9"));
-    assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("wave:r=5%:mass=0.9"));
+    assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("wave:fixed:err=5%"));
+    assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("wave:r=5%:err=5%"));
     assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("wave:tokens=100"));
     assertThrows(IllegalArgumentException.class, () -> MethodSpec.parse("oracle:tokens=0"));
     e = assertThrows(IllegalArgumentException.class,
-        () -> MethodSpec.parse("wave:fixed:r=60%:min=0:e=50%:mass=0.9"));
+        () -> MethodSpec.parse("wave:fixed:r=60%:min=0:e=50%:err=1%"));
     assertTrue(e.getMessage().contains("r= belongs to the fixed budget"), e.getMessage());
   }
 }

@@ -13,8 +13,9 @@ public final class WaveOptions {
   KvDType kvType;
 
   @Option(names = "--budget", paramLabel = "MODE",
-      description = "How wave attention sizes its zones: FIXED (the published shares, the"
-          + " default) or ADAPTIVE (by estimated attention mass, per head and step).")
+      description = "How wave attention sizes its zones: ADAPTIVE (the default: clusters read"
+          + " by the error their estimate would make, per head and step) or FIXED (the published"
+          + " shares).")
   WaveConfig.ZoneBudget budget;
 
   @Option(names = "--retrieval", paramLabel = "FRACTION",
@@ -23,19 +24,21 @@ public final class WaveOptions {
   Double retrieval;
 
   @Option(names = "--retrieval-min-clusters", paramLabel = "N",
-      description = "Floor on retrieved clusters (default 64 FIXED, 16 ADAPTIVE).")
+      description = "Floor on retrieved clusters (default 60 ADAPTIVE, 64 FIXED).")
   Integer retrievalMin;
 
   @Option(names = "--retrieval-max", paramLabel = "FRACTION",
       description = "ADAPTIVE: cap on the share of clusters attended exactly (default 0.15).")
   Double retrievalMax;
 
-  @Option(names = "--retrieval-mass", paramLabel = "SHARE",
-      description = "ADAPTIVE: estimated attention mass the exact part must hold (default 0.8).")
-  Double retrievalMass;
+  @Option(names = "--retrieval-error", paramLabel = "SHARE",
+      description = "ADAPTIVE: the largest share of the attention mass that the estimate of the"
+          + " clusters not read may miss (default 0.15).")
+  Double retrievalError;
 
   @Option(names = "--estimation-mass", paramLabel = "SHARE",
-      description = "ADAPTIVE: estimated mass exact and estimated parts must hold (default 0.995).")
+      description = "ADAPTIVE: the share of the attention mass the exact and estimated parts must"
+          + " hold (default 0.995).")
   Double estimationMass;
 
   @Option(names = "--estimation", paramLabel = "FRACTION",
@@ -69,8 +72,8 @@ public final class WaveOptions {
     if (retrievalMax != null) {
       Arguments.fraction(spec, "--retrieval-max", retrievalMax);
     }
-    if (retrievalMass != null) {
-      Arguments.fraction(spec, "--retrieval-mass", retrievalMass);
+    if (retrievalError != null) {
+      Arguments.fraction(spec, "--retrieval-error", retrievalError);
     }
     if (estimationMass != null) {
       Arguments.fraction(spec, "--estimation-mass", estimationMass);
@@ -117,8 +120,8 @@ public final class WaveOptions {
     if (retrievalMax != null) {
       b.retrievalMaxFraction(retrievalMax);
     }
-    if (retrievalMass != null) {
-      b.retrievalMass(retrievalMass);
+    if (retrievalError != null) {
+      b.retrievalError(retrievalError);
     }
     if (estimationMass != null) {
       b.estimationMass(estimationMass);

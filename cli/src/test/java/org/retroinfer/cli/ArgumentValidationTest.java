@@ -45,6 +45,12 @@ class ArgumentValidationTest {
       "eval niah --scored-tokens 0             | --scored-tokens must be at least 1",
       "eval niah --methods full,magic          | unknown attention method 'magic'",
       "eval niah --methods FULL,Wave:5% --save /no/such/dir/r.json | --save /no/such/dir/r.json cannot be written",
+      "eval niah --methods wave:fixed:err=5%   | 'fixed' does not go with err=",
+      "eval niah --retrieval-error 2           | --retrieval-error must be a fraction",
+      "eval multikey --trials 0                | --trials must be at least 1",
+      "eval multikey --decoded 100             | --decoded must be at least 256 tokens",
+      "eval multikey --context 3000            | --context must be at least",
+      "eval multikey --methods full,wave:tokens=9 | tokens= sets a baseline's budget",
       "generate --prompt x --max-tokens -3     | --max-tokens must be at least 0 tokens, got -3",
       "generate --prompt x --temperature -1    | --temperature must be 0 (greedy) or more",
       "generate --prompt x --top-p 0           | --top-p must be above 0",
@@ -76,6 +82,7 @@ class ArgumentValidationTest {
     // the same commands with good values do reach the model, and fail there (exit code 1)
     for (String line : new String[] {"demo --context 4096 --kv-type FLOAT16",
         "eval niah --context 2048 --methods FULL,Wave:5%", "generate --prompt x --max-tokens 0",
+        "eval multikey --context 4096 --methods full,wave:adaptive:err=3%,oracle:tokens=900",
         "bench decode --methods full,Quest"}) {
       RetroInferTest.Run r = runWithoutModel(line);
       assertEquals(1, r.exit(), line + ": " + r.err());

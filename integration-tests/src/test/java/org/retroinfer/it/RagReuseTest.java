@@ -92,7 +92,7 @@ class RagReuseTest {
     AttentionShape shape = model.attentionShape();
     int w = shape.kvWidth();
     ByteTokenizer tok = new ByteTokenizer();
-    WaveConfig config = WaveConfig.builder().windowTokens(32).updateTokens(64).segmentTokens(128)
+    WaveConfig config = WaveConfig.fixed().toBuilder().windowTokens(32).updateTokens(64).segmentTokens(128)
         .tokensPerCluster(8).retrievalMinClusters(16).build();
     String key = "KEY_river" + r.nextInt(100);
     String answer = Integer.toString(10000 + r.nextInt(90000));

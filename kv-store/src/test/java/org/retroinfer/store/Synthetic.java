@@ -12,7 +12,7 @@ import org.retroinfer.wave.kv.KvDType;
 public final class Synthetic {
   public static final AttentionShape SHAPE = new AttentionShape(2, 4, 2, 16);
   /** Small segments so that a few hundred tokens make several of them. */
-  public static final WaveConfig CONFIG = WaveConfig.builder().sinkTokens(4).windowTokens(16)
+  public static final WaveConfig CONFIG = WaveConfig.fixed().toBuilder().sinkTokens(4).windowTokens(16)
       .updateTokens(32).segmentTokens(64).tokensPerCluster(8).retrievalMinClusters(2)
       .kvType(KvDType.BFLOAT16).build();
   public static final int CHUNK = 16;

@@ -18,7 +18,7 @@ final class TestContexts {
 
   /** A small configuration that still has several wave segments and decode-time updates. */
   static WaveConfig smallConfig(KvDType type) {
-    return WaveConfig.builder()
+    return WaveConfig.fixed().toBuilder()
         .kvType(type)
         .segmentTokens(384)
         .updateTokens(128)

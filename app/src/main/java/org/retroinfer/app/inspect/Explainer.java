@@ -202,7 +202,7 @@ public final class Explainer {
       for (int b = 0; b < BUDGETS.length; b++) {
         int k = Math.min(clusters, Math.max(1, (int) Math.ceil(BUDGETS[b] * clusters - 1e-9)));
         if (w.config().adaptive()) {
-          ranking.planByMass(index, q, qOff, (float) scale, steadyLog, 1, 1, k, k, 0, p);
+          ranking.planAdaptive(index, q, qOff, (float) scale, steadyLog, 1, 1, k, k, 0, p);
         } else {
           ranking.plan(index, q, qOff, (float) scale, k, 0, p);
         }

@@ -41,7 +41,7 @@ class DocumentComposerTest {
     long seed = new SplittableRandom().nextLong();
     SplittableRandom r = new SplittableRandom(seed);
     int d = SHAPE.headDim();
-    WaveConfig config = WaveConfig.builder().sinkTokens(4).windowTokens(16).updateTokens(32)
+    WaveConfig config = WaveConfig.fixed().toBuilder().sinkTokens(4).windowTokens(16).updateTokens(32)
         .segmentTokens(64).tokensPerCluster(8).retrievalFraction(1).estimationFraction(0)
         .kvType(KvDType.BFLOAT16).build();
     int[] lengths = {230, 90, 170};

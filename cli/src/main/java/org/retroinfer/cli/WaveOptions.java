@@ -24,7 +24,7 @@ public final class WaveOptions {
   Double retrieval;
 
   @Option(names = "--retrieval-min-clusters", paramLabel = "N",
-      description = "Floor on retrieved clusters (default 60 ADAPTIVE, 64 FIXED).")
+      description = "Floor on retrieved clusters (default 62 ADAPTIVE, 64 FIXED).")
   Integer retrievalMin;
 
   @Option(names = "--retrieval-max", paramLabel = "FRACTION",

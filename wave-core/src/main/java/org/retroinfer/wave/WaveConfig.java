@@ -106,7 +106,7 @@ public record WaveConfig(
   }
 
   /**
-   * {@link ZoneBudget#ADAPTIVE} zones: a floor of 60 clusters, at most 15% of them retrieved while
+   * {@link ZoneBudget#ADAPTIVE} zones: a floor of 62 clusters, at most 15% of them retrieved while
    * the estimate of the others would miss more than 15% of the attention mass, then estimation up to
    * 99.5% of the mass, at most 23.2% of the clusters; S=4, W=64, U=1024, segments of 8192 tokens, 16
    * tokens per cluster, 10 k-means iterations, bfloat16 K/V.
@@ -128,7 +128,7 @@ public record WaveConfig(
 
   /** The FIXED scheme's floor on the shipped model (ALGORITHM.md), and the adaptive defaults' yardstick. */
   static final int PUBLISHED_FLOOR_CLUSTERS = 64;
-  static final int DEFAULT_MIN_CLUSTERS = 60;
+  static final int DEFAULT_MIN_CLUSTERS = 62;
   static final double DEFAULT_MAX_FRACTION = 0.15;
   static final double DEFAULT_RETRIEVAL_ERROR = 0.15;
   static final double DEFAULT_ESTIMATION_MASS = 0.995;

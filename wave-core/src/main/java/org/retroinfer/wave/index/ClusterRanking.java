@@ -29,7 +29,7 @@ public final class ClusterRanking {
   private float[] total = new float[0];
   private long[] keys = new long[0];
   private long[] scratch = new long[0];
-  private float[] estimates = new float[0];
+  private float[] headGaps = new float[0];
   private float[] gaps = new float[0];
   private int stride;
 
@@ -82,17 +82,15 @@ public final class ClusterRanking {
         spread += shape[t] * x * x;
       }
       spread *= 0.5f * scale * scale;
-      // per token: the expected logit l + v / 2 and the estimate's l
-      KvKernels.addScaled(logits, off, spread, spreads, probs, clusters);
-      System.arraycopy(logits, off, estimates, 0, clusters);
       double steady = steadyLogMass[h];
-      // the steady zone may dwarf every cluster: a shift that keeps its exponential finite
-      float shift = (float) Math.max(KvKernels.max(probs, 0, clusters), steady - 60);
+      // the steady zone may dwarf every cluster: a shift that keeps the exponentials finite
+      float shift = (float) Math.max(
+          KvKernels.maxScaled(logits, off, spread, spreads, clusters), steady - 60);
       double steadyPart = Math.exp(steady - shift); // 0 for an empty steady zone
-      KvKernels.expShifted(probs, 0, clusters, shift);
-      KvKernels.expShifted(estimates, 0, clusters, shift);
-      double z = KvKernels.dot(probs, 0, sizes, 0, clusters) + steadyPart;
-      KvKernels.addShares(probs, estimates, sizes, (float) (1 / z), total, gaps, clusters);
+      // per token: the expected mass exp(l + v / 2) and its gap over the estimate's exp(l)
+      double z = KvKernels.expectedAndGap(logits, off, spread, spreads, shift, sizes, probs,
+          headGaps, clusters) + steadyPart;
+      KvKernels.addShares(probs, headGaps, sizes, (float) (1 / z), total, gaps, clusters);
       steadyShare += steadyPart / z;
     }
     double gapSum = 0;
@@ -110,39 +108,38 @@ public final class ClusterRanking {
       TopSelection.selectLargest(keys, 0, r, rMax, scratch);
       r = rMax;
     }
+    plan.reserve(r, 0);
+    int[] retrieved = plan.retrievedArray();
+    copyIds(keys, 0, r, retrieved);
     double exact = steadyShare;
     for (int i = 0; i < r; i++) {
-      exact += total[TopSelection.id(keys[i])];
+      exact += total[retrieved[i]];
     }
-    for (int i = r; i < clusters; i++) { // the rest, by expected mass
-      int c = TopSelection.id(keys[i]);
-      keys[i] = TopSelection.pack(total[c], c);
+    // the rest by expected mass: the cap first (one pass, as the fixed plan's), then the target
+    for (int c = 0; c < clusters; c++) {
+      keys[c] = TopSelection.pack(total[c], c);
     }
-    // the cap first (one pass over the rest, as the fixed plan's), then the target within it
-    int e = Math.min(eMax, clusters - r);
-    TopSelection.selectLargest(keys, r, clusters, e, scratch);
-    e = TopSelection.selectMass(keys, r, r + e, groupSize * estimationMass - exact, scratch);
-    plan.reset(r, e);
-    copyIds(r, e, plan);
-    plan.setShares(exact / groupSize, (exact + sumScores(r, r + e)) / groupSize);
-  }
-
-  private double sumScores(int from, int to) {
-    double s = 0;
-    for (int i = from; i < to; i++) {
-      s += TopSelection.score(keys[i]);
-    }
-    return s;
-  }
-
-  private void copyIds(int r, int e, ZonePlan plan) {
-    int[] ret = plan.retrievedArray();
-    int[] est = plan.estimatedArray();
     for (int i = 0; i < r; i++) {
-      ret[i] = TopSelection.id(keys[i]);
+      keys[retrieved[i]] = RETRIEVED; // below every other key: never estimated
     }
+    int e = Math.min(eMax, clusters - r);
+    TopSelection.selectLargest(keys, 0, clusters, e, scratch);
+    e = TopSelection.selectMass(keys, 0, e, groupSize * estimationMass - exact, scratch);
+    plan.reset(r, e);
+    copyIds(keys, 0, e, plan.estimatedArray());
+    double estimated = 0;
     for (int i = 0; i < e; i++) {
-      est[i] = TopSelection.id(keys[r + i]);
+      estimated += TopSelection.score(keys[i]);
+    }
+    plan.setShares(exact / groupSize, (exact + estimated) / groupSize);
+  }
+
+  /** A key below every {@link TopSelection#pack}ed one. */
+  private static final long RETRIEVED = -1L;
+
+  private static void copyIds(long[] from, int at, int n, int[] to) {
+    for (int i = 0; i < n; i++) {
+      to[i] = TopSelection.id(from[at + i]);
     }
   }
 
@@ -172,7 +169,8 @@ public final class ClusterRanking {
     TopSelection.selectLargest(keys, 0, clusters, r + e, scratch);
     TopSelection.selectLargest(keys, 0, r + e, r, scratch);
     plan.reset(r, e);
-    copyIds(r, e, plan);
+    copyIds(keys, 0, r, plan.retrievedArray());
+    copyIds(keys, r, e, plan.estimatedArray());
   }
 
   /** Centroid logits of the last query: head {@code h}, cluster {@code c} at {@code h * logitStride() + c}. */
@@ -211,7 +209,7 @@ public final class ClusterRanking {
       total = new float[cap];
       keys = new long[cap];
       scratch = new long[cap];
-      estimates = new float[cap];
+      headGaps = new float[cap];
       gaps = new float[cap];
     }
   }

@@ -790,38 +790,73 @@ public final class KvKernels {
     }
   }
 
-  /** {@code y[i] = x[xOff + i] + alpha * w[i]} for {@code i < n}. */
-  public static void addScaled(float[] x, int xOff, float alpha, float[] w, float[] y, int n) {
+  /** The largest {@code x[xOff + i] + alpha * w[i]} over {@code i < n}; negative infinity if n = 0. */
+  public static float maxScaled(float[] x, int xOff, float alpha, float[] w, int n) {
     int i = 0;
-    FloatVector a = FloatVector.broadcast(F, alpha);
-    for (int end = F.loopBound(n); i < end; i += L) {
-      FloatVector.fromArray(F, w, i).fma(a, FloatVector.fromArray(F, x, xOff + i)).intoArray(y, i);
+    float m = Float.NEGATIVE_INFINITY;
+    if (n >= L) {
+      FloatVector a = FloatVector.broadcast(F, alpha);
+      FloatVector acc = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+      for (int end = F.loopBound(n); i < end; i += L) {
+        acc = acc.max(FloatVector.fromArray(F, w, i).fma(a, FloatVector.fromArray(F, x, xOff + i)));
+      }
+      m = acc.reduceLanes(VectorOperators.MAX);
     }
     for (; i < n; i++) {
-      y[i] = x[xOff + i] + alpha * w[i];
+      m = Math.max(m, Math.fma(w[i], alpha, x[xOff + i]));
     }
+    return m;
   }
 
   /**
-   * For {@code i < n}: {@code mass[i] += alpha * sizes[i] * expected[i]} and {@code gap[i] +=
-   * alpha * max(expected[i] - estimated[i], 0)}: one query head's shares of expected mass and of
-   * the estimate's gap per token, added to the group's.
+   * One query head's per-token masses, shifted: for {@code i < n}, with {@code l = x[xOff + i]},
+   * {@code expected[i] = exp(l + alpha * w[i] - shift)} and {@code gap[i] = max(expected[i] -
+   * exp(l - shift), 0)}. Returns {@code sum sizes[i] * expected[i]}.
    */
-  public static void addShares(float[] expected, float[] estimated, float[] sizes, float alpha,
-      float[] mass, float[] gap, int n) {
+  public static float expectedAndGap(float[] x, int xOff, float alpha, float[] w, float shift,
+      float[] sizes, float[] expected, float[] gap, int n) {
     int i = 0;
     FloatVector a = FloatVector.broadcast(F, alpha);
     FloatVector zero = FloatVector.zero(F);
+    FloatVector acc = zero;
+    for (int end = F.loopBound(n); i < end; i += L) {
+      FloatVector l = FloatVector.fromArray(F, x, xOff + i).sub(shift);
+      FloatVector ex = FloatVector.fromArray(F, w, i).fma(a, l).lanewise(VectorOperators.EXP);
+      FloatVector es = l.lanewise(VectorOperators.EXP);
+      ex.intoArray(expected, i);
+      ex.sub(es).max(zero).intoArray(gap, i);
+      acc = ex.fma(FloatVector.fromArray(F, sizes, i), acc);
+    }
+    float sum = acc.reduceLanes(VectorOperators.ADD);
+    for (; i < n; i++) {
+      float l = x[xOff + i] - shift;
+      float ex = (float) Math.exp(Math.fma(w[i], alpha, l));
+      expected[i] = ex;
+      gap[i] = Math.max(ex - (float) Math.exp(l), 0f);
+      sum += ex * sizes[i];
+    }
+    return sum;
+  }
+
+  /**
+   * For {@code i < n}: {@code mass[i] += alpha * sizes[i] * expected[i]} and {@code gapSum[i] +=
+   * alpha * gap[i]}: one query head's shares of expected mass and of the estimate's gap per token
+   * ({@link #expectedAndGap}), added to the group's.
+   */
+  public static void addShares(float[] expected, float[] gap, float[] sizes, float alpha,
+      float[] mass, float[] gapSum, int n) {
+    int i = 0;
+    FloatVector a = FloatVector.broadcast(F, alpha);
     for (int end = F.loopBound(n); i < end; i += L) {
       FloatVector ex = FloatVector.fromArray(F, expected, i);
-      FloatVector es = FloatVector.fromArray(F, estimated, i);
       ex.mul(FloatVector.fromArray(F, sizes, i)).fma(a, FloatVector.fromArray(F, mass, i))
           .intoArray(mass, i);
-      ex.sub(es).max(zero).fma(a, FloatVector.fromArray(F, gap, i)).intoArray(gap, i);
+      FloatVector.fromArray(F, gap, i).fma(a, FloatVector.fromArray(F, gapSum, i))
+          .intoArray(gapSum, i);
     }
     for (; i < n; i++) {
       mass[i] += alpha * sizes[i] * expected[i];
-      gap[i] += alpha * Math.max(expected[i] - estimated[i], 0f);
+      gapSum[i] += alpha * gap[i];
     }
   }
 }

@@ -568,6 +568,68 @@ public final class ContextStore implements AutoCloseable {
     }
   }
 
+  /**
+   * The operator's view for housekeeping (eviction by capacity): every tenant's contexts, oldest
+   * first. Never answer a tenant with it; a tenant's requests go through {@link #tenant} or a
+   * {@link Scope}.
+   */
+  public List<ContextInfo> everyTenantsContexts() throws IOException {
+    return list();
+  }
+
+  /**
+   * Deletes a context of any tenant (one commit): the operator's eviction. Returns whether it
+   * existed. A request of a tenant deletes through its {@link TenantView} instead.
+   */
+  public boolean evict(String id) throws IOException {
+    return delete(id);
+  }
+
+  /**
+   * Bytes of the index files on disk now: the last commit's, and any of an older commit that
+   * Lucene has not deleted yet (what the store takes on the file system, which a capacity bounds).
+   */
+  public long sizeInBytes() throws IOException {
+    synchronized (this) {
+      ensureOpen();
+    }
+    long total = 0;
+    for (String f : directory.listAll()) {
+      if (f.equals(IndexWriter.WRITE_LOCK_NAME)) {
+        continue;
+      }
+      try {
+        total += directory.fileLength(f);
+      } catch (NoSuchFileException | java.io.FileNotFoundException e) {
+        // deleted by the writer between the listing and now: it takes no space any more
+      }
+    }
+    return total;
+  }
+
+  /**
+   * Frees the bytes of deleted contexts that share a Lucene segment with live ones, by rewriting
+   * those segments (one commit; a segment whose contexts were all deleted is already gone). The
+   * store's contents do not change.
+   */
+  public void reclaimDeleted() throws IOException {
+    requireWriter("reclaim deleted space");
+    synchronized (writeLock) {
+      IndexWriter w = writer();
+      boolean committed = false;
+      try {
+        w.forceMergeDeletes(true);
+        w.commit();
+        committed = true;
+      } finally {
+        if (!committed) {
+          dropWriter();
+        }
+      }
+    }
+    refresh();
+  }
+
   /** The writer, taking the write lock (waiting for it) at the first write. Holds writeLock. */
   private IndexWriter writer() throws IOException {
     if (writer == null) {

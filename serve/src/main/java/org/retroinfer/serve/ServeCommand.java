@@ -1,0 +1,129 @@
+package org.retroinfer.serve;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.retroinfer.store.ContextStore;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/** {@code retroinfer serve}: the OpenAI-compatible server with prompt-prefix caching. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+    description = {"An OpenAI-compatible server (POST /v1/completions, POST /v1/chat/completions,"
+        + " GET /v1/models) that reuses the longest stored prefix of every prompt, across"
+        + " sessions and restarts, and stores long prompts for later requests.",
+        "Also GET /health, GET /metrics (Prometheus) and the admin API /admin/contexts (list,"
+            + " pin, delete). Stops gracefully on Ctrl-C or SIGTERM."})
+public final class ServeCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(names = "--store", paramLabel = "DIR", description = "The context store directory"
+      + " (default: $XDG_DATA_HOME/retroinfer/store or ~/.local/share/retroinfer/store); created if"
+      + " missing.")
+  String store;
+
+  @Option(names = "--model", paramLabel = "DIR",
+      description = "Checkpoint directory (default: the shipped models/bytecode-llama-10m).")
+  Path model;
+
+  @Option(names = "--host", defaultValue = "127.0.0.1",
+      description = "Address to listen on (default ${DEFAULT-VALUE}; 0.0.0.0 for every interface).")
+  String host;
+
+  @Option(names = "--port", defaultValue = "8000",
+      description = "Port to listen on (default ${DEFAULT-VALUE}; 0 picks a free one).")
+  int port;
+
+  @Option(names = "--api-keys", paramLabel = "FILE", description = "File of 'KEY TENANT' lines:"
+      + " every request must send one of these keys (Authorization: Bearer KEY), and its tenant's"
+      + " contexts are the only ones it reuses, lists or deletes. Without it: one local tenant"
+      + " (the store's default tenant) and no keys.")
+  Path apiKeys;
+
+  @Option(names = "--store-min-tokens", paramLabel = "N", defaultValue = "256",
+      description = "Store every prompt of at least N tokens for reuse by later requests (default"
+          + " ${DEFAULT-VALUE}; 0 stores none).")
+  int storeMinTokens;
+
+  @Option(names = "--store-capacity", paramLabel = "BYTES", defaultValue = "0",
+      description = "The store's capacity in bytes (suffixes k, m, g: 1024-based); beyond it the"
+          + " least recently used unpinned contexts are evicted (default 0: unbounded).")
+  String capacity;
+
+  @Option(names = "--threads", paramLabel = "N", defaultValue = "2",
+      description = "Requests computed at once (default ${DEFAULT-VALUE}).")
+  int threads;
+
+  @Option(names = "--max-queue", paramLabel = "N", defaultValue = "32",
+      description = "Requests that may wait for a compute thread; more are refused with 429"
+          + " (default ${DEFAULT-VALUE}).")
+  int queue;
+
+  @Option(names = "--max-body-bytes", paramLabel = "BYTES", defaultValue = "4194304",
+      description = "The largest request body; larger ones are refused with 413 (default 4 MiB).")
+  long maxBody;
+
+  @Option(names = "--shutdown-grace", paramLabel = "SECONDS", defaultValue = "30",
+      description = "On shutdown, how long requests in flight may still run (default"
+          + " ${DEFAULT-VALUE} s); then they are cancelled.")
+  long grace;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintWriter out = spec.commandLine().getOut();
+    OpenAiServer.Options o = new OpenAiServer.Options(storeDirectory(), model, host, port, apiKeys,
+        storeMinTokens, bytes(capacity), threads, queue, maxBody, Duration.ofSeconds(grace));
+    OpenAiServer server = OpenAiServer.start(o);
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        server.close();
+      } catch (Exception e) {
+        System.err.println("retroinfer serve: stopping failed: " + e.getMessage());
+      } finally {
+        stopped.countDown();
+      }
+    }, "retroinfer-serve-shutdown"));
+    out.printf("retroinfer serve: listening on http://%s:%d/v1 (model %s, store %s, %s)%n", host,
+        server.port(), server.modelId(), server.storeDirectory(), server.tenancy());
+    out.flush();
+    stopped.await();
+    return 0;
+  }
+
+  private Path storeDirectory() {
+    if (store == null) {
+      return ContextStore.defaultDirectory();
+    }
+    if (store.startsWith("http://") || store.startsWith("https://")) {
+      throw new ParameterException(spec.commandLine(), "--store " + store + ": a store in"
+          + " OpenSearch needs the opensearch-plugin, which this build does not have yet; give a"
+          + " store directory");
+    }
+    return Path.of(store);
+  }
+
+  private long bytes(String text) {
+    String t = text.strip().toLowerCase(java.util.Locale.ROOT);
+    long unit = 1;
+    if (t.endsWith("k") || t.endsWith("m") || t.endsWith("g")) {
+      unit = t.endsWith("k") ? 1L << 10 : t.endsWith("m") ? 1L << 20 : 1L << 30;
+      t = t.substring(0, t.length() - 1);
+    }
+    try {
+      long v = Long.parseLong(t);
+      if (v < 0) {
+        throw new NumberFormatException();
+      }
+      return Math.multiplyExact(v, unit);
+    } catch (NumberFormatException | ArithmeticException e) {
+      throw new ParameterException(spec.commandLine(), "--store-capacity must be a number of bytes"
+          + " (optionally with k, m or g), 0 for unbounded; got '" + text + "'");
+    }
+  }
+}

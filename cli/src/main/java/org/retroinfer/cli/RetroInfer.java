@@ -49,6 +49,7 @@ import picocli.CommandLine.Spec;
         org.retroinfer.app.cli.StoreCommand.class,
         org.retroinfer.app.cli.InspectCommand.class,
         org.retroinfer.app.cli.ExplainCommand.class,
+        org.retroinfer.serve.ServeCommand.class,
         CommandLine.HelpCommand.class})
 public final class RetroInfer implements Callable<Integer> {
   /** Exit code of invalid or missing arguments (picocli's usage code). */

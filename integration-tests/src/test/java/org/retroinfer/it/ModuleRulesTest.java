@@ -33,7 +33,9 @@ class ModuleRulesTest {
       "model", Set.of("wave-core"),
       "gpu-attention", Set.of("wave-core"),
       "app", Set.of("wave-core", "model", "lucene-codec", "kv-store", "gpu-attention"),
-      "cli", Set.of("wave-core", "model", "lucene-codec", "kv-store", "gpu-attention", "app"),
+      "serve", Set.of("wave-core", "model", "kv-store", "app"),
+      "cli", Set.of("wave-core", "model", "lucene-codec", "kv-store", "gpu-attention", "app",
+          "serve"),
       "benchmarks", Set.of("wave-core"));
 
   private static final Pattern REFERENCE = Pattern.compile("\\borg\\.retroinfer\\.([a-z]+)\\b");

@@ -4,12 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.helidon.http.sse.SseEvent;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
-import io.helidon.webserver.sse.SseSink;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -414,8 +412,7 @@ public final class OpenAiServer implements AutoCloseable {
 
   private void stream(ServerResponse res, Engine.Job job, String id, boolean chat,
       boolean usage) throws Exception {
-    res.header("Cache-Control", "no-cache");
-    SseSink sink = res.sink(SseSink.TYPE);
+    EventStream sink = new EventStream(res);
     try {
       if (chat) {
         ObjectNode c = chunk(id, true);
@@ -450,7 +447,7 @@ public final class OpenAiServer implements AutoCloseable {
             u.set("usage", usage(f));
             emit(sink, u);
           }
-          sink.emit(SseEvent.create("[DONE]"));
+          sink.send("[DONE]");
           return;
         } else if (e instanceof Engine.Failed f) {
           ApiError a = failure(f.error());
@@ -461,19 +458,19 @@ public final class OpenAiServer implements AutoCloseable {
           return;
         }
       }
-    } catch (RuntimeException gone) { // the connection failed: the client went away
+    } catch (IOException | RuntimeException gone) { // the client went away
       job.cancel();
     } finally {
       try {
         sink.close();
-      } catch (RuntimeException ignored) {
+      } catch (IOException | RuntimeException ignored) {
         // the connection is gone already
       }
     }
   }
 
-  private static void emit(SseSink sink, JsonNode chunk) throws IOException {
-    sink.emit(SseEvent.create(JSON.writeValueAsString(chunk)));
+  private static void emit(EventStream sink, JsonNode chunk) throws IOException {
+    sink.send(JSON.writeValueAsString(chunk));
   }
 
   private ObjectNode chunk(String id, boolean chat) {

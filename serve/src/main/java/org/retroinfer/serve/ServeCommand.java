@@ -80,9 +80,13 @@ public final class ServeCommand implements Callable<Integer> {
         storeMinTokens, bytes(capacity), threads, queue, maxBody, Duration.ofSeconds(grace));
     OpenAiServer server = OpenAiServer.start(o);
     CountDownLatch stopped = new CountDownLatch(1);
+    // Ctrl-C or a TERM: the JVM runs this hook, then exits with 130 or 143, as after any signal
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         server.close();
+        out.println("retroinfer serve: stopped; every request in flight finished or was cancelled,"
+            + " and the store is closed");
+        out.flush();
       } catch (Exception e) {
         System.err.println("retroinfer serve: stopping failed: " + e.getMessage());
       } finally {

@@ -11,7 +11,7 @@ import java.util.List;
  */
 final class TextAssembler {
   private final List<String> stops;
-  private final int hold; // characters that may begin a stop sequence
+  private final int hold; // the most characters that may begin a stop sequence
   private byte[] bytes = new byte[64];
   private int length;
   private int sent; // characters of the text already given out
@@ -48,11 +48,23 @@ final class TextAssembler {
       stopped = true;
       return take(text, Math.max(sent, stopAt));
     }
-    int end = text.length() - hold;
+    int end = heldFrom(text);
     if (end > 0 && Character.isHighSurrogate(text.charAt(end - 1))) {
       end--;
     }
     return take(text, end);
+  }
+
+  /** Where the text's longest tail that begins a stop sequence starts (its length: none does). */
+  private int heldFrom(String text) {
+    for (int i = Math.max(sent, text.length() - hold); i < text.length(); i++) {
+      for (String s : stops) {
+        if (s.startsWith(text.substring(i))) {
+          return i;
+        }
+      }
+    }
+    return text.length();
   }
 
   /** The rest of the text at the end of the generation (none after a stop sequence). */

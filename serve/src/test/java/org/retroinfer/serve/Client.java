@@ -45,8 +45,9 @@ final class Client {
 
   /** The data lines of a streamed answer, in order (the last is "[DONE]" when it completed). */
   List<String> stream(String path, Object body) throws Exception {
-    HttpResponse<InputStream> r = http.send(request(path).header("Content-Type",
-        "application/json").POST(HttpRequest.BodyPublishers.ofString(
+    // OpenAI's clients ask for JSON even when they stream
+    HttpResponse<InputStream> r = http.send(request(path).header("Accept", "application/json")
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
             JSON.writeValueAsString(body))).build(), HttpResponse.BodyHandlers.ofInputStream());
     if (r.statusCode() != 200) {
       throw new AssertionError("status " + r.statusCode() + ": "

@@ -1,0 +1,189 @@
+// retroinfer serve, driven by a client this project did not write: the official `openai` package.
+//
+// Starts the server on a fresh store, sends two chat sessions that share a long document as their
+// system prompt (16,200 tokens by default), and checks that the second reports the shared tokens as
+// cached and reaches its first token at least 10x sooner; checks streaming against a non-streamed
+// answer; restarts the server on the same store and checks that a third session still reuses the
+// document (its time to the first token is reported, not checked: the new JVM is cold). Stops every process it started, by pid. Prints one line per step and the numbers as JSON
+// on the last line. Usage: node check.mjs [--prefix-tokens N] [--launcher PATH]
+import OpenAI from "openai";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : def;
+};
+const prefixTokens = Number(opt("--prefix-tokens", "16200"));
+const launcher = resolve(opt("--launcher", join(here, "..", "..", "retroinfer")));
+const store = mkdtempSync(join(tmpdir(), "retroinfer-openai-check-"));
+const started = [];
+
+function log(line) {
+  process.stdout.write(line + "\n");
+}
+
+/** Starts `retroinfer serve` on any free port; resolves with its pid and base URL. */
+function startServer() {
+  return new Promise((ok, fail) => {
+    const child = spawn(launcher, ["serve", "--store", store, "--port", "0",
+      "--store-min-tokens", "256"], { stdio: ["ignore", "pipe", "pipe"] });
+    started.push(child);
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => fail(new Error("the server did not start in 180 s: " + err)),
+      180_000);
+    child.output = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      child.output += d;
+      const m = out.match(/listening on (http:\/\/[^ ]+\/v1)/);
+      if (m) {
+        clearTimeout(timer);
+        ok({ child, baseURL: m[1] });
+      }
+    });
+    child.stderr.on("data", (d) => { err += d; });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      fail(new Error("the server exited with " + code + ": " + err));
+    });
+  });
+}
+
+/** Whether a server said it stopped cleanly (a JVM ends with 143 after a TERM, hooks and all). */
+function stoppedCleanly(child, code) {
+  return (code === 0 || code === 143) && /retroinfer serve: stopped/.test(child.output);
+}
+
+/** Stops a server by its pid (TERM: a graceful shutdown) and waits for it to exit. */
+function stopServer(child) {
+  return new Promise((ok) => {
+    if (child.exitCode !== null) {
+      ok(child.exitCode);
+      return;
+    }
+    child.removeAllListeners("exit");
+    child.on("exit", (code) => ok(code));
+    process.kill(child.pid, "SIGTERM");
+  });
+}
+
+/** A document of Python-like lines, deterministic, of `n` bytes (= tokens for this byte-level model). */
+function document(n) {
+  const words = ["value", "items", "result", "count", "name", "index", "data", "total"];
+  let s = "";
+  let x = 7;
+  const next = () => (x = (x * 1103515245 + 12345) % 2147483648);
+  while (s.length < n) {
+    s += `def f${next() % 1000}(${words[next() % 8]}):\n    return ${words[next() % 8]} + ${next() % 100}\n`;
+  }
+  return s.slice(0, n);
+}
+
+/** One streamed chat session: time to the first content, the text, and the usage. */
+async function session(client, system, question) {
+  const t0 = performance.now();
+  const stream = await client.chat.completions.create({
+    model: "bytecode-llama-10m",
+    messages: [{ role: "system", content: system }, { role: "user", content: question }],
+    max_tokens: 8,
+    temperature: 0,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let first = null;
+  let text = "";
+  let usage = null;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    const piece = chunk.choices[0]?.delta?.content;
+    if (piece) {
+      if (first === null) first = performance.now() - t0;
+      text += piece;
+    }
+    if (chunk.usage) usage = chunk.usage;
+  }
+  return { ttftMs: first, totalMs: performance.now() - t0, text, usage, chunks };
+}
+
+function check(condition, what) {
+  if (!condition) throw new Error("check failed: " + what);
+  log("ok   " + what);
+}
+
+async function main() {
+  // the chat template's header, the document, the next header: the shared prefix in tokens
+  const system = document(prefixTokens - 1 - "### system\n".length - "\n### user\n".length);
+  let { child, baseURL } = await startServer();
+  log(`server pid ${child.pid} at ${baseURL}, store ${store}`);
+  let client = new OpenAI({ baseURL, apiKey: "none" });
+  const models = await client.models.list();
+  check(models.data.some((m) => m.id === "bytecode-llama-10m"), "models.list names the model");
+  // a short warm-up, so that neither session's time includes the JIT compiling the model's code
+  await client.completions.create({ model: "bytecode-llama-10m", prompt: "x = 1\n", max_tokens: 4 });
+
+  const a = await session(client, system, "What does f1 return?");
+  log(`session 1: ${a.usage.prompt_tokens} prompt tokens, ${a.usage.prompt_tokens_details?.cached_tokens} cached, first token after ${a.ttftMs.toFixed(0)} ms`);
+  check(a.usage.prompt_tokens_details?.cached_tokens === 0, "session 1 computes its whole prompt");
+  const b = await session(client, system, "Which function uses items?");
+  log(`session 2: ${b.usage.prompt_tokens} prompt tokens, ${b.usage.prompt_tokens_details?.cached_tokens} cached, first token after ${b.ttftMs.toFixed(0)} ms`);
+  check(b.usage.prompt_tokens_details?.cached_tokens >= prefixTokens,
+    `session 2 reports the ${prefixTokens} shared tokens (and any shared start of the question) as cached`);
+  const ratio = a.ttftMs / b.ttftMs;
+  check(ratio >= 10, `session 2 reaches its first token ${ratio.toFixed(1)}x sooner (at least 10x)`);
+
+  // streaming against a non-streamed answer to the same prompt
+  const plain = await client.chat.completions.create({
+    model: "bytecode-llama-10m",
+    messages: [{ role: "system", content: system }, { role: "user", content: "Which function uses items?" }],
+    max_tokens: 8,
+    temperature: 0,
+  });
+  check(plain.choices[0].message.content === b.text && b.chunks >= 3,
+    `the streamed text (${b.chunks} chunks) equals the non-streamed answer`);
+
+  const code = await stopServer(child);
+  check(stoppedCleanly(child, code), `the server stopped gracefully on SIGTERM (exit code ${code})`);
+  ({ child, baseURL } = await startServer());
+  log(`restarted: server pid ${child.pid} at ${baseURL}`);
+  client = new OpenAI({ baseURL, apiKey: "none" });
+  await client.completions.create({ model: "bytecode-llama-10m", prompt: "x = 1\n", max_tokens: 4 });
+  const c = await session(client, system, "Name a function that returns count.");
+  log(`session 3 (after the restart): ${c.usage.prompt_tokens_details?.cached_tokens} cached, first token after ${c.ttftMs.toFixed(0)} ms`);
+  check(c.usage.prompt_tokens_details?.cached_tokens >= prefixTokens,
+    "after the restart the document is still reused");
+  // reported, not checked: a fresh JVM runs the load and prefill code cold (interpreter, JIT)
+  log(`info session 3 reaches its first token ${(a.ttftMs / c.ttftMs).toFixed(1)}x sooner than session 1, in a fresh JVM`);
+  await stopServer(child);
+  log(JSON.stringify({
+    prefixTokens,
+    coldTtftMs: Math.round(a.ttftMs),
+    reusedTtftMs: Math.round(b.ttftMs),
+    afterRestartTtftMs: Math.round(c.ttftMs),
+    ttftRatio: Number(ratio.toFixed(1)),
+    afterRestartRatio: Number((a.ttftMs / c.ttftMs).toFixed(1)),
+  }));
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  process.stderr.write("openai check: " + (e?.stack ?? e) + "\n");
+} finally {
+  for (const child of started) {
+    if (child.exitCode === null && child.signalCode === null) {
+      await stopServer(child);
+    }
+  }
+  rmSync(store, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

@@ -7,7 +7,7 @@
 // document (its time to the first token is reported, not checked: the new JVM is cold). Stops every process it started, by pid. Prints one line per step and the numbers as JSON
 // on the last line. Usage: node check.mjs [--prefix-tokens N] [--launcher PATH]
 import OpenAI from "openai";
-import { spawn } from "node:child_process";
+import { document, startServer as start, stopServer, stoppedCleanly } from "./server.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -24,66 +24,10 @@ const launcher = resolve(opt("--launcher", join(here, "..", "..", "retroinfer"))
 const store = mkdtempSync(join(tmpdir(), "retroinfer-openai-check-"));
 const started = [];
 
+const startServer = () => start(launcher, store, ["--store-min-tokens", "256"], started);
+
 function log(line) {
   process.stdout.write(line + "\n");
-}
-
-/** Starts `retroinfer serve` on any free port; resolves with its pid and base URL. */
-function startServer() {
-  return new Promise((ok, fail) => {
-    const child = spawn(launcher, ["serve", "--store", store, "--port", "0",
-      "--store-min-tokens", "256"], { stdio: ["ignore", "pipe", "pipe"] });
-    started.push(child);
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => fail(new Error("the server did not start in 180 s: " + err)),
-      180_000);
-    child.output = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-      child.output += d;
-      const m = out.match(/listening on (http:\/\/[^ ]+\/v1)/);
-      if (m) {
-        clearTimeout(timer);
-        ok({ child, baseURL: m[1] });
-      }
-    });
-    child.stderr.on("data", (d) => { err += d; });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      fail(new Error("the server exited with " + code + ": " + err));
-    });
-  });
-}
-
-/** Whether a server said it stopped cleanly (a JVM ends with 143 after a TERM, hooks and all). */
-function stoppedCleanly(child, code) {
-  return (code === 0 || code === 143) && /retroinfer serve: stopped/.test(child.output);
-}
-
-/** Stops a server by its pid (TERM: a graceful shutdown) and waits for it to exit. */
-function stopServer(child) {
-  return new Promise((ok) => {
-    if (child.exitCode !== null) {
-      ok(child.exitCode);
-      return;
-    }
-    child.removeAllListeners("exit");
-    child.on("exit", (code) => ok(code));
-    process.kill(child.pid, "SIGTERM");
-  });
-}
-
-/** A document of Python-like lines, deterministic, of `n` bytes (= tokens for this byte-level model). */
-function document(n) {
-  const words = ["value", "items", "result", "count", "name", "index", "data", "total"];
-  let s = "";
-  let x = 7;
-  const next = () => (x = (x * 1103515245 + 12345) % 2147483648);
-  while (s.length < n) {
-    s += `def f${next() % 1000}(${words[next() % 8]}):\n    return ${words[next() % 8]} + ${next() % 100}\n`;
-  }
-  return s.slice(0, n);
 }
 
 /** One streamed chat session: time to the first content, the text, and the usage. */

@@ -141,9 +141,8 @@ final class Engine implements AutoCloseable {
         events.add(new Started(n, p.reusedTokens()));
         int generated = 1;
         emit(text.add(token));
-        // Stored before the first decode step appends to the cache; whole reuses are stored already.
-        boolean whole = p.reusedTokens() == n;
-        if (g.store() && !whole && store.writable()) {
+        // stored before the first decode step appends to the cache
+        if (g.store(p.reusedTokens()) && store.writable()) {
           store(cache, p);
         }
         Decoder d = model.decoder(c);

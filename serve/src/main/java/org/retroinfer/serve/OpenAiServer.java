@@ -38,7 +38,7 @@ import org.retroinfer.wave.WaveConfig;
  *   <li>{@code POST /v1/completions}, {@code POST /v1/chat/completions} ({@link ChatTemplate}),
  *       with {@code "stream": true} as server-sent events; {@code GET /v1/models}.
  *   <li>Every request reuses the longest prefix of its prompt that its tenant stored, prefills only
- *       the rest, and stores its prompt when it has at least {@code storeMinTokens} tokens;
+ *       the rest, and stores its prompt when it computed at least {@code storeMinTokens} tokens;
  *       {@code usage.prompt_tokens_details.cached_tokens} says how many tokens were reused.
  *   <li>Tenants: the API key ({@link ApiKeys}) selects the store's tenant salt, and a request's
  *       {@code cache_salt} narrows it further; no tenant reuses, lists or deletes another's
@@ -62,7 +62,8 @@ public final class OpenAiServer implements AutoCloseable {
    * @param host the address to listen on
    * @param port the port (0: any free port)
    * @param apiKeys the key file, or null for one local tenant
-   * @param storeMinTokens prompts of at least this many tokens are stored for reuse (0: none)
+   * @param storeMinTokens a prompt is stored for reuse when the request computed at least this
+   *     many of its tokens (not reused from the store); 0: none is stored
    * @param storeCapacityBytes the store's capacity (0: unbounded); beyond it the least recently
    *     used unpinned contexts are evicted
    * @param computeThreads requests computed at once
@@ -591,8 +592,8 @@ public final class OpenAiServer implements AutoCloseable {
         salt = tenant + "/" + b.get("cache_salt").asText();
       }
     }
-    boolean store = options.storeMinTokens() > 0 && prompt.length >= options.storeMinTokens();
-    return new Generation(prompt, maxTokens, temperature, topP, seed, stops, salt, store);
+    return new Generation(prompt, maxTokens, temperature, topP, seed, stops, salt,
+        options.storeMinTokens());
   }
 
   private static int[] tokens(String text) {

@@ -46,7 +46,8 @@ public final class ServeCommand implements Callable<Integer> {
   Path apiKeys;
 
   @Option(names = "--store-min-tokens", paramLabel = "N", defaultValue = "256",
-      description = "Store every prompt of at least N tokens for reuse by later requests (default"
+      description = "Store a prompt for reuse by later requests when the request computed at"
+          + " least N of its tokens, i.e. did not reuse them from the store (default"
           + " ${DEFAULT-VALUE}; 0 stores none).")
   int storeMinTokens;
 

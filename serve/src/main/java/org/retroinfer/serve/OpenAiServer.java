@@ -101,6 +101,11 @@ public final class OpenAiServer implements AutoCloseable {
           threads, queued, maxBodyBytes, shutdownGrace);
     }
 
+    public Options withShutdownGrace(Duration grace) {
+      return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
+          computeThreads, queue, maxBodyBytes, grace);
+    }
+
     public Options withMaxBodyBytes(long bytes) {
       return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
           computeThreads, queue, bytes, shutdownGrace);
@@ -119,6 +124,9 @@ public final class OpenAiServer implements AutoCloseable {
   private final Engine engine;
   private final WebServer web;
   private final AtomicBoolean stopping = new AtomicBoolean();
+  /** Completion requests whose handler has not returned (a stream still being written). */
+  private final java.util.concurrent.atomic.AtomicInteger answering =
+      new java.util.concurrent.atomic.AtomicInteger();
 
   private OpenAiServer(Options o, Llama model, ModelDirectory dir, ContextStore store, ApiKeys keys)
       throws IOException {
@@ -206,6 +214,11 @@ public final class OpenAiServer implements AutoCloseable {
     }
     try {
       engine.shutdown(options.shutdownGrace().toMillis());
+      // the generations have ended: let their handlers send what is left (a few ms)
+      long until = System.nanoTime() + 5_000_000_000L;
+      while (answering.get() > 0 && System.nanoTime() < until) {
+        Thread.sleep(5);
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
@@ -370,6 +383,7 @@ public final class OpenAiServer implements AutoCloseable {
     boolean usageInStream = bool(body.path("stream_options"), "include_usage", false);
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
     Engine.Job job = engine.submit(g);
+    answering.incrementAndGet();
     try {
       Engine.Event first = job.next();
       if (first instanceof Engine.Failed f) {
@@ -392,6 +406,7 @@ public final class OpenAiServer implements AutoCloseable {
       }
     } finally {
       job.cancel(); // a no-op after the end; stops the work when the client went away
+      answering.decrementAndGet();
     }
   }
 
@@ -686,8 +701,11 @@ public final class OpenAiServer implements AutoCloseable {
 
   // ------------------------------------------------------------------ admin
 
+  /** The caller's tenant, narrowed by a {@code cache_salt} query parameter as requests are. */
   private ContextStore.TenantView view(ServerRequest req) {
-    return store.tenant(tenant(req), fingerprint);
+    String tenant = tenant(req);
+    String salt = req.query().contains("cache_salt") ? req.query().get("cache_salt") : "";
+    return store.tenant(salt.isEmpty() ? tenant : tenant + "/" + salt, fingerprint);
   }
 
   private void listContexts(ServerRequest req, ServerResponse res) throws IOException {

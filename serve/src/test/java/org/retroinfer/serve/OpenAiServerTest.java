@@ -1,7 +1,9 @@
 package org.retroinfer.serve;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -204,6 +206,35 @@ class OpenAiServerTest {
       }
     } finally {
       pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void aShutdownCancelsWhatOutlivesItsGraceAndLeavesTheStoreWhole(@TempDir Path other)
+      throws Exception {
+    Path storeDir = other.resolve("store");
+    OpenAiServer s = OpenAiServer.start(OpenAiServer.Options.of(storeDir).withStorePolicy(64, 0)
+        .withShutdownGrace(java.time.Duration.ofMillis(300)));
+    try {
+      Client c = new Client(s.port(), null);
+      assertEquals(200, c.post("/v1/completions", completion(Client.text(6, 300), 2)).status());
+      Map<String, Object> req = new java.util.HashMap<>(completion("while True:\n", 5000));
+      req.put("stream", true);
+      try (InputStream running = c.openStream("/v1/completions", req)) {
+        assertTrue(running.read() >= 0); // it runs
+        s.close(); // lets it run for the grace period, then cancels it
+        String rest = new String(running.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(rest.contains("\"error\"") && rest.contains("shutting down"), rest);
+        assertFalse(rest.contains("[DONE]"), rest);
+      }
+      assertThrows(java.io.IOException.class, () -> c.get("/health"));
+    } finally {
+      s.close();
+    }
+    // the first request's context is stored and the store opens cleanly
+    try (org.retroinfer.store.ContextStore store =
+        org.retroinfer.store.ContextStore.openReadOnly(storeDir)) {
+      assertEquals(1, store.tenant("").list().size());
     }
   }
 

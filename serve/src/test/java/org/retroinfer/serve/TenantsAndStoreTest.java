@@ -67,6 +67,9 @@ class TenantsAndStoreTest {
 
       List<String> mine = ids(alice);
       assertEquals(1, mine.size(), mine.toString());
+      Client.Reply salty = alice.get("/admin/contexts?cache_salt=project-x");
+      assertEquals(1, salty.body().get("data").size(), salty.text());
+      assertFalse(mine.contains(salty.body().at("/data/0/id").asText()));
       List<String> bobs = ids(bob);
       assertEquals(1, bobs.size());
       assertFalse(bobs.contains(mine.get(0)));

@@ -151,6 +151,7 @@ public final class OpenAiServer implements AutoCloseable {
   /** Loads the model, opens the store and starts listening. */
   public static OpenAiServer start(Options o) throws IOException {
     check(o);
+    probe(o.host(), o.port());
     ApiKeys keys = o.apiKeys() == null ? ApiKeys.none() : ApiKeys.read(o.apiKeys());
     ModelDirectory dir = o.model() == null ? ModelDirectory.shipped() : ModelDirectory.of(o.model());
     Llama model = Llama.load(dir);
@@ -159,6 +160,10 @@ public final class OpenAiServer implements AutoCloseable {
       store = ContextStore.open(o.store());
       OpenAiServer s = new OpenAiServer(o, model, dir, store, keys);
       s.web.start();
+      if (!s.web.isRunning() || s.web.port() < 0) { // taken since the probe: Helidon logged why
+        s.close();
+        throw cannotListen(o.host(), o.port(), "the web server did not start");
+      }
       return s;
     } catch (IOException | RuntimeException e) {
       if (store != null) {
@@ -167,6 +172,22 @@ public final class OpenAiServer implements AutoCloseable {
       model.close();
       throw e;
     }
+  }
+
+  /** Fails with a clear message, before the model loads, when the address cannot be bound. */
+  private static void probe(String host, int port) {
+    try (java.net.ServerSocket socket = new java.net.ServerSocket()) {
+      socket.setReuseAddress(true);
+      socket.bind(new java.net.InetSocketAddress(host, port));
+    } catch (IOException | RuntimeException e) {
+      throw cannotListen(host, port, e.getMessage());
+    }
+  }
+
+  private static IllegalArgumentException cannotListen(String host, int port, String why) {
+    return new IllegalArgumentException("cannot listen on " + host + ":" + port + " (" + why
+        + "); is another server running there? Choose another --port (0 picks a free one) or"
+        + " --host");
   }
 
   private static void check(Options o) {

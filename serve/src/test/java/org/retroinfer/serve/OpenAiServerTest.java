@@ -239,6 +239,14 @@ class OpenAiServerTest {
   }
 
   @Test
+  void aPortInUseIsRefusedBeforeAnythingLoads(@TempDir Path other) {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> OpenAiServer.start(OpenAiServer.Options.of(other).withPort(server.port())));
+    assertTrue(e.getMessage().contains("cannot listen on 127.0.0.1:" + server.port()),
+        e.getMessage());
+  }
+
+  @Test
   void aFullQueueAnswers429(@TempDir Path other) throws Exception {
     try (OpenAiServer small = OpenAiServer.start(OpenAiServer.Options.of(other)
         .withStorePolicy(0, 0).withCompute(1, 0))) {

@@ -77,6 +77,16 @@ public final class ServeCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
+    atLeast("--port", port, 0);
+    if (port > 65535) {
+      throw new ParameterException(spec.commandLine(), "--port must be 0 (any free port) to 65535,"
+          + " got " + port);
+    }
+    atLeast("--threads", threads, 1);
+    atLeast("--max-queue", queue, 0);
+    atLeast("--store-min-tokens", storeMinTokens, 0);
+    atLeast("--max-body-bytes", maxBody, 1);
+    atLeast("--shutdown-grace", grace, 0);
     OpenAiServer.Options o = new OpenAiServer.Options(storeDirectory(), model, host, port, apiKeys,
         storeMinTokens, bytes(capacity), threads, queue, maxBody, Duration.ofSeconds(grace));
     OpenAiServer server = OpenAiServer.start(o);
@@ -99,6 +109,13 @@ public final class ServeCommand implements Callable<Integer> {
     out.flush();
     stopped.await();
     return 0;
+  }
+
+  private void atLeast(String option, long value, long min) {
+    if (value < min) {
+      throw new ParameterException(spec.commandLine(), option + " must be at least " + min
+          + ", got " + value);
+    }
   }
 
   private Path storeDirectory() {

@@ -4,7 +4,7 @@
 // system prompt (16,200 tokens by default), and checks that the second reports the shared tokens as
 // cached and reaches its first token at least 10x sooner; checks streaming against a non-streamed
 // answer; restarts the server on the same store and checks that a third session still reuses the
-// document (its time to the first token is reported, not checked: the new JVM is cold). Stops every process it started, by pid. Prints one line per step and the numbers as JSON
+// document (its time to the first token is reported, not checked: the new JVM compiles more). Stops every process it started, by pid. Prints one line per step and the numbers as JSON
 // on the last line. Usage: node check.mjs [--prefix-tokens N] [--launcher PATH]
 import OpenAI from "openai";
 import { document, startServer as start, stopServer, stoppedCleanly } from "./server.mjs";
@@ -103,7 +103,7 @@ async function main() {
   log(`session 3 (after the restart): ${c.usage.prompt_tokens_details?.cached_tokens} cached, first token after ${c.ttftMs.toFixed(0)} ms`);
   check(c.usage.prompt_tokens_details?.cached_tokens >= prefixTokens,
     "after the restart the document is still reused");
-  // reported, not checked: a fresh JVM runs the load and prefill code cold (interpreter, JIT)
+  // reported, not checked: a fresh JVM (warmed up on scratch data at its start) compiles more
   log(`info session 3 reaches its first token ${(a.ttftMs / c.ttftMs).toFixed(1)}x sooner than session 1, in a fresh JVM`);
   await stopServer(child);
   log(JSON.stringify({

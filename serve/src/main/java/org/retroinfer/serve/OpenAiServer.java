@@ -70,45 +70,47 @@ public final class OpenAiServer implements AutoCloseable {
    * @param queue requests that wait for a compute thread; beyond them, 429
    * @param maxBodyBytes the largest request body; beyond it, 413
    * @param shutdownGrace how long a shutdown lets requests in flight finish
+   * @param warmUp whether to run a request's code paths once at start, on scratch data in a
+   *     temporary store, so that the first requests do not wait for the JIT compiler
    */
   public record Options(Path store, Path model, String host, int port, Path apiKeys,
       int storeMinTokens, long storeCapacityBytes, int computeThreads, int queue,
-      long maxBodyBytes, Duration shutdownGrace) {
+      long maxBodyBytes, Duration shutdownGrace, boolean warmUp) {
 
     /** Defaults for a store directory: the shipped model, loopback, any port. */
     public static Options of(Path store) {
       return new Options(store, null, "127.0.0.1", 0, null, 256, 0, 2, 32, 4 << 20,
-          Duration.ofSeconds(30));
+          Duration.ofSeconds(30), false);
     }
 
     public Options withPort(int p) {
       return new Options(store, model, host, p, apiKeys, storeMinTokens, storeCapacityBytes,
-          computeThreads, queue, maxBodyBytes, shutdownGrace);
+          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp);
     }
 
     public Options withApiKeys(Path keys) {
       return new Options(store, model, host, port, keys, storeMinTokens, storeCapacityBytes,
-          computeThreads, queue, maxBodyBytes, shutdownGrace);
+          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp);
     }
 
     public Options withStorePolicy(int minTokens, long capacityBytes) {
       return new Options(store, model, host, port, apiKeys, minTokens, capacityBytes,
-          computeThreads, queue, maxBodyBytes, shutdownGrace);
+          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp);
     }
 
     public Options withCompute(int threads, int queued) {
       return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
-          threads, queued, maxBodyBytes, shutdownGrace);
+          threads, queued, maxBodyBytes, shutdownGrace, warmUp);
     }
 
     public Options withShutdownGrace(Duration grace) {
       return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
-          computeThreads, queue, maxBodyBytes, grace);
+          computeThreads, queue, maxBodyBytes, grace, warmUp);
     }
 
     public Options withMaxBodyBytes(long bytes) {
       return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
-          computeThreads, queue, bytes, shutdownGrace);
+          computeThreads, queue, bytes, shutdownGrace, warmUp);
     }
   }
 
@@ -157,6 +159,9 @@ public final class OpenAiServer implements AutoCloseable {
     Llama model = Llama.load(dir);
     ContextStore store = null;
     try {
+      if (o.warmUp()) {
+        WarmUp.run(model, ModelFingerprints.of(dir), WaveConfig.defaults());
+      }
       store = ContextStore.open(o.store());
       OpenAiServer s = new OpenAiServer(o, model, dir, store, keys);
       s.web.start();

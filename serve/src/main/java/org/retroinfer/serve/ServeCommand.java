@@ -74,6 +74,12 @@ public final class ServeCommand implements Callable<Integer> {
           + " ${DEFAULT-VALUE} s); then they are cancelled.")
   long grace;
 
+  @Option(names = "--no-warm-up", negatable = false,
+      description = "Do not run a request's code paths once at start (on scratch data in a"
+          + " temporary store, about two seconds); without the warm-up the first requests run"
+          + " partly in the interpreter.")
+  boolean noWarmUp;
+
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
@@ -88,7 +94,8 @@ public final class ServeCommand implements Callable<Integer> {
     atLeast("--max-body-bytes", maxBody, 1);
     atLeast("--shutdown-grace", grace, 0);
     OpenAiServer.Options o = new OpenAiServer.Options(storeDirectory(), model, host, port, apiKeys,
-        storeMinTokens, bytes(capacity), threads, queue, maxBody, Duration.ofSeconds(grace));
+        storeMinTokens, bytes(capacity), threads, queue, maxBody, Duration.ofSeconds(grace),
+        !noWarmUp);
     OpenAiServer server = OpenAiServer.start(o);
     CountDownLatch stopped = new CountDownLatch(1);
     // Ctrl-C or a TERM: the JVM runs this hook, then exits with 130 or 143, as after any signal

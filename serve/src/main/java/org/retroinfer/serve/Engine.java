@@ -225,6 +225,11 @@ final class Engine implements AutoCloseable {
     return pool.awaitTermination(30, TimeUnit.SECONDS);
   }
 
+  /** Stops the compute threads of an engine that never ran anything. */
+  void stopNow() {
+    pool.shutdownNow();
+  }
+
   @Override
   public void close() throws InterruptedException {
     shutdown(0);

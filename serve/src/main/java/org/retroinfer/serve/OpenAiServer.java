@@ -165,11 +165,13 @@ public final class OpenAiServer implements AutoCloseable {
       store = ContextStore.open(o.store());
       OpenAiServer s = new OpenAiServer(o, model, dir, store, keys);
       s.web.start();
-      if (!s.web.isRunning() || s.web.port() < 0) { // taken since the probe: Helidon logged why
-        s.close();
-        throw cannotListen(o.host(), o.port(), "the web server did not start");
+      if (s.web.isRunning() && s.web.port() > 0) {
+        return s;
       }
-      return s;
+      // the address was taken since the probe (Helidon logged why)
+      s.web.stop();
+      s.engine.stopNow();
+      throw cannotListen(o.host(), o.port(), "the web server did not start");
     } catch (IOException | RuntimeException e) {
       if (store != null) {
         store.close();

@@ -36,7 +36,8 @@ class ModuleRulesTest {
       "serve", Set.of("wave-core", "model", "kv-store", "app"),
       "cli", Set.of("wave-core", "model", "lucene-codec", "kv-store", "gpu-attention", "app",
           "serve"),
-      "benchmarks", Set.of("wave-core"));
+      "benchmarks", Set.of("wave-core"),
+      "opensearch-plugin", Set.of("kv-store", "lucene-codec"));
 
   private static final Pattern REFERENCE = Pattern.compile("\\borg\\.retroinfer\\.([a-z]+)\\b");
 

@@ -1,0 +1,365 @@
+package org.retroinfer.opensearch;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import org.opensearch.ResourceNotFoundException;
+import org.opensearch.action.admin.indices.create.CreateIndexRequest;
+import org.opensearch.action.delete.DeleteRequest;
+import org.opensearch.action.get.GetRequest;
+import org.opensearch.action.get.GetResponse;
+import org.opensearch.action.get.MultiGetItemResponse;
+import org.opensearch.action.get.MultiGetRequest;
+import org.opensearch.action.get.MultiGetResponse;
+import org.opensearch.action.index.IndexRequest;
+import org.opensearch.action.search.SearchRequest;
+import org.opensearch.action.search.SearchResponse;
+import org.opensearch.action.support.WriteRequest;
+import org.opensearch.common.xcontent.XContentFactory;
+import org.opensearch.common.xcontent.XContentType;
+import org.opensearch.core.xcontent.DeprecationHandler;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.core.xcontent.XContentBuilder;
+import org.opensearch.core.xcontent.XContentParser;
+import org.opensearch.index.query.BoolQueryBuilder;
+import org.opensearch.index.query.QueryBuilders;
+import org.opensearch.search.SearchHit;
+import org.opensearch.search.builder.SearchSourceBuilder;
+import org.opensearch.search.sort.SortOrder;
+import org.opensearch.transport.client.node.NodeClient;
+import org.retroinfer.store.ContextInfo;
+import org.retroinfer.store.ContextPack;
+
+/**
+ * Contexts in one OpenSearch index, through the node client.
+ *
+ * <p>Documents: per context one <b>head</b> ({@code _id} = the context id, which is derived from
+ * the namespace, so two tenants or models never share one) holding its record (tenant, model,
+ * namespace, tokens, ...), its prefix keys and the names of its parts; and the pack in
+ * <b>parts</b> of at most {@value #PART_BYTES} bytes ({@code _id} = context id, put attempt, part
+ * number). A put writes its parts first and its head last: a put that fails or is interrupted
+ * before its head is written leaves only parts that no head names, which nothing ever serves.
+ * Every read goes through the head and checks the tenant (and model) the caller gives: another
+ * tenant's context is answered exactly like one that does not exist.
+ */
+final class ContextIndex {
+  static final int PART_BYTES = 8 << 20;
+  private static final String HEAD = "head";
+  private static final String PART = "part";
+
+  private final NodeClient client;
+  private final String index;
+
+  ContextIndex(NodeClient client, String index) {
+    this.client = client;
+    this.index = index;
+  }
+
+  /** The caller's scope: its tenant hash ("" = default tenant) and model fingerprint (null: any). */
+  record Caller(String tenant, String model) {
+    boolean sees(Map<String, Object> head) {
+      return tenant.equals(head.get("tenant")) && (model == null || model.equals(head.get("model")));
+    }
+  }
+
+  /** Creates the index if it does not exist: the wave codec, strict mapping. */
+  void ensureIndex(int replicas) throws IOException {
+    if (client.admin().indices().prepareExists(index).get().isExists()) {
+      return;
+    }
+    XContentBuilder mapping = XContentFactory.jsonBuilder().startObject()
+        .field("dynamic", "strict")
+        .startObject("properties");
+    for (String keyword : List.of("doc", "ctx", "attempt", "tenant", "model", "namespace", "prefix",
+        "name", "kind", "shape", "sha256")) {
+      mapping.startObject(keyword).field("type", "keyword").endObject();
+    }
+    mapping.startObject("config").field("type", "keyword").field("index", false).endObject();
+    for (String integer : List.of("tokens", "parts", "part", "chunk_tokens", "segments")) {
+      mapping.startObject(integer).field("type", "integer").endObject();
+    }
+    mapping.startObject("prefix_tokens").field("type", "integer").field("index", false).endObject();
+    mapping.startObject("bytes").field("type", "long").endObject();
+    mapping.startObject("has_logits").field("type", "boolean").endObject();
+    mapping.startObject("created").field("type", "date").endObject();
+    mapping.startObject("data").field("type", "binary").endObject();
+    mapping.endObject().endObject();
+    CreateIndexRequest create = new CreateIndexRequest(index)
+        .settings(Map.of("index.codec", ServerWaveCodec.ALIAS,
+            "index.number_of_shards", 1,
+            "index.number_of_replicas", replicas))
+        .mapping(mapping);
+    try {
+      client.admin().indices().create(create).actionGet();
+    } catch (org.opensearch.ResourceAlreadyExistsException e) {
+      // created by a concurrent put
+    }
+  }
+
+  /** Stores a checked pack; replaces the context with the same id (same namespace and tokens). */
+  Map<String, Object> put(byte[] pack, ContextPack.Description d) throws IOException {
+    ContextInfo info = d.info();
+    String attempt = UUID.randomUUID().toString();
+    int parts = (int) ((pack.length + (long) PART_BYTES - 1) / PART_BYTES);
+    requireShapeOfModel(info);
+    Map<String, Object> old = head(info.id());
+    List<String> written = new ArrayList<>();
+    try {
+      for (int p = 0; p < parts; p++) {
+        int from = p * PART_BYTES;
+        int to = Math.min(pack.length, from + PART_BYTES);
+        XContentBuilder src = XContentFactory.cborBuilder().startObject()
+            .field("doc", PART).field("ctx", info.id()).field("attempt", attempt).field("part", p)
+            .field("data", Arrays.copyOfRange(pack, from, to)).endObject();
+        String id = partId(info.id(), attempt, p);
+        client.index(new IndexRequest(index).id(id).source(src)).actionGet();
+        written.add(id);
+      }
+      XContentBuilder head = XContentFactory.jsonBuilder().startObject()
+          .field("doc", HEAD).field("ctx", info.id()).field("attempt", attempt)
+          .field("parts", parts).field("bytes", (long) pack.length).field("sha256", sha256(pack))
+          .field("tenant", info.tenant()).field("model", info.model())
+          .field("namespace", info.namespace()).field("name", info.name())
+          .field("kind", info.kind()).field("tokens", info.tokens())
+          .field("has_logits", info.hasLogits()).field("created", info.created().toEpochMilli())
+          .field("shape", info.shape()).field("config", info.config())
+          .field("chunk_tokens", d.chunkTokens()).field("segments", d.luceneSegments());
+      head.startArray("prefix");
+      for (ContextPack.PrefixKey k : d.prefixKeys()) {
+        head.value(k.hash());
+      }
+      head.endArray().startArray("prefix_tokens");
+      for (ContextPack.PrefixKey k : d.prefixKeys()) {
+        head.value(k.tokens());
+      }
+      head.endArray().endObject();
+      // the head makes the context visible, complete, and durable on the in-sync copies
+      client.index(new IndexRequest(index).id(info.id()).source(head)
+          .setRefreshPolicy(WriteRequest.RefreshPolicy.WAIT_UNTIL)).actionGet();
+    } catch (RuntimeException e) {
+      deleteQuietly(written);
+      throw e;
+    }
+    if (old != null && !attempt.equals(old.get("attempt"))) {
+      deleteQuietly(partIds(info.id(), old));
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("id", info.id());
+    out.put("tokens", info.tokens());
+    out.put("bytes", (long) pack.length);
+    out.put("parts", parts);
+    out.put("replaced", old != null);
+    return out;
+  }
+
+  /** One model's contexts have one shape: a context of other dims is refused before it is stored. */
+  private void requireShapeOfModel(ContextInfo info) {
+    SearchResponse r = client.search(new SearchRequest(index).source(new SearchSourceBuilder()
+        .query(QueryBuilders.boolQuery()
+            .filter(QueryBuilders.termQuery("doc", HEAD))
+            .filter(QueryBuilders.termQuery("model", info.model()))
+            .mustNot(QueryBuilders.termQuery("shape", info.shape())))
+        .size(1).fetchSource(new String[] {"shape", "ctx"}, null))).actionGet();
+    if (r.getHits().getHits().length > 0) {
+      Map<String, Object> other = r.getHits().getHits()[0].getSourceAsMap();
+      throw new IllegalArgumentException("wrong dims: model " + info.model().substring(0, 12)
+          + "'s contexts in index [" + index + "] have shape " + other.get("shape")
+          + " (e.g. " + other.get("ctx") + ") but this one has " + info.shape() + "; a model's"
+          + " K/V have one shape: check which model the client ran");
+    }
+  }
+
+  /** The caller's context's pack, checked against the SHA-256 its head names. */
+  byte[] get(String id, Caller caller) throws IOException {
+    for (int attempt = 0; ; attempt++) {
+      Map<String, Object> head = visibleHead(id, caller);
+      List<String> ids = partIds(id, head);
+      MultiGetRequest mget = new MultiGetRequest().realtime(true);
+      for (String part : ids) {
+        mget.add(index, part);
+      }
+      MultiGetResponse r = client.multiGet(mget).actionGet();
+      ByteArrayOutputStream out = new ByteArrayOutputStream(((Number) head.get("bytes")).intValue());
+      boolean complete = true;
+      for (MultiGetItemResponse item : r.getResponses()) {
+        if (item.isFailed() || !item.getResponse().isExists()) {
+          complete = false; // replaced by a concurrent put: read the new head
+          break;
+        }
+        out.writeBytes(data(item.getResponse()));
+      }
+      if (complete) {
+        byte[] pack = out.toByteArray();
+        if (!sha256(pack).equals(head.get("sha256"))) {
+          throw new IllegalStateException("context " + id + " in index " + index + " is damaged:"
+              + " its parts do not add up to the SHA-256 its head names; put it again");
+        }
+        return pack;
+      }
+      if (attempt == 2) {
+        throw new IllegalStateException("context " + id + " changed three times while it was"
+            + " read; try again");
+      }
+    }
+  }
+
+  /** The caller's contexts, oldest first. */
+  List<Map<String, Object>> list(Caller caller) {
+    BoolQueryBuilder q = QueryBuilders.boolQuery()
+        .filter(QueryBuilders.termQuery("doc", HEAD))
+        .filter(QueryBuilders.termQuery("tenant", caller.tenant()));
+    if (caller.model() != null) {
+      q.filter(QueryBuilders.termQuery("model", caller.model()));
+    }
+    SearchResponse r = client.search(new SearchRequest(index).source(new SearchSourceBuilder()
+        .query(q).size(10_000).sort("created", SortOrder.ASC)
+        .fetchSource(null, new String[] {"prefix", "prefix_tokens"}))).actionGet();
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (SearchHit hit : r.getHits().getHits()) {
+      out.add(describe(hit.getSourceAsMap()));
+    }
+    return out;
+  }
+
+  /**
+   * The caller's contexts that share a prefix with a prompt, longest claimed prefix first. The
+   * chain is the prompt's chained prefix hashes (seeded with the caller's namespace); the host
+   * verifies a hit against the stored token ids before it uses it.
+   */
+  List<Map<String, Object>> lookup(Caller caller, String namespace, List<String> chain) {
+    if (chain.isEmpty()) {
+      return List.of();
+    }
+    BoolQueryBuilder q = QueryBuilders.boolQuery()
+        .filter(QueryBuilders.termQuery("doc", HEAD))
+        .filter(QueryBuilders.termQuery("tenant", caller.tenant()))
+        .filter(QueryBuilders.termQuery("namespace", namespace))
+        .filter(QueryBuilders.termsQuery("prefix", chain));
+    if (caller.model() != null) {
+      q.filter(QueryBuilders.termQuery("model", caller.model()));
+    }
+    SearchResponse r = client.search(new SearchRequest(index).source(new SearchSourceBuilder()
+        .query(q).size(100))).actionGet();
+    Set<String> asked = Set.copyOf(chain);
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (SearchHit hit : r.getHits().getHits()) {
+      Map<String, Object> head = hit.getSourceAsMap();
+      List<?> prefix = (List<?>) head.get("prefix");
+      List<?> tokens = (List<?>) head.get("prefix_tokens");
+      int claimed = 0;
+      for (int i = 0; i < prefix.size(); i++) {
+        if (asked.contains(prefix.get(i))) {
+          claimed = Math.max(claimed, ((Number) tokens.get(i)).intValue());
+        }
+      }
+      Map<String, Object> c = describe(head);
+      c.put("claimed_tokens", claimed);
+      out.add(c);
+    }
+    out.sort(Comparator.comparingInt((Map<String, Object> c) -> -(Integer) c.get("claimed_tokens"))
+        .thenComparingInt(c -> ((Number) c.get("tokens")).intValue()));
+    return out;
+  }
+
+  /** Deletes the caller's context; false if the caller has no such context. */
+  boolean delete(String id, Caller caller) {
+    Map<String, Object> head = head(id);
+    if (head == null || !caller.sees(head)) {
+      return false;
+    }
+    client.delete(new DeleteRequest(index, id)
+        .setRefreshPolicy(WriteRequest.RefreshPolicy.WAIT_UNTIL)).actionGet();
+    deleteQuietly(partIds(id, head));
+    return true;
+  }
+
+  /** The caller's context's head, or 404 (also for another tenant's or model's context). */
+  Map<String, Object> visibleHead(String id, Caller caller) {
+    Map<String, Object> head = head(id);
+    if (head == null || !caller.sees(head)) {
+      throw new ResourceNotFoundException("no context [" + id + "] of this tenant"
+          + (caller.model() != null ? " and model" : "") + " in index [" + index + "] (it was"
+          + " never stored, was deleted, or belongs to another tenant or model, which is never"
+          + " served); GET /_retroinfer/" + index + "/contexts lists yours");
+    }
+    return head;
+  }
+
+  static Map<String, Object> describe(Map<String, Object> head) {
+    Map<String, Object> c = new LinkedHashMap<>();
+    for (String k : List.of("ctx", "name", "kind", "tokens", "has_logits", "created", "tenant",
+        "model", "namespace", "shape", "config", "bytes", "parts", "segments", "chunk_tokens")) {
+      if (head.containsKey(k)) {
+        c.put(k.equals("ctx") ? "id" : k, head.get(k));
+      }
+    }
+    return c;
+  }
+
+  private Map<String, Object> head(String id) {
+    GetResponse r = client.get(new GetRequest(index, id).realtime(true)).actionGet();
+    if (!r.isExists()) {
+      return null;
+    }
+    Map<String, Object> head = r.getSourceAsMap();
+    return HEAD.equals(head.get("doc")) ? head : null;
+  }
+
+  private static byte[] data(GetResponse part) throws IOException {
+    try (XContentParser p = XContentType.CBOR.xContent().createParser(NamedXContentRegistry.EMPTY,
+        DeprecationHandler.THROW_UNSUPPORTED_OPERATION, part.getSourceAsBytesRef().streamInput())) {
+      p.nextToken();
+      while (p.nextToken() == XContentParser.Token.FIELD_NAME) {
+        String name = p.currentName();
+        p.nextToken();
+        if (name.equals("data")) {
+          return p.binaryValue();
+        }
+        p.skipChildren();
+      }
+    }
+    throw new IllegalStateException("part " + part.getId() + " has no data");
+  }
+
+  private static List<String> partIds(String id, Map<String, Object> head) {
+    String attempt = (String) head.get("attempt");
+    int parts = ((Number) head.get("parts")).intValue();
+    List<String> ids = new ArrayList<>();
+    for (int p = 0; p < parts; p++) {
+      ids.add(partId(id, attempt, p));
+    }
+    return ids;
+  }
+
+  private static String partId(String id, String attempt, int part) {
+    return id + "." + attempt + "." + part;
+  }
+
+  private void deleteQuietly(List<String> ids) {
+    for (String id : ids) {
+      try {
+        client.delete(new DeleteRequest(index, id)).actionGet();
+      } catch (RuntimeException e) {
+        // a leftover part is invisible (no head names it); the next put of the context retries
+      }
+    }
+  }
+
+  static String sha256(byte[] bytes) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

@@ -1,0 +1,50 @@
+package org.retroinfer.opensearch;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Supplier;
+import org.opensearch.cluster.metadata.IndexNameExpressionResolver;
+import org.opensearch.cluster.node.DiscoveryNodes;
+import org.opensearch.common.settings.ClusterSettings;
+import org.opensearch.common.settings.IndexScopedSettings;
+import org.opensearch.common.settings.Settings;
+import org.opensearch.common.settings.SettingsFilter;
+import org.opensearch.index.IndexSettings;
+import org.opensearch.index.codec.AdditionalCodecs;
+import org.opensearch.plugins.ActionPlugin;
+import org.opensearch.plugins.EnginePlugin;
+import org.opensearch.plugins.Plugin;
+import org.opensearch.rest.RestController;
+import org.opensearch.rest.RestHandler;
+import org.retroinfer.lucene.WaveCodec;
+
+/**
+ * The RetroInfer plugin for OpenSearch 3.5.0.
+ *
+ * <ul>
+ *   <li>{@link EnginePlugin#getAdditionalCodecs}: every index may choose
+ *       {@code "index.codec": "retroinfer_wave"}: the server's own default codec with the K/V
+ *       fields of contexts routed to the {@code RetroInferWave} vectors format
+ *       ({@link ServerWaveCodec}). It composes with other plugins' codecs. lucene-codec's
+ *       {@link WaveCodec} ({@value WaveCodec#NAME}) is found through SPI as well.
+ *   <li>{@link ActionPlugin#getRestHandlers}: the context API under {@code /_retroinfer/}
+ *       ({@link ContextRestHandler}).
+ * </ul>
+ */
+public final class RetroInferPlugin extends Plugin implements EnginePlugin, ActionPlugin {
+
+  @Override
+  public Optional<AdditionalCodecs> getAdditionalCodecs(IndexSettings indexSettings) {
+    return Optional.of((mapperService, settings, defaultCodec) ->
+        Map.of(ServerWaveCodec.ALIAS, new ServerWaveCodec(defaultCodec.get())));
+  }
+
+  @Override
+  public List<RestHandler> getRestHandlers(Settings settings, RestController restController,
+      ClusterSettings clusterSettings, IndexScopedSettings indexScopedSettings,
+      SettingsFilter settingsFilter, IndexNameExpressionResolver resolver,
+      Supplier<DiscoveryNodes> nodes) {
+    return List.of(new ContextRestHandler());
+  }
+}

@@ -1,0 +1,361 @@
+package org.retroinfer.opensearch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.opensearch.common.xcontent.XContentType;
+import org.opensearch.core.xcontent.DeprecationHandler;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.core.xcontent.XContentParser;
+import org.retroinfer.store.ContextPack;
+import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.PrefixMatch;
+import org.retroinfer.store.ReusedContext;
+import org.retroinfer.wave.WaveAttention;
+import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.attention.AttentionShape;
+import org.retroinfer.wave.attention.ContextCache;
+import org.retroinfer.wave.kv.KvDType;
+
+/**
+ * The plugin in a real OpenSearch 3.5.0 server (one node, started once for the class): installed
+ * from the zip the build made with the distribution's own bin/opensearch-plugin; the codec
+ * registered; contexts put, found, served back bit for bit, listed, inspected and deleted through
+ * the REST API, with tenant and model isolation and bad input rejected with 4xx JSON errors.
+ */
+class RealServerTest {
+  static final AttentionShape SHAPE = new AttentionShape(2, 4, 2, 16);
+  static final WaveConfig CONFIG = WaveConfig.fixed().toBuilder().sinkTokens(4).windowTokens(16)
+      .updateTokens(32).segmentTokens(64).tokensPerCluster(8).retrievalMinClusters(2)
+      .kvType(KvDType.BFLOAT16).build();
+  static final int CHUNK = 16;
+  static final String INDEX = "contexts-it";
+
+  @TempDir static Path work;
+  static OpenSearchServer server;
+
+  @BeforeAll
+  static void startServer() throws Exception {
+    String why = OpenSearchServer.unavailable();
+    assumeTrue(why == null, why);
+    long t0 = System.nanoTime();
+    server = OpenSearchServer.start(work);
+    System.out.printf("RealServerTest: OpenSearch 3.5.0 with the plugin up in %.1f s%n",
+        (System.nanoTime() - t0) / 1e9);
+  }
+
+  @AfterAll
+  static void stopServer() throws Exception {
+    if (server != null) {
+      server.close();
+    }
+  }
+
+  @Test
+  void thePluginIsInstalledAndItsCodecServesAnIndex() throws Exception {
+    HttpResponse<String> plugins = server.send(get("/_cat/plugins?h=component"));
+    assertTrue(plugins.body().contains("retroinfer"), plugins.body());
+    HttpResponse<String> info = server.send(get("/_retroinfer"));
+    assertEquals(200, info.statusCode(), info.body());
+    assertTrue(info.body().contains("retroinfer_wave"), info.body());
+    // an ordinary index may name the codec; one it does not know is refused
+    HttpResponse<String> created = server.send(json("PUT", "/wave-codec-check",
+        "{\"settings\":{\"index.codec\":\"retroinfer_wave\",\"number_of_replicas\":0}}"));
+    assertEquals(200, created.statusCode(), created.body());
+    HttpResponse<String> doc = server.send(json("PUT", "/wave-codec-check/_doc/1?refresh=true",
+        "{\"text\":\"a document under the wave codec\"}"));
+    assertEquals(201, doc.statusCode(), doc.body());
+    HttpResponse<String> flushed = server.send(json("POST", "/wave-codec-check/_flush", "{}"));
+    assertEquals(200, flushed.statusCode(), flushed.body());
+    HttpResponse<String> segments = server.send(get("/wave-codec-check/_segments"));
+    assertEquals(200, segments.statusCode(), segments.body());
+    HttpResponse<String> unknown = server.send(json("PUT", "/bad-codec-check",
+        "{\"settings\":{\"index.codec\":\"NoSuchCodec\"}}"));
+    assertEquals(400, unknown.statusCode(), unknown.body());
+  }
+
+  @Test
+  void contextsArePutFoundServedBitExactListedInspectedAndDeletedPerTenant() throws Exception {
+    long seed = new SplittableRandom().nextLong();
+    SplittableRandom r = new SplittableRandom(seed);
+    ModelFingerprint model = fingerprint(r);
+    int n = 300;
+    int[] tokens = tokens(r, n);
+    float[][][] kv = kv(r, n);
+    Path local = work.resolve("host-a-" + seed);
+    byte[] pack;
+    String id;
+    float[] expected;
+    float[] queries = queries(r);
+    try (ContextCache original = cache(kv, n)) {
+      expected = attend(original, queries);
+      Packed p = pack(local, model, "acme", tokens, original);
+      pack = p.pack;
+      id = p.id;
+    }
+    // put (tenant acme's context): 201, the index created with the wave codec
+    HttpResponse<String> put = server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts?replicas=0",
+        pack));
+    assertEquals(201, put.statusCode(), put.body());
+    assertTrue(put.body().contains(id), put.body());
+    HttpResponse<String> settings = server.send(get("/" + INDEX + "/_settings"));
+    assertTrue(settings.body().contains("\"codec\":\"retroinfer_wave\""), settings.body());
+
+    String acme = tenantHash("acme");
+    String scope = "?tenant=" + acme + "&model=" + model.hex();
+    // lookup by the prefix chain of a longer prompt that starts with the context
+    int[] prompt = Arrays.copyOf(tokens, n + 50);
+    try (ContextStore tmp = ContextStore.open(work.resolve("chain-" + seed), CHUNK)) {
+      ContextStore.Scope s = tmp.scope(model, "acme", KvDType.BFLOAT16);
+      String chain = String.join("\",\"", s.hasher().chain(prompt));
+      HttpResponse<String> found = server.send(json("POST", "/_retroinfer/" + INDEX + "/_lookup"
+          + scope, "{\"namespace\":\"" + s.namespace() + "\",\"chain\":[\"" + chain + "\"]}"));
+      assertEquals(200, found.statusCode(), found.body());
+      List<?> candidates = (List<?>) parse(found.body()).get("candidates");
+      assertEquals(1, candidates.size(), found.body());
+      Map<?, ?> c = (Map<?, ?>) candidates.get(0);
+      assertEquals(id, c.get("id"));
+      assertEquals((n / CHUNK) * CHUNK, ((Number) c.get("claimed_tokens")).intValue());
+      // another tenant's chain finds nothing
+      ContextStore.Scope other = tmp.scope(model, "globex", KvDType.BFLOAT16);
+      String otherChain = String.join("\",\"", other.hasher().chain(prompt));
+      HttpResponse<String> none = server.send(json("POST", "/_retroinfer/" + INDEX + "/_lookup"
+          + "?tenant=" + tenantHash("globex"), "{\"namespace\":\"" + other.namespace()
+          + "\",\"chain\":[\"" + otherChain + "\"]}"));
+      assertEquals(200, none.statusCode(), none.body());
+      assertEquals(List.of(), parse(none.body()).get("candidates"));
+    }
+
+    // get: the same bytes, and a host loads it for decode: the same attention, bit for bit
+    HttpResponse<byte[]> got = server.sendForBytes(get("/_retroinfer/" + INDEX + "/contexts/" + id
+        + scope));
+    assertEquals(200, got.statusCode(), new String(got.body(), StandardCharsets.UTF_8));
+    assertArrayEquals(pack, got.body());
+    Path hostB = work.resolve("host-b-" + seed);
+    ContextPack.unpack(got.body(), hostB);
+    try (ContextStore store = ContextStore.openReadOnly(hostB)) {
+      ContextStore.Scope s = store.scope(model, "acme", KvDType.BFLOAT16);
+      PrefixMatch m = s.find(prompt).orElseThrow();
+      assertEquals(n, m.matchedTokens(), "verified against the stored token ids; seed " + seed);
+      try (ReusedContext reused = s.load(id, prompt, n, false)) {
+        assertArrayEquals(expected, attend(reused.cache(), queries), "seed " + seed);
+      }
+    }
+
+    // list and inspect, per tenant
+    HttpResponse<String> list = server.send(get("/_retroinfer/" + INDEX + "/contexts" + scope));
+    assertEquals(200, list.statusCode(), list.body());
+    assertTrue(list.body().contains(id), list.body());
+    HttpResponse<String> otherList = server.send(get("/_retroinfer/" + INDEX + "/contexts"));
+    assertTrue(!otherList.body().contains(id), "the default tenant sees no one else's: "
+        + otherList.body());
+    HttpResponse<String> inspect = server.send(get("/_retroinfer/" + INDEX + "/contexts/" + id
+        + "/_inspect" + scope));
+    assertEquals(200, inspect.statusCode(), inspect.body());
+    Map<String, Object> stats = parse(inspect.body());
+    assertEquals(n, ((Number) stats.get("tokens")).intValue());
+    assertEquals(SHAPE.layers() * SHAPE.kvHeads(), ((List<?>) stats.get("fields")).size());
+    assertTrue(((Number) stats.get("clusters")).intValue() > 0, inspect.body());
+
+    // another tenant or model: 404 for get, inspect and delete, exactly like a missing context
+    for (String foreign : List.of("?tenant=" + tenantHash("globex"), "",
+        "?tenant=" + acme + "&model=" + fingerprint(r).hex())) {
+      HttpResponse<String> g = server.send(get("/_retroinfer/" + INDEX + "/contexts/" + id
+          + foreign));
+      assertEquals(404, g.statusCode(), g.body());
+      assertTrue(g.body().contains("\"type\":\"resource_not_found_exception\""), g.body());
+      HttpResponse<String> d = server.send(HttpRequest.newBuilder(server.uri("/_retroinfer/"
+          + INDEX + "/contexts/" + id + foreign)).DELETE().build());
+      assertEquals(404, d.statusCode(), d.body());
+    }
+    HttpResponse<String> missing = server.send(get("/_retroinfer/" + INDEX + "/contexts/c0"
+        + scope));
+    assertEquals(404, missing.statusCode(), missing.body());
+
+    // delete: gone for its owner too
+    HttpResponse<String> del = server.send(HttpRequest.newBuilder(server.uri("/_retroinfer/"
+        + INDEX + "/contexts/" + id + scope)).DELETE().build());
+    assertEquals(200, del.statusCode(), del.body());
+    assertEquals(404, server.send(get("/_retroinfer/" + INDEX + "/contexts/" + id + scope))
+        .statusCode());
+  }
+
+  @Test
+  void badInputIsRefusedWithJsonErrors() throws Exception {
+    SplittableRandom r = new SplittableRandom();
+    ModelFingerprint model = fingerprint(r);
+    int n = 100;
+    byte[] pack;
+    try (ContextCache c = cache(kv(r, n), n)) {
+      pack = pack(work.resolve("bad-" + r.nextInt(1 << 30)), model, "", tokens(r, n), c).pack;
+    }
+    // truncated body
+    HttpResponse<String> cut = server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts",
+        Arrays.copyOf(pack, pack.length - 1000)));
+    assertEquals(400, cut.statusCode(), cut.body());
+    assertTrue(cut.body().contains("\"error\"") && cut.body().contains("not a valid context"),
+        cut.body());
+    // one changed byte
+    byte[] flipped = pack.clone();
+    flipped[flipped.length / 2] ^= 0x10;
+    assertEquals(400, server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts", flipped))
+        .statusCode());
+    // not a pack at all, and no body
+    assertEquals(400, server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts",
+        "hello".getBytes(StandardCharsets.UTF_8))).statusCode());
+    assertEquals(400, server.send(json("PUT", "/_retroinfer/" + INDEX + "/contexts", "{}"))
+        .statusCode());
+    // unknown index
+    HttpResponse<String> unknown = server.send(get("/_retroinfer/no-such-index/contexts"));
+    assertEquals(404, unknown.statusCode(), unknown.body());
+    assertTrue(unknown.body().contains("index_not_found_exception"), unknown.body());
+    // the same model with other dims than its contexts in the index
+    assertEquals(201, server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts?replicas=0",
+        pack)).statusCode());
+    AttentionShape wide = new AttentionShape(2, 4, 2, 32);
+    try (ContextCache c = new WaveAttention(CONFIG).newContext(wide)) {
+      float[] k = new float[wide.kvWidth()];
+      for (int l = 0; l < wide.layers(); l++) {
+        for (int p = 0; p < n; p++) {
+          for (int i = 0; i < k.length; i++) {
+            k[i] = (float) r.nextGaussian();
+          }
+          c.append(l, k, k);
+        }
+      }
+      c.endPrefill();
+      byte[] widePack = pack(work.resolve("wide-" + r.nextInt(1 << 30)), model, "",
+          tokens(r, n), c).pack;
+      HttpResponse<String> dims = server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts",
+          widePack));
+      assertEquals(400, dims.statusCode(), dims.body());
+      assertTrue(dims.body().contains("headDim=16"), dims.body());
+    }
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  record Packed(String id, byte[] pack) {}
+
+  static Packed pack(Path dir, ModelFingerprint model, String tenant, int[] tokens,
+      ContextCache cache) throws Exception {
+    String id;
+    try (ContextStore store = ContextStore.open(dir, CHUNK)) {
+      id = store.scope(model, tenant, KvDType.BFLOAT16)
+          .put("", "prompt", tokens, cache, null, null).id();
+    }
+    return new Packed(id, ContextPack.pack(dir));
+  }
+
+  static float[] attend(ContextCache c, float[] queries) {
+    float[] out = new float[SHAPE.layers() * SHAPE.queryWidth()];
+    float[] o = new float[SHAPE.queryWidth()];
+    for (int l = 0; l < SHAPE.layers(); l++) {
+      c.attend(l, queries, o);
+      System.arraycopy(o, 0, out, l * o.length, o.length);
+    }
+    return out;
+  }
+
+  static HttpRequest get(String path) {
+    return HttpRequest.newBuilder(server.uri(path)).GET().build();
+  }
+
+  static HttpRequest json(String method, String path, String body) {
+    return HttpRequest.newBuilder(server.uri(path)).header("Content-Type", "application/json")
+        .method(method, HttpRequest.BodyPublishers.ofString(body)).build();
+  }
+
+  /** A put body: CBOR {"pack": byte string}. */
+  static HttpRequest cbor(String method, String path, byte[] pack) {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    b.write(0xA1); // map of one pair
+    b.write(0x64); // text of 4 bytes
+    b.writeBytes("pack".getBytes(StandardCharsets.US_ASCII));
+    b.write(0x5A); // byte string, 4-byte length
+    b.writeBytes(ByteBuffer.allocate(4).putInt(pack.length).array());
+    b.writeBytes(pack);
+    return HttpRequest.newBuilder(server.uri(path)).header("Content-Type", "application/cbor").header("Accept", "application/json")
+        .method(method, HttpRequest.BodyPublishers.ofByteArray(b.toByteArray())).build();
+  }
+
+  static Map<String, Object> parse(String json) throws Exception {
+    try (XContentParser p = XContentType.JSON.xContent().createParser(NamedXContentRegistry.EMPTY,
+        DeprecationHandler.THROW_UNSUPPORTED_OPERATION, json)) {
+      return p.map();
+    }
+  }
+
+  static String tenantHash(String salt) throws Exception {
+    return HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+        .digest(salt.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
+  }
+
+  static ModelFingerprint fingerprint(SplittableRandom r) {
+    byte[] b = new byte[32];
+    r.nextBytes(b);
+    return new ModelFingerprint(HexFormat.of().formatHex(b));
+  }
+
+  static int[] tokens(SplittableRandom r, int n) {
+    int[] t = new int[n];
+    for (int i = 0; i < n; i++) {
+      t[i] = r.nextInt(256);
+    }
+    return t;
+  }
+
+  static float[][][] kv(SplittableRandom r, int n) {
+    int w = SHAPE.kvWidth();
+    float[][][] kv = new float[2][SHAPE.layers()][n * w];
+    for (float[][] part : kv) {
+      for (float[] layer : part) {
+        for (int i = 0; i < layer.length; i++) {
+          layer[i] = (float) (r.nextGaussian() * 1.5);
+        }
+      }
+    }
+    return kv;
+  }
+
+  static ContextCache cache(float[][][] kv, int n) {
+    ContextCache c = new WaveAttention(CONFIG).newContext(SHAPE);
+    int w = SHAPE.kvWidth();
+    for (int l = 0; l < SHAPE.layers(); l++) {
+      for (int p = 0; p < n; p++) {
+        c.append(l, Arrays.copyOfRange(kv[0][l], p * w, (p + 1) * w),
+            Arrays.copyOfRange(kv[1][l], p * w, (p + 1) * w));
+      }
+    }
+    c.endPrefill();
+    return c;
+  }
+
+  static float[] queries(SplittableRandom r) {
+    float[] q = new float[SHAPE.queryWidth()];
+    for (int i = 0; i < q.length; i++) {
+      q[i] = (float) r.nextGaussian();
+    }
+    return q;
+  }
+
+}

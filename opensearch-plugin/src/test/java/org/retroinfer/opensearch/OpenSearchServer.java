@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -130,12 +129,17 @@ final class OpenSearchServer implements AutoCloseable {
 
   /** Stops the server by its pid: SIGTERM, then SIGKILL after 30 s. */
   @Override
-  public void close() throws Exception {
+  public void close() {
     if (process.isAlive()) {
       process.destroy();
-      if (!process.waitFor(30, TimeUnit.SECONDS)) {
+      try {
+        if (!process.waitFor(30, TimeUnit.SECONDS)) {
+          process.destroyForcibly();
+          process.waitFor(10, TimeUnit.SECONDS);
+        }
+      } catch (InterruptedException e) {
         process.destroyForcibly();
-        process.waitFor(10, TimeUnit.SECONDS);
+        Thread.currentThread().interrupt();
       }
     }
   }
@@ -173,9 +177,5 @@ final class OpenSearchServer implements AutoCloseable {
     } catch (IOException | InterruptedException e) {
       return false;
     }
-  }
-
-  static Map<String, String> none() {
-    return Map.of();
   }
 }

@@ -252,6 +252,73 @@ class RealServerTest {
     }
   }
 
+  @Test
+  void twoHostsShareAContextThroughTheStoreCommands() throws Exception {
+    long seed = new SplittableRandom().nextLong();
+    Path prompt = work.resolve("prompt-" + seed + ".py");
+    Files.write(prompt, org.retroinfer.model.eval.PythonCorpus.fallback()
+        .text(1500, new SplittableRandom(seed)));
+    String url = "http://127.0.0.1:" + server.httpPort + "/shared-" + Math.floorMod(seed, 1000);
+    String local = work.resolve("local-" + seed).toString();
+
+    // host A puts the prompt into the cluster, and (for comparison) into a local store
+    com.fasterxml.jackson.databind.JsonNode put = cli(new org.retroinfer.app.cli.StoreCommand(),
+        "put", "--store", url, "--file", prompt.toString(), "--tenant", "acme", "--json");
+    assertEquals(1500, put.get("context").get("tokens").asInt(), put.toString());
+    String id = put.get("context").get("id").asText();
+    cli(new org.retroinfer.app.cli.StoreCommand(), "put", "--store", local, "--file",
+        prompt.toString(), "--tenant", "acme", "--json");
+
+    // host B (another store of its own: nothing local) finds it, loads it, decodes
+    com.fasterxml.jackson.databind.JsonNode remote = cli(new org.retroinfer.app.cli.StoreCommand(),
+        "get", "--store", url, "--file", prompt.toString(), "--tenant", "acme",
+        "--generate", "8", "--json");
+    com.fasterxml.jackson.databind.JsonNode here = cli(new org.retroinfer.app.cli.StoreCommand(),
+        "get", "--store", local, "--file", prompt.toString(), "--tenant", "acme",
+        "--generate", "8", "--json");
+    assertEquals(1500, remote.get("match").get("matchedTokens").asInt(), remote.toString());
+    assertEquals(id, remote.get("match").get("context").get("id").asText());
+    assertEquals(1500, remote.get("reusedTokens").asInt(), "no prefill: " + remote);
+    assertEquals(here.get("generated").asText(), remote.get("generated").asText(),
+        "the same tokens as from the local store; seed " + seed);
+
+    // another tenant finds, lists and deletes nothing
+    com.fasterxml.jackson.databind.JsonNode other = cli(new org.retroinfer.app.cli.StoreCommand(),
+        "get", "--store", url, "--file", prompt.toString(), "--tenant", "globex", "--json");
+    assertTrue(other.get("match").isNull(), other.toString());
+    assertEquals(0, cli(new org.retroinfer.app.cli.StoreCommand(), "list", "--store", url,
+        "--tenant", "globex", "--json").size());
+    assertEquals(1, run(new org.retroinfer.app.cli.StoreCommand(), "delete", "--store", url,
+        "--tenant", "globex", id));
+    com.fasterxml.jackson.databind.JsonNode list = cli(new org.retroinfer.app.cli.StoreCommand(),
+        "list", "--store", url, "--tenant", "acme", "--json");
+    assertEquals(1, list.size(), list.toString());
+    assertEquals(id, list.get(0).get("id").asText());
+    cli(new org.retroinfer.app.cli.StoreCommand(), "delete", "--store", url, "--tenant", "acme",
+        id, "--json");
+    assertEquals(0, cli(new org.retroinfer.app.cli.StoreCommand(), "list", "--store", url,
+        "--tenant", "acme", "--json").size());
+  }
+
+  static com.fasterxml.jackson.databind.JsonNode cli(Object command, String... args)
+      throws Exception {
+    java.io.StringWriter out = new java.io.StringWriter();
+    java.io.StringWriter err = new java.io.StringWriter();
+    picocli.CommandLine cl = new picocli.CommandLine(command);
+    cl.setOut(new java.io.PrintWriter(out));
+    cl.setErr(new java.io.PrintWriter(err));
+    int code = cl.execute(args);
+    assertEquals(0, code, String.join(" ", args) + ": " + err + out);
+    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.toString());
+  }
+
+  static int run(Object command, String... args) {
+    picocli.CommandLine cl = new picocli.CommandLine(command);
+    cl.setOut(new java.io.PrintWriter(new java.io.StringWriter()));
+    cl.setErr(new java.io.PrintWriter(new java.io.StringWriter()));
+    return cl.execute(args);
+  }
+
   // ------------------------------------------------------------------ helpers
 
   record Packed(String id, byte[] pack) {}

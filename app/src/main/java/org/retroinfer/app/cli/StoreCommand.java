@@ -81,8 +81,12 @@ public final class StoreCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
       PrintWriter out = spec.commandLine().getOut();
-      try (ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
-        List<ContextInfo> all = options.view(store).list();
+      try (ContextStore store = options.remote() ? null
+          : ContextStore.openReadOnly(options.storeDirectory())) {
+        List<ContextInfo> all = store == null
+            ? options.remoteStore().list(options.tenant, options.modelOrNull())
+            : options.view(store).list();
+        Object where = store == null ? options.remoteStore() : store.directory();
         if (options.json) {
           out.println(StoreOptions.json().writeValueAsString(all));
         } else {
@@ -94,7 +98,7 @@ public final class StoreCommand implements Callable<Integer> {
                 c.created().toString().substring(0, 19), c.name());
           }
           out.println(all.size() + " contexts of " + (options.tenant.isEmpty()
-              ? "the default tenant" : "this tenant") + " in " + store.directory());
+              ? "the default tenant" : "this tenant") + " in " + where);
         }
       }
       out.flush();
@@ -126,15 +130,24 @@ public final class StoreCommand implements Callable<Integer> {
       options.checkPromptLength(spec, tokens, allowLong); // before the model, the store, the prefill
       WaveConfig config = StoreOptions.config();
       Map<String, Object> result = new LinkedHashMap<>();
+      boolean remote = options.remote();
+      // a remote store: its best stored prefix of the prompt, fetched into a local store (to
+      // reuse it), and the new context written to a store of its own, then sent as one pack
+      Path work = remote ? java.nio.file.Files.createTempDirectory("retroinfer-put") : null;
       try (StoreOptions.Loaded m = options.loadModel();
-          ContextStore store = ContextStore.open(options.storeDirectory(),
-              PrefixHasher.DEFAULT_CHUNK_TOKENS, lock.timeout(spec))) {
+          ContextStore store = remote
+              ? remoteView(options, work, tokens, m.fingerprint(), config, true)
+              : ContextStore.open(options.storeDirectory(), PrefixHasher.DEFAULT_CHUNK_TOKENS,
+                  lock.timeout(spec));
+          ContextStore target = remote ? ContextStore.open(work.resolve("put")) : store) {
         ContextStore.Scope scope = store.scope(m.fingerprint(), options.tenant, config.kvType());
+        ContextStore.Scope targetScope = target.scope(m.fingerprint(), options.tenant,
+            config.kvType());
         long t0 = System.nanoTime();
         ContextInfo info;
         int reused = 0;
         if (document) {
-          info = new DocumentReuse(m.model(), scope, config).storeDocument(name, tokens);
+          info = new DocumentReuse(m.model(), targetScope, config).storeDocument(name, tokens);
         } else {
           PromptCache cache = new PromptCache(m.model(), scope, config);
           PromptCache.Prepared p;
@@ -143,8 +156,13 @@ public final class StoreCommand implements Callable<Integer> {
           }
           try (var c = p.cache()) {
             reused = p.reusedTokens();
-            info = cache.save(name, tokens, p);
+            info = remote ? targetScope.put(name, "prompt", tokens, c, p.logits(), null)
+                : cache.save(name, tokens, p);
           }
+        }
+        if (remote) {
+          target.close();
+          options.remoteStore().put(work.resolve("put"));
         }
         result.put("context", info);
         result.put("reusedTokens", reused);
@@ -154,12 +172,28 @@ public final class StoreCommand implements Callable<Integer> {
         } else {
           out.printf("stored %s: %d tokens (%s, %d reused from the store) in %.1f s, in %s%n",
               info.id(), info.tokens(), info.kind(), reused, (double) result.get("seconds"),
-              store.directory());
+              remote ? options.remoteStore() : store.directory());
+        }
+      } finally {
+        if (work != null) {
+          org.retroinfer.store.RemoteContextStore.deleteTree(work);
         }
       }
       out.flush();
       return 0;
     }
+  }
+
+  /**
+   * A remote store as seen for one prompt: a local, read-only store under {@code work} holding the
+   * tenant's best verified stored prefix of {@code tokens} (or nothing).
+   */
+  static ContextStore remoteView(StoreOptions options, Path work, int[] tokens,
+      ModelFingerprint fingerprint, WaveConfig config, boolean forPut) throws java.io.IOException {
+    Path dir = work.resolve("found");
+    options.remoteStore().materialize(dir, tokens, fingerprint, options.tenant, config.kvType(),
+        forPut);
+    return ContextStore.openReadOnly(dir);
   }
 
   @Command(name = "get", mixinStandardHelpOptions = true,
@@ -202,8 +236,16 @@ public final class StoreCommand implements Callable<Integer> {
       WaveConfig config = StoreOptions.config();
       Map<String, Object> result = new LinkedHashMap<>();
       // the model only to generate (a lookup needs only its fingerprint)
+      boolean remote = options.remote();
+      Path work = remote ? java.nio.file.Files.createTempDirectory("retroinfer-get") : null;
+      long r0 = System.nanoTime();
       try (Llama model = generate > 0 ? Llama.load(options.modelDirectory()) : null;
-          ContextStore store = ContextStore.openReadOnly(options.storeDirectory())) {
+          ContextStore store = remote ? remoteView(options, work, tokens, options.fingerprint(),
+              config, false) : ContextStore.openReadOnly(options.storeDirectory())) {
+        if (remote) {
+          result.put("remote", Map.of("store", options.remoteStore().toString(),
+              "fetchMs", (System.nanoTime() - r0) / 1_000_000));
+        }
         ModelFingerprint fingerprint = options.fingerprint();
         ContextStore.Scope scope = store.scope(fingerprint, options.tenant, config.kvType());
         Optional<PrefixMatch> match = scope.find(tokens);
@@ -212,6 +254,10 @@ public final class StoreCommand implements Callable<Integer> {
         if (model != null) {
           boolean gpu = device.apply(err);
           generate(model, scope, config, tokens, result, err, gpu);
+        }
+      } finally {
+        if (work != null) {
+          org.retroinfer.store.RemoteContextStore.deleteTree(work);
         }
       }
       if (options.json) {
@@ -329,6 +375,17 @@ public final class StoreCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
       PrintWriter out = spec.commandLine().getOut();
+      if (options.remote()) {
+        if (!options.remoteStore().delete(id, options.tenant, options.modelOrNull())) {
+          throw new IllegalArgumentException("no context " + id + " of this tenant"
+              + (options.model != null ? " and model" : "") + " in " + options.remoteStore()
+              + "; 'retroinfer store list' with the same --tenant shows yours");
+        }
+        out.println(options.json ? StoreOptions.json().writeValueAsString(Map.of("deleted", id))
+            : "deleted " + id);
+        out.flush();
+        return 0;
+      }
       Path dir = options.storeDirectory();
       if (!ContextStore.exists(dir)) {
         throw new IllegalArgumentException("no context store at " + dir.toAbsolutePath()

@@ -15,6 +15,7 @@ import org.retroinfer.model.llama.LlamaConfig;
 import org.retroinfer.model.tokenizer.ByteTokenizer;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.RemoteContextStore;
 import org.retroinfer.wave.WaveConfig;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -22,10 +23,11 @@ import picocli.CommandLine.ParameterException;
 
 /** Options shared by the store commands: where the store is, which model and tenant, output form. */
 public final class StoreOptions {
-  @Option(names = "--store", paramLabel = "DIR",
+  @Option(names = "--store", paramLabel = "DIR|URL",
       description = "Store directory (default: $XDG_DATA_HOME/retroinfer/store or"
-          + " ~/.local/share/retroinfer/store).")
-  Path store;
+          + " ~/.local/share/retroinfer/store), or http://HOST:PORT/INDEX: an OpenSearch index"
+          + " of the retroinfer plugin (store list, put, get, delete).")
+  String store;
 
   @Option(names = "--tenant", paramLabel = "SALT", defaultValue = "",
       description = "Tenant salt: every command sees only this tenant's contexts (those stored under"
@@ -42,7 +44,25 @@ public final class StoreOptions {
   boolean json;
 
   Path storeDirectory() {
-    return store != null ? store : ContextStore.defaultDirectory();
+    if (remote()) {
+      throw new IllegalArgumentException("this command reads a store directory; " + store
+          + " is a remote store (store list, put, get and delete take one)");
+    }
+    return store != null ? Path.of(store) : ContextStore.defaultDirectory();
+  }
+
+  /** Whether --store names a remote store (http://HOST:PORT/INDEX). */
+  boolean remote() {
+    return RemoteContextStore.isRemote(store);
+  }
+
+  RemoteContextStore remoteStore() {
+    return RemoteContextStore.of(store);
+  }
+
+  /** The model given with --model, or null (every model). */
+  ModelFingerprint modelOrNull() throws IOException {
+    return model == null ? null : fingerprint();
   }
 
   ModelDirectory modelDirectory() {

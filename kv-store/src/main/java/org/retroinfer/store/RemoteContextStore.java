@@ -148,8 +148,9 @@ public final class RemoteContextStore {
    * remote store's view for this prompt. {@code forPut}: a missing index is an empty store (the put
    * creates it); otherwise it is an error.
    */
-  public Optional<PrefixMatch> materialize(Path dir, int[] prompt, ModelFingerprint model,
+  public Materialized materialize(Path dir, int[] prompt, ModelFingerprint model,
       String tenantSalt, KvDType kvType, boolean forPut) throws IOException {
+    long t0 = System.nanoTime();
     List<Candidate> candidates;
     try {
       candidates = lookup(prompt, model, tenantSalt, kvType, PrefixHasher.DEFAULT_CHUNK_TOKENS);
@@ -159,26 +160,39 @@ public final class RemoteContextStore {
       }
       candidates = List.of(); // the put creates the index
     }
+    long lookup = System.nanoTime() - t0;
+    long fetch = 0;
+    long bytes = 0;
     for (Candidate c : candidates.subList(0, Math.min(3, candidates.size()))) {
+      long f0 = System.nanoTime();
       byte[] pack;
       try {
         pack = get(c.id(), tenantSalt, model);
       } catch (IllegalArgumentException e) {
         continue; // deleted in between
       }
+      fetch += System.nanoTime() - f0;
+      bytes += pack.length;
       deleteTree(dir);
       ContextPack.unpack(pack, dir);
       try (ContextStore s = ContextStore.openReadOnly(dir)) {
         Optional<PrefixMatch> m = s.scope(model, tenantSalt, kvType).find(prompt);
         if (m.isPresent()) {
-          return m;
+          return new Materialized(m, lookup, fetch, bytes, System.nanoTime() - t0);
         }
       }
     }
     deleteTree(dir);
     ContextStore.open(dir, PrefixHasher.DEFAULT_CHUNK_TOKENS).close(); // an empty store
-    return Optional.empty();
+    return new Materialized(Optional.empty(), lookup, fetch, bytes, System.nanoTime() - t0);
   }
+
+  /**
+   * What {@link #materialize} found, and its cost: the lookup, the transfer of the packs it
+   * fetched ({@code bytes}), and the whole (with unpacking and verification).
+   */
+  public record Materialized(Optional<PrefixMatch> match, long lookupNanos, long fetchNanos,
+      long bytes, long totalNanos) {}
 
   /** Removes a directory tree this client wrote (a materialized store). */
   public static void deleteTree(Path dir) throws IOException {

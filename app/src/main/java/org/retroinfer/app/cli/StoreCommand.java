@@ -17,6 +17,7 @@ import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.PrefixHasher;
 import org.retroinfer.store.PrefixMatch;
+import org.retroinfer.store.RemoteContextStore;
 import org.retroinfer.app.PromptCache;
 import org.retroinfer.app.Devices;
 import org.retroinfer.app.rag.DocumentReuse;
@@ -136,7 +137,7 @@ public final class StoreCommand implements Callable<Integer> {
       Path work = remote ? java.nio.file.Files.createTempDirectory("retroinfer-put") : null;
       try (StoreOptions.Loaded m = options.loadModel();
           ContextStore store = remote
-              ? remoteView(options, work, tokens, m.fingerprint(), config, true)
+              ? remoteView(options, work, tokens, m.fingerprint(), config, true, result)
               : ContextStore.open(options.storeDirectory(), PrefixHasher.DEFAULT_CHUNK_TOKENS,
                   lock.timeout(spec));
           ContextStore target = remote ? ContextStore.open(work.resolve("put")) : store) {
@@ -189,10 +190,18 @@ public final class StoreCommand implements Callable<Integer> {
    * tenant's best verified stored prefix of {@code tokens} (or nothing).
    */
   static ContextStore remoteView(StoreOptions options, Path work, int[] tokens,
-      ModelFingerprint fingerprint, WaveConfig config, boolean forPut) throws java.io.IOException {
+      ModelFingerprint fingerprint, WaveConfig config, boolean forPut, Map<String, Object> result)
+      throws java.io.IOException {
     Path dir = work.resolve("found");
-    options.remoteStore().materialize(dir, tokens, fingerprint, options.tenant, config.kvType(),
-        forPut);
+    RemoteContextStore.Materialized m = options.remoteStore().materialize(dir, tokens, fingerprint,
+        options.tenant, config.kvType(), forPut);
+    Map<String, Object> remote = new LinkedHashMap<>();
+    remote.put("store", options.remoteStore().toString());
+    remote.put("lookupMs", m.lookupNanos() / 1e6);
+    remote.put("fetchMs", m.fetchNanos() / 1e6);
+    remote.put("fetchedBytes", m.bytes());
+    remote.put("totalMs", m.totalNanos() / 1e6);
+    result.put("remote", remote);
     return ContextStore.openReadOnly(dir);
   }
 
@@ -238,14 +247,9 @@ public final class StoreCommand implements Callable<Integer> {
       // the model only to generate (a lookup needs only its fingerprint)
       boolean remote = options.remote();
       Path work = remote ? java.nio.file.Files.createTempDirectory("retroinfer-get") : null;
-      long r0 = System.nanoTime();
       try (Llama model = generate > 0 ? Llama.load(options.modelDirectory()) : null;
           ContextStore store = remote ? remoteView(options, work, tokens, options.fingerprint(),
-              config, false) : ContextStore.openReadOnly(options.storeDirectory())) {
-        if (remote) {
-          result.put("remote", Map.of("store", options.remoteStore().toString(),
-              "fetchMs", (System.nanoTime() - r0) / 1_000_000));
-        }
+              config, false, result) : ContextStore.openReadOnly(options.storeDirectory())) {
         ModelFingerprint fingerprint = options.fingerprint();
         ContextStore.Scope scope = store.scope(fingerprint, options.tenant, config.kvType());
         Optional<PrefixMatch> match = scope.find(tokens);
@@ -343,10 +347,16 @@ public final class StoreCommand implements Callable<Integer> {
         }
         result.put("device", gpu ? "gpu" : "cpu");
         result.put("reusedTokens", p.reusedTokens());
+        // from a remote store, the time to the first token includes the lookup and the transfer
+        double remoteMs = result.get("remote") instanceof Map<?, ?> r
+            ? ((Number) r.get("totalMs")).doubleValue() : 0;
         result.put("firstTokenSeconds", (p.findNanos() + p.loadNanos() + p.prefillNanos()
-            + p.indexNanos()) / 1e9);
+            + p.indexNanos()) / 1e9 + remoteMs / 1e3);
         // the parts of the time to the first token, and the first decode step (they vary by run)
         Map<String, Long> times = new LinkedHashMap<>();
+        if (remoteMs > 0) {
+          times.put("remote", Math.round(remoteMs));
+        }
         times.put("find", p.findNanos() / 1_000_000);
         times.put("open", p.loadNanos() / 1_000_000);
         times.put("verify", verify / 1_000_000);

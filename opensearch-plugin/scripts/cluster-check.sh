@@ -93,7 +93,7 @@ log "three nodes up in $((SECONDS - t0)) s"
 
 # a 16K-token prompt of the shipped model: Python source from the haystack corpus
 PROMPT="$WORK/prompt.py"
-unzip -p model/src/main/resources/org/retroinfer/model/eval/stdlib/*.zip '*.py' 2>/dev/null | head -c 16000 >"$PROMPT"
+(unzip -p model/src/main/resources/org/retroinfer/model/eval/stdlib/*.zip '*.py' 2>/dev/null || true) | head -c 16000 >"$PROMPT"
 LOCAL="$WORK/local-store"
 EMPTY="$WORK/empty-store"
 

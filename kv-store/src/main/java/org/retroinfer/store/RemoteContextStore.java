@@ -90,9 +90,14 @@ public final class RemoteContextStore {
     return true;
   }
 
-  /** Stores the one context of the store at {@code storeDir} (closed); returns its id. */
-  public String put(Path storeDir) throws IOException {
+  /** What a put sent: the context id, the pack's size, the time to pack it and to send it. */
+  public record Put(String id, long bytes, long packNanos, long sendNanos) {}
+
+  /** Stores the one context of the store at {@code storeDir} (closed). */
+  public Put put(Path storeDir) throws IOException {
+    long t0 = System.nanoTime();
     byte[] pack = ContextPack.pack(storeDir);
+    long packed = System.nanoTime() - t0;
     // CBOR {"pack": byte string}: OpenSearch takes a body only in one of its content types
     ByteBuffer head = ByteBuffer.allocate(11);
     head.put((byte) 0xA1).put((byte) 0x64).put("pack".getBytes(StandardCharsets.US_ASCII))
@@ -100,7 +105,9 @@ public final class RemoteContextStore {
     HttpRequest.Builder b = HttpRequest.newBuilder(uri("/contexts", null, null))
         .header("Content-Type", "application/cbor")
         .PUT(HttpRequest.BodyPublishers.ofByteArrays(List.of(head.array(), pack)));
-    return json(send(b)).path("id").asText();
+    long s0 = System.nanoTime();
+    String id = json(send(b)).path("id").asText();
+    return new Put(id, pack.length, packed, System.nanoTime() - s0);
   }
 
   /** The pack of this tenant's and model's context {@code id}. */

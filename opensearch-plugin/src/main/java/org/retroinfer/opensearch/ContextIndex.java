@@ -36,7 +36,7 @@ import org.opensearch.index.query.QueryBuilders;
 import org.opensearch.search.SearchHit;
 import org.opensearch.search.builder.SearchSourceBuilder;
 import org.opensearch.search.sort.SortOrder;
-import org.opensearch.transport.client.node.NodeClient;
+import org.opensearch.transport.client.Client;
 import org.retroinfer.store.ContextInfo;
 import org.retroinfer.store.ContextPack;
 
@@ -57,10 +57,10 @@ final class ContextIndex {
   private static final String HEAD = "head";
   private static final String PART = "part";
 
-  private final NodeClient client;
+  private final Client client;
   private final String index;
 
-  ContextIndex(NodeClient client, String index) {
+  ContextIndex(Client client, String index) {
     this.client = client;
     this.index = index;
   }

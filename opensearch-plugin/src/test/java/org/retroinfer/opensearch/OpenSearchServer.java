@@ -14,25 +14,34 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A real OpenSearch 3.5.0 server for tests: a copy of the distribution the build unpacked, the
+ * A real OpenSearch 3.5.0 cluster for tests: a copy of the distribution the build unpacked, the
  * plugin zip the build made installed with the distribution's own {@code bin/opensearch-plugin},
- * started on free loopback ports (single node, 512 MB heap) and stopped by its pid. As root it runs
- * as the unprivileged user of {@code scripts/opensearch-test-user.sh} (OpenSearch refuses root).
+ * and {@code n} nodes started on free loopback ports (512 MB heap each) and stopped by their pids.
+ * As root the nodes run as the unprivileged user of {@code scripts/opensearch-test-user.sh}
+ * (OpenSearch refuses root).
  */
 final class OpenSearchServer implements AutoCloseable {
   static final String USER = System.getenv().getOrDefault("RETROINFER_OPENSEARCH_USER",
       "retroinfer-os");
   private static final Path JAVA_HOME = Path.of(System.getProperty("java.home"));
 
+  private final Path work;
   private final Path home;
-  private final Process process;
-  final int httpPort;
+  private final Process[] nodes;
+  private final int[] httpPorts;
+  private final int[] transportPorts;
   final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
-  private OpenSearchServer(Path home, Process process, int httpPort) {
+  private OpenSearchServer(Path work, Path home, int n) throws IOException {
+    this.work = work;
     this.home = home;
-    this.process = process;
-    this.httpPort = httpPort;
+    this.nodes = new Process[n];
+    this.httpPorts = new int[n];
+    this.transportPorts = new int[n];
+    for (int i = 0; i < n; i++) {
+      httpPorts[i] = freePort();
+      transportPorts[i] = freePort();
+    }
   }
 
   /** Why the server cannot run here, or null when it can. */
@@ -48,53 +57,81 @@ final class OpenSearchServer implements AutoCloseable {
     return null;
   }
 
-  static OpenSearchServer start(Path work) throws Exception {
+  /** Installs the plugin into a copy of the distribution under {@code work} and starts n nodes. */
+  static OpenSearchServer start(Path work, int n) throws Exception {
     Path dist = Path.of(System.getProperty("retroinfer.opensearch.dist"));
     Path zip = Path.of(System.getProperty("retroinfer.opensearch.pluginZip"));
     Path home = work.resolve("opensearch");
     run(work, List.of("cp", "-r", dist.toString(), home.toString()));
     run(work, List.of(home.resolve("bin/opensearch-plugin").toString(), "install", "--batch",
         zip.toUri().toString()));
-    int http = freePort();
-    int transport = freePort();
+    run(work, List.of(home.resolve("bin/opensearch-keystore").toString(), "create"));
     if (isRoot()) {
       run(work, List.of("chown", "-R", USER + ":", work.toString()));
     }
+    OpenSearchServer cluster = new OpenSearchServer(work, home, n);
+    try {
+      for (int i = 0; i < n; i++) {
+        cluster.startNode(i);
+      }
+      cluster.awaitHealth("green", n);
+    } catch (Exception e) {
+      cluster.close();
+      throw e;
+    }
+    return cluster;
+  }
+
+  private void startNode(int i) throws IOException {
     List<String> cmd = new ArrayList<>();
     if (isRoot()) {
-      // setpriv execs (no child in between): the process we hold is the server's own
+      // setpriv execs (no child in between): the process we hold is the node's own
       cmd.addAll(List.of("setpriv", "--reuid=" + USER, "--regid=" + USER, "--init-groups"));
     }
     cmd.addAll(List.of(home.resolve("bin/opensearch").toString(),
-        "-Ediscovery.type=single-node", "-Enetwork.host=127.0.0.1",
-        "-Ehttp.port=" + http, "-Etransport.port=" + transport,
-        "-Epath.data=" + home.resolve("data"), "-Epath.logs=" + home.resolve("logs")));
+        "-Ecluster.name=retroinfer-test", "-Enode.name=node" + i, "-Enetwork.host=127.0.0.1",
+        "-Ehttp.port=" + httpPorts[i], "-Etransport.port=" + transportPorts[i],
+        "-Epath.data=" + work.resolve("data" + i), "-Epath.logs=" + work.resolve("logs" + i)));
+    if (nodes.length == 1) {
+      cmd.add("-Ediscovery.type=single-node");
+    } else {
+      List<String> seeds = new ArrayList<>();
+      List<String> names = new ArrayList<>();
+      for (int j = 0; j < nodes.length; j++) {
+        seeds.add("127.0.0.1:" + transportPorts[j]);
+        names.add("node" + j);
+      }
+      cmd.add("-Ediscovery.seed_hosts=" + String.join(",", seeds));
+      cmd.add("-Ecluster.initial_cluster_manager_nodes=" + String.join(",", names));
+    }
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(home.toFile())
-        .redirectErrorStream(true).redirectOutput(work.resolve("server.log").toFile());
+        .redirectErrorStream(true).redirectOutput(work.resolve("node" + i + ".log").toFile());
     pb.environment().put("OPENSEARCH_JAVA_HOME", JAVA_HOME.toString());
     pb.environment().put("OPENSEARCH_JAVA_OPTS", "-Xms512m -Xmx512m");
     pb.environment().remove("JAVA_TOOL_OPTIONS");
-    Process p = pb.start();
-    OpenSearchServer server = new OpenSearchServer(home, p, http);
-    try {
-      server.awaitUp(work.resolve("server.log"));
-    } catch (Exception e) {
-      server.close();
-      throw e;
-    }
-    return server;
+    nodes[i] = pb.start();
   }
 
-  private void awaitUp(Path log) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+  /** Waits until the cluster has {@code status} with {@code count} nodes (asked of a live node). */
+  void awaitHealth(String status, int count) throws Exception {
+    awaitHealth("", status, count);
+  }
+
+  /** Waits until {@code index} (all indices when "") has {@code status} with {@code count} nodes. */
+  void awaitHealth(String index, String status, int count) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(240);
     while (System.nanoTime() < deadline) {
-      if (!process.isAlive()) {
-        throw new IllegalStateException("OpenSearch exited with " + process.exitValue() + ":\n"
-            + tail(log));
+      for (int i = 0; i < nodes.length; i++) {
+        if (nodes[i] != null && !nodes[i].isAlive()) {
+          throw new IllegalStateException("OpenSearch node" + i + " exited with "
+              + nodes[i].exitValue() + ":\n" + tail(work.resolve("node" + i + ".log")));
+        }
       }
       try {
         HttpResponse<String> r = send(HttpRequest.newBuilder(uri("/_cluster/health"
-            + "?wait_for_status=yellow&timeout=1s")).GET().build());
+            + (index.isEmpty() ? "" : "/" + index) + "?wait_for_status=" + status
+            + "&wait_for_nodes=" + count + "&timeout=1s"))
+            .GET().build());
         if (r.statusCode() == 200) {
           return;
         }
@@ -103,11 +140,26 @@ final class OpenSearchServer implements AutoCloseable {
       }
       Thread.sleep(500);
     }
-    throw new IllegalStateException("OpenSearch did not answer within 180 s:\n" + tail(log));
+    throw new IllegalStateException("OpenSearch did not reach " + status + " with " + count
+        + " nodes within 240 s:\n" + tail(work.resolve("node0.log")));
+  }
+
+  int size() {
+    return nodes.length;
+  }
+
+  /** The HTTP port of the first live node. */
+  int httpPort() {
+    for (int i = 0; i < nodes.length; i++) {
+      if (nodes[i] != null && nodes[i].isAlive()) {
+        return httpPorts[i];
+      }
+    }
+    throw new IllegalStateException("no node is running");
   }
 
   URI uri(String path) {
-    return URI.create("http://127.0.0.1:" + httpPort + path);
+    return URI.create("http://127.0.0.1:" + httpPort() + path);
   }
 
   HttpResponse<String> send(HttpRequest request) throws IOException, InterruptedException {
@@ -127,25 +179,38 @@ final class OpenSearchServer implements AutoCloseable {
     }
   }
 
-  /** Stops the server by its pid: SIGTERM, then SIGKILL after 30 s. */
+  /** Stops node {@code name} ("node2") by its pid. */
+  void stopNode(String name) {
+    int i = Integer.parseInt(name.substring("node".length()));
+    stop(nodes[i]);
+    nodes[i] = null;
+  }
+
+  /** Stops every node by its pid: SIGTERM, then SIGKILL after 30 s. */
   @Override
   public void close() {
-    if (process.isAlive()) {
-      process.destroy();
-      try {
-        if (!process.waitFor(30, TimeUnit.SECONDS)) {
-          process.destroyForcibly();
-          process.waitFor(10, TimeUnit.SECONDS);
-        }
-      } catch (InterruptedException e) {
-        process.destroyForcibly();
-        Thread.currentThread().interrupt();
+    for (int i = 0; i < nodes.length; i++) {
+      if (nodes[i] != null) {
+        stop(nodes[i]);
+        nodes[i] = null;
       }
     }
   }
 
-  Path home() {
-    return home;
+  private static void stop(Process process) {
+    if (process == null || !process.isAlive()) {
+      return;
+    }
+    process.destroy();
+    try {
+      if (!process.waitFor(30, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      process.destroyForcibly();
+      Thread.currentThread().interrupt();
+    }
   }
 
   private static void run(Path dir, List<String> cmd) throws Exception {

@@ -19,7 +19,10 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 import org.opensearch.common.xcontent.XContentType;
 import org.opensearch.core.xcontent.DeprecationHandler;
@@ -37,11 +40,14 @@ import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.kv.KvDType;
 
 /**
- * The plugin in a real OpenSearch 3.5.0 server (one node, started once for the class): installed
- * from the zip the build made with the distribution's own bin/opensearch-plugin; the codec
- * registered; contexts put, found, served back bit for bit, listed, inspected and deleted through
- * the REST API, with tenant and model isolation and bad input rejected with 4xx JSON errors.
+ * The plugin in a real OpenSearch 3.5.0 cluster (three nodes on loopback, started once for the
+ * class): installed from the zip the build made with the distribution's own bin/opensearch-plugin;
+ * the codec registered; contexts put, found, served back bit for bit, listed, inspected and deleted
+ * through the REST API, with tenant and model isolation and bad input rejected with 4xx JSON
+ * errors; two hosts sharing a context through the store commands; and, last, every context served
+ * bit for bit after the node holding the primary stops.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class RealServerTest {
   static final AttentionShape SHAPE = new AttentionShape(2, 4, 2, 16);
   static final WaveConfig CONFIG = WaveConfig.fixed().toBuilder().sinkTokens(4).windowTokens(16)
@@ -49,6 +55,8 @@ class RealServerTest {
       .kvType(KvDType.BFLOAT16).build();
   static final int CHUNK = 16;
   static final String INDEX = "contexts-it";
+  /** Three nodes: an index with one replica survives the loss of any one (the last test). */
+  static final int NODES = 3;
 
   @TempDir static Path work;
   static OpenSearchServer server;
@@ -58,9 +66,9 @@ class RealServerTest {
     String why = OpenSearchServer.unavailable();
     assumeTrue(why == null, why);
     long t0 = System.nanoTime();
-    server = OpenSearchServer.start(work);
-    System.out.printf("RealServerTest: OpenSearch 3.5.0 with the plugin up in %.1f s%n",
-        (System.nanoTime() - t0) / 1e9);
+    server = OpenSearchServer.start(work, NODES);
+    System.out.printf("RealServerTest: %d OpenSearch 3.5.0 nodes with the plugin up in %.1f s%n",
+        NODES, (System.nanoTime() - t0) / 1e9);
   }
 
   @AfterAll
@@ -71,6 +79,7 @@ class RealServerTest {
   }
 
   @Test
+  @Order(1)
   void thePluginIsInstalledAndItsCodecServesAnIndex() throws Exception {
     HttpResponse<String> plugins = server.send(get("/_cat/plugins?h=component"));
     assertTrue(plugins.body().contains("retroinfer"), plugins.body());
@@ -94,6 +103,7 @@ class RealServerTest {
   }
 
   @Test
+  @Order(2)
   void contextsArePutFoundServedBitExactListedInspectedAndDeletedPerTenant() throws Exception {
     long seed = new SplittableRandom().nextLong();
     SplittableRandom r = new SplittableRandom(seed);
@@ -200,6 +210,7 @@ class RealServerTest {
   }
 
   @Test
+  @Order(3)
   void badInputIsRefusedWithJsonErrors() throws Exception {
     SplittableRandom r = new SplittableRandom();
     ModelFingerprint model = fingerprint(r);
@@ -253,12 +264,13 @@ class RealServerTest {
   }
 
   @Test
+  @Order(4)
   void twoHostsShareAContextThroughTheStoreCommands() throws Exception {
     long seed = new SplittableRandom().nextLong();
     Path prompt = work.resolve("prompt-" + seed + ".py");
     Files.write(prompt, org.retroinfer.model.eval.PythonCorpus.fallback()
         .text(1500, new SplittableRandom(seed)));
-    String url = "http://127.0.0.1:" + server.httpPort + "/shared-" + Math.floorMod(seed, 1000);
+    String url = "http://127.0.0.1:" + server.httpPort() + "/shared-" + Math.floorMod(seed, 1000);
     String local = work.resolve("local-" + seed).toString();
 
     // host A puts the prompt into the cluster, and (for comparison) into a local store
@@ -298,6 +310,75 @@ class RealServerTest {
         id, "--json");
     assertEquals(0, cli(new org.retroinfer.app.cli.StoreCommand(), "list", "--store", url,
         "--tenant", "acme", "--json").size());
+  }
+
+  /** Last: it stops a node. */
+  @Test
+  @Order(100)
+  void everyContextIsServedBitForBitAfterTheNodeHoldingThePrimaryStops() throws Exception {
+    long seed = new SplittableRandom().nextLong();
+    SplittableRandom r = new SplittableRandom(seed);
+    ModelFingerprint model = fingerprint(r);
+    String index = "replicated";
+    float[] queries = queries(r);
+    int count = 4;
+    String[] ids = new String[count];
+    byte[][] packs = new byte[count][];
+    int[][] prompts = new int[count][];
+    float[][] expected = new float[count][];
+    for (int i = 0; i < count; i++) {
+      int n = 120 + r.nextInt(200);
+      prompts[i] = tokens(r, n);
+      try (ContextCache c = cache(kv(r, n), n)) {
+        expected[i] = attend(c, queries);
+        Packed p = pack(work.resolve("replicated-" + seed + "-" + i), model, tenant(i),
+            prompts[i], c);
+        ids[i] = p.id();
+        packs[i] = p.pack();
+      }
+      HttpResponse<String> put = server.send(cbor("PUT", "/_retroinfer/" + index
+          + "/contexts?replicas=1", packs[i]));
+      assertEquals(201, put.statusCode(), put.body());
+    }
+    HttpResponse<String> green = server.send(get("/_cluster/health/" + index
+        + "?wait_for_status=green&timeout=60s"));
+    assertTrue(green.body().contains("\"status\":\"green\""), green.body());
+    String primary = null;
+    for (String line : server.send(get("/_cat/shards/" + index + "?h=prirep,node")).body()
+        .split("\n")) {
+      String[] f = line.trim().split("\\s+");
+      if (f.length == 2 && f[0].equals("p")) {
+        primary = f[1];
+      }
+    }
+    assertTrue(primary != null && primary.startsWith("node"), "primary on " + primary);
+    server.stopNode(primary);
+    server.awaitHealth(index, "yellow", NODES - 1);
+
+    for (int i = 0; i < count; i++) {
+      String scope = "?tenant=" + tenantHash(tenant(i)) + "&model=" + model.hex();
+      HttpResponse<byte[]> got = server.sendForBytes(get("/_retroinfer/" + index + "/contexts/"
+          + ids[i] + scope));
+      assertEquals(200, got.statusCode(), new String(got.body(), StandardCharsets.UTF_8));
+      assertArrayEquals(packs[i], got.body(), "context " + i + " after " + primary + " stopped");
+      Path host = work.resolve("replicated-host-" + seed + "-" + i);
+      ContextPack.unpack(got.body(), host);
+      try (ContextStore store = ContextStore.openReadOnly(host);
+          ReusedContext reused = store.scope(model, tenant(i), KvDType.BFLOAT16)
+              .load(ids[i], prompts[i], prompts[i].length, false)) {
+        assertArrayEquals(expected[i], attend(reused.cache(), queries), "seed " + seed);
+      }
+      String other = "?tenant=" + tenantHash(tenant(i + 1)) + "&model=" + model.hex();
+      assertEquals(404, server.send(get("/_retroinfer/" + index + "/contexts/" + ids[i] + other))
+          .statusCode(), "another tenant's context, after the failover too");
+    }
+    HttpResponse<String> list = server.send(get("/_retroinfer/" + index + "/contexts?tenant="
+        + tenantHash("acme")));
+    assertEquals(count / 2, ((List<?>) parse(list.body()).get("contexts")).size(), list.body());
+  }
+
+  static String tenant(int i) {
+    return i % 2 == 0 ? "acme" : "globex";
   }
 
   static com.fasterxml.jackson.databind.JsonNode cli(Object command, String... args)

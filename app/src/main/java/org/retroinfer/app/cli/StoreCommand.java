@@ -163,7 +163,13 @@ public final class StoreCommand implements Callable<Integer> {
         }
         if (remote) {
           target.close();
-          options.remoteStore().put(work.resolve("put"));
+          RemoteContextStore.Put sent = options.remoteStore().put(work.resolve("put"));
+          Map<String, Object> put = new LinkedHashMap<>();
+          put.put("bytes", sent.bytes());
+          put.put("packMs", sent.packNanos() / 1e6);
+          put.put("sendMs", sent.sendNanos() / 1e6);
+          put.put("sendMBPerSecond", sent.bytes() / 1e6 / (sent.sendNanos() / 1e9));
+          result.put("sent", put);
         }
         result.put("context", info);
         result.put("reusedTokens", reused);

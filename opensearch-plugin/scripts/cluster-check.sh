@@ -141,6 +141,10 @@ check_get after-restart "${HTTP[2]}"
 echo
 echo "summary (16K-token context of the shipped model, $(field "$WORK/put-local.json" 'd["context"]["tokens"]') tokens):"
 printf '  %-34s %s\n' "put into the cluster (whole command)" "$(field "$WORK/put-remote.json" 'round(d["seconds"], 2)') s (prefill included)"
+printf '  %-34s %s\n' "put: the pack sent" "$(field "$WORK/put-remote.json" 'd["sent"]["bytes"]') bytes in $(field "$WORK/put-remote.json" 'round(d["sent"]["sendMs"])') ms ($(field "$WORK/put-remote.json" 'round(d["sent"]["sendMBPerSecond"], 1)') MB/s; packing $(field "$WORK/put-remote.json" 'round(d["sent"]["packMs"])') ms)"
+for g in all-nodes one-node-down after-restart; do
+  printf '  %-34s %s\n' "get ($g)" "lookup $(field "$WORK/get-$g.json" 'round(d["remote"]["lookupMs"])') ms, transfer $(field "$WORK/get-$g.json" 'round(d["remote"]["fetchMs"])') ms, first token $(field "$WORK/get-$g.json" 'round(d["firstTokenSeconds"], 3)') s"
+done
 printf '  %-34s %s\n' "first token, cluster (after restart)" "$(field "$WORK/get-after-restart.json" 'round(d["firstTokenSeconds"], 3)') s"
 printf '  %-34s %s\n' "first token, local store" "$(field "$WORK/get-local.json" 'round(d["firstTokenSeconds"], 3)') s"
 printf '  %-34s %s\n' "first token, recomputing the prefill" "$(field "$WORK/get-recompute.json" 'round(d["firstTokenSeconds"], 3)') s"

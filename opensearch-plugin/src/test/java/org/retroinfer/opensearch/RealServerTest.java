@@ -294,6 +294,17 @@ class RealServerTest {
     assertEquals(here.get("generated").asText(), remote.get("generated").asText(),
         "the same tokens as from the local store; seed " + seed);
 
+    // inspect: the context as it travels, with the same report as a local store's
+    com.fasterxml.jackson.databind.JsonNode inspected = cli(
+        new org.retroinfer.app.cli.InspectCommand(), url, "--tenant", "acme", "--json");
+    assertEquals(1, inspected.size(), inspected.toString());
+    assertTrue(inspected.get(0).get("integrity").get("clean").asBoolean(), inspected.toString());
+    assertEquals(id, inspected.get(0).get("contexts").get(0).get("id").asText());
+    com.fasterxml.jackson.databind.JsonNode localInspect = cli(
+        new org.retroinfer.app.cli.InspectCommand(), local, "--tenant", "acme", "--json");
+    assertEquals(localInspect.get("fields").toString(), inspected.get(0).get("fields").toString(),
+        "the same clusters as the local store's");
+
     // another tenant finds, lists and deletes nothing
     com.fasterxml.jackson.databind.JsonNode other = cli(new org.retroinfer.app.cli.StoreCommand(),
         "get", "--store", url, "--file", prompt.toString(), "--tenant", "globex", "--json");

@@ -5,10 +5,14 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.retroinfer.model.ModelDirectory;
 import org.retroinfer.store.ContextInfo;
+import org.retroinfer.store.ContextPack;
 import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.RemoteContextStore;
 import org.retroinfer.store.StoreDamagedException;
 import org.retroinfer.store.inspect.HtmlReport;
 import org.retroinfer.store.inspect.InspectReport;
@@ -31,7 +35,10 @@ import picocli.CommandLine.Spec;
             + " damaged."})
 public final class InspectCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
-  @Parameters(paramLabel = "DIR", description = "The store directory.") Path dir;
+  @Parameters(paramLabel = "DIR|URL", description = "The store directory, or a remote store"
+      + " http://HOST:PORT/INDEX (each of the tenant's contexts is fetched and inspected as the"
+      + " store of its own it travels as).") String location;
+  private Path dir;
   @Option(names = "--tenant", paramLabel = "SALT", defaultValue = "",
       description = "Whose contexts to show (default: the default tenant's, stored without a"
           + " salt). Segments, files and the integrity check are the whole store's.")
@@ -49,6 +56,10 @@ public final class InspectCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     ModelFingerprint fingerprint = model == null ? null
         : ModelFingerprints.of(ModelDirectory.of(model));
+    if (RemoteContextStore.isRemote(location)) {
+      return inspectRemote(out, fingerprint);
+    }
+    dir = Path.of(location);
     InspectReport r;
     try {
       r = StoreInspector.inspect(dir, !noCheck, tenant, fingerprint);
@@ -69,30 +80,7 @@ public final class InspectCommand implements Callable<Integer> {
     if (json) {
       out.println(StoreOptions.json().writeValueAsString(r));
     } else {
-      out.printf("store %s: %d contexts, %d Lucene segments, %,d bytes, chunks of %d tokens%n",
-          r.directory(), r.contexts().size(), r.segments().size(), r.totalBytes(), r.chunkTokens());
-      for (ContextInfo c : r.contexts()) {
-        out.printf("  context %s  %-8s %7d tokens  model %s  %s%n", c.id(), c.kind(), c.tokens(),
-            c.model().substring(0, 12), c.name());
-      }
-      for (InspectReport.Segment s : r.segments()) {
-        out.printf("  segment %-8s %7d docs %5d deleted %,12d bytes  %s%n", s.name(), s.documents(),
-            s.deleted(), s.bytes(), s.codec());
-      }
-      for (InspectReport.FieldClusters f : r.fields()) {
-        out.printf("  field %-10s %6d clusters over %7d tokens (%5d steady)  sizes", f.field(),
-            f.clusters(), f.clusteredTokens(), f.steadyTokens());
-        for (int b = 0; b < f.sizeHistogram().length; b++) {
-          if (f.sizeHistogram()[b] > 0) {
-            out.printf(" %d+:%d", StoreInspector.binStart(b), f.sizeHistogram()[b]);
-          }
-        }
-        out.println();
-      }
-      for (InspectReport.FileBytes f : r.files()) {
-        out.printf("  file %-28s %,12d bytes%n", f.name(), f.bytes());
-      }
-      out.println("integrity: " + r.integrity().summary());
+      print(out, r);
     }
     if (html != null) {
       Files.writeString(html, HtmlReport.render(r, null));
@@ -106,5 +94,74 @@ public final class InspectCommand implements Callable<Integer> {
           + r.integrity().summary(), null);
     }
     return 0;
+  }
+
+  /**
+   * A remote store: each of this tenant's contexts (of --model, if given) is fetched and inspected
+   * as the store of one context it travels as; one report per context (--json: an array).
+   */
+  private int inspectRemote(PrintWriter out, ModelFingerprint fingerprint) throws Exception {
+    if (html != null) {
+      throw new IllegalArgumentException("--html reads a store directory; inspect a remote store"
+          + " without it (or --json)");
+    }
+    RemoteContextStore remote = RemoteContextStore.of(location);
+    Path work = Files.createTempDirectory("retroinfer-inspect");
+    List<InspectReport> reports = new ArrayList<>();
+    boolean clean = true;
+    try {
+      for (ContextInfo c : remote.list(tenant, fingerprint)) {
+        Path d = work.resolve(c.id());
+        ContextPack.unpack(remote.get(c.id(), tenant, new ModelFingerprint(c.model())), d);
+        InspectReport r = StoreInspector.inspect(d, !noCheck, tenant, fingerprint);
+        reports.add(r);
+        clean &= r.integrity().clean();
+        if (!json) {
+          out.println("context " + c.id() + " of " + remote + ", as sent:");
+          print(out, r);
+        }
+      }
+    } finally {
+      RemoteContextStore.deleteTree(work);
+    }
+    if (json) {
+      out.println(StoreOptions.json().writeValueAsString(reports));
+    } else {
+      out.println(reports.size() + " contexts of " + (tenant.isEmpty() ? "the default tenant"
+          : "this tenant") + " in " + remote);
+    }
+    out.flush();
+    if (!clean) {
+      throw new StoreDamagedException(work, null, null, "CheckIndex found damage in a context"
+          + " fetched from " + remote, null);
+    }
+    return 0;
+  }
+
+  private static void print(PrintWriter out, InspectReport r) {
+    out.printf("store %s: %d contexts, %d Lucene segments, %,d bytes, chunks of %d tokens%n",
+        r.directory(), r.contexts().size(), r.segments().size(), r.totalBytes(), r.chunkTokens());
+    for (ContextInfo c : r.contexts()) {
+      out.printf("  context %s  %-8s %7d tokens  model %s  %s%n", c.id(), c.kind(), c.tokens(),
+          c.model().substring(0, 12), c.name());
+    }
+    for (InspectReport.Segment s : r.segments()) {
+      out.printf("  segment %-8s %7d docs %5d deleted %,12d bytes  %s%n", s.name(), s.documents(),
+          s.deleted(), s.bytes(), s.codec());
+    }
+    for (InspectReport.FieldClusters f : r.fields()) {
+      out.printf("  field %-10s %6d clusters over %7d tokens (%5d steady)  sizes", f.field(),
+          f.clusters(), f.clusteredTokens(), f.steadyTokens());
+      for (int b = 0; b < f.sizeHistogram().length; b++) {
+        if (f.sizeHistogram()[b] > 0) {
+          out.printf(" %d+:%d", StoreInspector.binStart(b), f.sizeHistogram()[b]);
+        }
+      }
+      out.println();
+    }
+    for (InspectReport.FileBytes f : r.files()) {
+      out.printf("  file %-28s %,12d bytes%n", f.name(), f.bytes());
+    }
+    out.println("integrity: " + r.integrity().summary());
   }
 }

@@ -552,17 +552,8 @@ public final class ContextStore implements AutoCloseable {
       if (!existed) {
         return false;
       }
-      IndexWriter w = writer();
-      boolean committed = false;
-      try {
-        w.deleteDocuments(new Term(ContextFields.CONTEXT, id), new Term(StoreFields.CONTEXT, id));
-        w.commit();
-        committed = true;
-      } finally {
-        if (!committed) {
-          dropWriter();
-        }
-      }
+      commitOrDrop(w -> w.deleteDocuments(new Term(ContextFields.CONTEXT, id),
+          new Term(StoreFields.CONTEXT, id)));
       refresh();
       return true;
     }
@@ -615,19 +606,33 @@ public final class ContextStore implements AutoCloseable {
   public void reclaimDeleted() throws IOException {
     requireWriter("reclaim deleted space");
     synchronized (writeLock) {
-      IndexWriter w = writer();
-      boolean committed = false;
-      try {
-        w.forceMergeDeletes(true);
-        w.commit();
-        committed = true;
-      } finally {
-        if (!committed) {
-          dropWriter();
-        }
-      }
+      commitOrDrop(w -> w.forceMergeDeletes(true));
     }
     refresh();
+  }
+
+  /**
+   * Applies {@code change} through the writer and commits it; when either fails, drops everything
+   * the change buffered (documents, deletes), so the store stays at its last commit. Holds
+   * writeLock.
+   */
+  private void commitOrDrop(WriterChange change) throws IOException {
+    IndexWriter w = writer();
+    boolean committed = false;
+    try {
+      change.apply(w);
+      w.commit();
+      committed = true;
+    } finally {
+      if (!committed) {
+        dropWriter();
+      }
+    }
+  }
+
+  @FunctionalInterface
+  private interface WriterChange {
+    void apply(IndexWriter writer) throws IOException;
   }
 
   /** The writer, taking the write lock (waiting for it) at the first write. Holds writeLock. */
@@ -954,9 +959,7 @@ public final class ContextStore implements AutoCloseable {
       String id = contextId(kind, tokens);
       String[] chain = hasher.chain(tokens);
       synchronized (writeLock) {
-        IndexWriter writer = writer(); // takes the write lock, waiting for another writer
-        boolean committed = false;
-        try {
+        commitOrDrop(writer -> { // takes the write lock, waiting for another writer
           new ContextWriter(writer).write(id, tokens, cache);
           writer.deleteDocuments(new Term(StoreFields.CONTEXT, id));
           Document rec = new Document();
@@ -991,15 +994,7 @@ public final class ContextStore implements AutoCloseable {
           if (progress != null) {
             progress.accept("written");
           }
-          writer.commit();
-          committed = true;
-        } finally {
-          if (!committed) {
-            // Drop everything the failed put buffered (its documents and its delete of an older
-            // version): the store stays at its last commit.
-            dropWriter();
-          }
-        }
+        });
         refresh();
         if (progress != null) {
           progress.accept("committed");

@@ -4,6 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.retroinfer.store.Synthetic.cache;
+import static org.retroinfer.store.Synthetic.fingerprint;
+import static org.retroinfer.store.Synthetic.kv;
+import static org.retroinfer.store.Synthetic.queries;
+import static org.retroinfer.store.Synthetic.tokens;
 
 import java.io.ByteArrayOutputStream;
 import java.net.http.HttpRequest;
@@ -33,6 +38,7 @@ import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.PrefixMatch;
 import org.retroinfer.store.ReusedContext;
+import org.retroinfer.store.Synthetic;
 import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.attention.AttentionShape;
@@ -49,11 +55,9 @@ import org.retroinfer.wave.kv.KvDType;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class RealServerTest {
-  static final AttentionShape SHAPE = new AttentionShape(2, 4, 2, 16);
-  static final WaveConfig CONFIG = WaveConfig.fixed().toBuilder().sinkTokens(4).windowTokens(16)
-      .updateTokens(32).segmentTokens(64).tokensPerCluster(8).retrievalMinClusters(2)
-      .kvType(KvDType.BFLOAT16).build();
-  static final int CHUNK = 16;
+  static final AttentionShape SHAPE = Synthetic.SHAPE;
+  static final WaveConfig CONFIG = Synthetic.CONFIG;
+  static final int CHUNK = Synthetic.CHUNK;
   static final String INDEX = "contexts-it";
   /** Three nodes: an index with one replica survives the loss of any one (the last test). */
   static final int NODES = 3;
@@ -468,53 +472,4 @@ class RealServerTest {
     return HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
         .digest(salt.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
   }
-
-  static ModelFingerprint fingerprint(SplittableRandom r) {
-    byte[] b = new byte[32];
-    r.nextBytes(b);
-    return new ModelFingerprint(HexFormat.of().formatHex(b));
-  }
-
-  static int[] tokens(SplittableRandom r, int n) {
-    int[] t = new int[n];
-    for (int i = 0; i < n; i++) {
-      t[i] = r.nextInt(256);
-    }
-    return t;
-  }
-
-  static float[][][] kv(SplittableRandom r, int n) {
-    int w = SHAPE.kvWidth();
-    float[][][] kv = new float[2][SHAPE.layers()][n * w];
-    for (float[][] part : kv) {
-      for (float[] layer : part) {
-        for (int i = 0; i < layer.length; i++) {
-          layer[i] = (float) (r.nextGaussian() * 1.5);
-        }
-      }
-    }
-    return kv;
-  }
-
-  static ContextCache cache(float[][][] kv, int n) {
-    ContextCache c = new WaveAttention(CONFIG).newContext(SHAPE);
-    int w = SHAPE.kvWidth();
-    for (int l = 0; l < SHAPE.layers(); l++) {
-      for (int p = 0; p < n; p++) {
-        c.append(l, Arrays.copyOfRange(kv[0][l], p * w, (p + 1) * w),
-            Arrays.copyOfRange(kv[1][l], p * w, (p + 1) * w));
-      }
-    }
-    c.endPrefill();
-    return c;
-  }
-
-  static float[] queries(SplittableRandom r) {
-    float[] q = new float[SHAPE.queryWidth()];
-    for (int i = 0; i < q.length; i++) {
-      q[i] = (float) r.nextGaussian();
-    }
-    return q;
-  }
-
 }

@@ -99,13 +99,17 @@ public final class ClusterRanking {
       gaps[c] *= sizes[c]; // the cluster's whole gap
       gapSum += gaps[c];
     }
-    int r = TopSelection.selectMass(keys, 0, clusters, gapSum - groupSize * retrievalError, gaps,
-        scratch);
-    if (r < rMin) {
-      TopSelection.selectLargest(keys, r, clusters, rMin - r, scratch);
-      r = rMin;
-    } else if (r > rMax) {
-      TopSelection.selectLargest(keys, 0, r, rMax, scratch);
+    // the floor first (one pass, as the fixed plan's); past it only while the gaps left are
+    // more than the target: the same clusters as the smallest prefix, clamped to the bounds
+    TopSelection.selectLargest(keys, 0, clusters, rMin, scratch);
+    double left = gapSum;
+    for (int i = 0; i < rMin; i++) {
+      left -= gaps[TopSelection.id(keys[i])];
+    }
+    int r = rMin + TopSelection.selectMass(keys, rMin, clusters,
+        left - groupSize * retrievalError, gaps, scratch);
+    if (r > rMax) {
+      TopSelection.selectLargest(keys, rMin, r, rMax - rMin, scratch);
       r = rMax;
     }
     plan.reserve(r, 0);
@@ -124,14 +128,23 @@ public final class ClusterRanking {
     }
     int e = Math.min(eMax, clusters - r);
     TopSelection.selectLargest(keys, 0, clusters, e, scratch);
-    e = TopSelection.selectMass(keys, 0, e, groupSize * estimationMass - exact, scratch);
+    double need = groupSize * estimationMass - exact;
+    double estimated = sumScores(0, e);
+    if (estimated > need) { // fewer than the cap hold the target: the smallest prefix of them
+      e = TopSelection.selectMass(keys, 0, e, need, scratch);
+      estimated = sumScores(0, e);
+    }
     plan.reset(r, e);
     copyIds(keys, 0, e, plan.estimatedArray());
-    double estimated = 0;
-    for (int i = 0; i < e; i++) {
-      estimated += TopSelection.score(keys[i]);
-    }
     plan.setShares(exact / groupSize, (exact + estimated) / groupSize);
+  }
+
+  private double sumScores(int from, int to) {
+    double sum = 0;
+    for (int i = from; i < to; i++) {
+      sum += TopSelection.score(keys[i]);
+    }
+    return sum;
   }
 
   /** A key below every {@link TopSelection#pack}ed one. */

@@ -118,6 +118,25 @@ public final class RemoteContextStore {
     return r.body();
   }
 
+  /**
+   * Writes into the new directory {@code dir} a local store that holds only this tenant's and
+   * model's context {@code id}, as it travels (its files checked whole when opened, like any
+   * store's). False, with nothing written, when the tenant and model have no such context (it was
+   * never stored, was deleted, or is another tenant's or model's: the same answer for all three).
+   * An unknown index is a {@link NoSuchIndexException}.
+   */
+  public boolean fetch(String id, String tenantSalt, ModelFingerprint model, Path dir)
+      throws IOException {
+    HttpResponse<byte[]> r = http(HttpRequest.newBuilder(uri("/contexts/" + enc(id), tenantSalt,
+        model)).GET());
+    if (r.statusCode() == 404 && !errorType(r).equals("index_not_found_exception")) {
+      return false;
+    }
+    check(r);
+    ContextPack.unpack(r.body(), dir);
+    return true;
+  }
+
   /** A candidate of a lookup: a context and the tokens its prefix keys claim to share. */
   public record Candidate(String id, int claimedTokens, int tokens) {}
 
@@ -247,6 +266,15 @@ public final class RemoteContextStore {
     HttpResponse<byte[]> r = http(b);
     check(r);
     return r.body();
+  }
+
+  /** The type of an OpenSearch JSON error ({@code error.type}), or "" when there is none. */
+  private static String errorType(HttpResponse<byte[]> r) {
+    try {
+      return JSON.readTree(r.body()).path("error").path("type").asText("");
+    } catch (IOException notJson) {
+      return "";
+    }
   }
 
   private void check(HttpResponse<byte[]> r) throws IOException {

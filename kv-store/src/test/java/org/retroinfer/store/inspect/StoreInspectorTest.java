@@ -108,4 +108,76 @@ class StoreInspectorTest {
       assertTrue(e.getMessage().startsWith("the store is damaged: "), e.getMessage());
     }
   }
+
+  /**
+   * A remote store's report is its contexts' one-context stores combined: the same contexts,
+   * clusters and cluster sizes as one store that holds them all.
+   */
+  @Test
+  void combinedOneContextStoresReportWhatOneStoreOfThemAllReports() throws Exception {
+    long seed = Synthetic.seed();
+    SplittableRandom r = new SplittableRandom(seed);
+    var model = Synthetic.fingerprint(r);
+    int[] lengths = {280, 390, 333};
+    java.util.Map<String, InspectReport> parts = new java.util.LinkedHashMap<>();
+    Path whole = dir.resolve("whole");
+    try (ContextStore all = ContextStore.open(whole, Synthetic.CHUNK)) {
+      for (int i = 0; i < lengths.length; i++) {
+        int n = lengths[i];
+        int[] tokens = Synthetic.tokens(r, n);
+        float[][][] kv = Synthetic.kv(r, n);
+        Path one = dir.resolve("one-" + i);
+        String id;
+        try (ContextStore store = ContextStore.open(one, Synthetic.CHUNK);
+            ContextCache c = Synthetic.cache(kv, n)) {
+          id = store.scope(model, "acme", KvDType.BFLOAT16).put("", "prompt", tokens, c, null,
+              null).id();
+        }
+        try (ContextCache c = Synthetic.cache(kv, n)) {
+          all.scope(model, "acme", KvDType.BFLOAT16).put("", "prompt", tokens, c, null, null);
+        }
+        parts.put(id, StoreInspector.inspect(one, true, "acme", null));
+      }
+    }
+    InspectReport expected = StoreInspector.inspect(whole, true, "acme", null);
+    InspectReport combined = InspectReport.combined("http://127.0.0.1:9200/contexts",
+        Synthetic.CHUNK, parts);
+    assertEquals("http://127.0.0.1:9200/contexts", combined.directory());
+    assertEquals(expected.contexts().stream().map(c -> c.id()).sorted().toList(),
+        combined.contexts().stream().map(c -> c.id()).sorted().toList());
+    assertEquals(expected.fields().size(), combined.fields().size());
+    for (int f = 0; f < expected.fields().size(); f++) {
+      InspectReport.FieldClusters a = expected.fields().get(f);
+      InspectReport.FieldClusters b = combined.fields().get(f);
+      assertEquals(a.field(), b.field());
+      assertEquals(a.clusters(), b.clusters(), a.field() + ", seed " + seed);
+      assertEquals(a.clusteredTokens(), b.clusteredTokens(), a.field() + ", seed " + seed);
+      assertEquals(a.steadyTokens(), b.steadyTokens(), a.field() + ", seed " + seed);
+      assertEquals(Arrays.toString(a.sizeHistogram()), Arrays.toString(b.sizeHistogram()));
+    }
+    assertEquals(Arrays.toString(expected.clusterSizeHistogram()),
+        Arrays.toString(combined.clusterSizeHistogram()), "seed " + seed);
+    assertEquals(parts.values().stream().mapToLong(InspectReport::totalBytes).sum(),
+        combined.totalBytes());
+    assertEquals(combined.files().stream().mapToLong(InspectReport.FileBytes::bytes).sum(),
+        combined.totalBytes());
+    assertTrue(combined.integrity().checked() && combined.integrity().clean(),
+        combined.integrity().summary());
+    // file and segment names carry their context: none collide
+    assertEquals(combined.files().size(), combined.files().stream()
+        .map(InspectReport.FileBytes::name).distinct().count());
+    // one damaged part makes the whole not clean, and names it
+    String first = parts.keySet().iterator().next();
+    InspectReport bad = parts.get(first);
+    parts.put(first, new InspectReport(bad.directory(), bad.chunkTokens(), bad.contexts(),
+        bad.segments(), bad.fields(), bad.clusterSizeHistogram(), bad.files(), bad.totalBytes(),
+        new InspectReport.Integrity(true, false, "NOT clean (1 documents would be lost): x")));
+    InspectReport damaged = InspectReport.combined("remote", Synthetic.CHUNK, parts);
+    assertFalse(damaged.integrity().clean());
+    assertTrue(damaged.integrity().summary().contains(first), damaged.integrity().summary());
+    // no contexts: an empty report
+    InspectReport none = InspectReport.combined("remote", Synthetic.CHUNK, java.util.Map.of());
+    assertEquals(0, none.contexts().size());
+    assertEquals(StoreInspector.BINS, none.clusterSizeHistogram().length);
+  }
 }

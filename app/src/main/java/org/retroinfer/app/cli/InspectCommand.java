@@ -5,13 +5,15 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import org.retroinfer.model.ModelDirectory;
 import org.retroinfer.store.ContextInfo;
 import org.retroinfer.store.ContextPack;
 import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.PrefixHasher;
 import org.retroinfer.store.RemoteContextStore;
 import org.retroinfer.store.StoreDamagedException;
 import org.retroinfer.store.inspect.HtmlReport;
@@ -37,7 +39,7 @@ public final class InspectCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Parameters(paramLabel = "DIR|URL", description = "The store directory, or a remote store"
       + " http://HOST:PORT/INDEX (each of the tenant's contexts is fetched and inspected as the"
-      + " store of its own it travels as).") String location;
+      + " store of its own it travels as; --html reports them together).") String location;
   private Path dir;
   @Option(names = "--tenant", paramLabel = "SALT", defaultValue = "",
       description = "Whose contexts to show (default: the default tenant's, stored without a"
@@ -98,24 +100,23 @@ public final class InspectCommand implements Callable<Integer> {
 
   /**
    * A remote store: each of this tenant's contexts (of --model, if given) is fetched and inspected
-   * as the store of one context it travels as; one report per context (--json: an array).
+   * as the store of one context it travels as; one report per context (--json: an array). The
+   * HTML report is the whole store's: the reports combined, as a local store's report sums its
+   * segments.
    */
   private int inspectRemote(PrintWriter out, ModelFingerprint fingerprint) throws Exception {
-    if (html != null) {
-      throw new IllegalArgumentException("--html reads a store directory; inspect a remote store"
-          + " without it (or --json)");
-    }
     RemoteContextStore remote = RemoteContextStore.of(location);
     Path work = Files.createTempDirectory("retroinfer-inspect");
-    List<InspectReport> reports = new ArrayList<>();
-    boolean clean = true;
+    Map<String, InspectReport> reports = new LinkedHashMap<>();
     try {
       for (ContextInfo c : remote.list(tenant, fingerprint)) {
-        Path d = work.resolve(c.id());
-        ContextPack.unpack(remote.get(c.id(), tenant, new ModelFingerprint(c.model())), d);
-        InspectReport r = StoreInspector.inspect(d, !noCheck, tenant, fingerprint);
-        reports.add(r);
-        clean &= r.integrity().clean();
+        Path d = work.resolve("context-" + reports.size());
+        if (!remote.fetch(c.id(), tenant, new ModelFingerprint(c.model()), d)) {
+          continue; // deleted since the listing
+        }
+        InspectReport r = StoreInspector.inspect(d, !noCheck, tenant, fingerprint)
+            .at(remote + " context " + c.id());
+        reports.put(c.id(), r);
         if (!json) {
           out.println("context " + c.id() + " of " + remote + ", as sent:");
           print(out, r);
@@ -124,16 +125,24 @@ public final class InspectCommand implements Callable<Integer> {
     } finally {
       RemoteContextStore.deleteTree(work);
     }
+    InspectReport whole = InspectReport.combined(remote.toString(),
+        PrefixHasher.DEFAULT_CHUNK_TOKENS, reports);
     if (json) {
-      out.println(StoreOptions.json().writeValueAsString(reports));
+      out.println(StoreOptions.json().writeValueAsString(List.copyOf(reports.values())));
     } else {
       out.println(reports.size() + " contexts of " + (tenant.isEmpty() ? "the default tenant"
           : "this tenant") + " in " + remote);
     }
+    if (html != null) {
+      Files.writeString(html, HtmlReport.render(whole, null));
+      if (!json) {
+        out.println("report written to " + html);
+      }
+    }
     out.flush();
-    if (!clean) {
+    if (!whole.integrity().clean()) {
       throw new StoreDamagedException(work, null, null, "CheckIndex found damage in a context"
-          + " fetched from " + remote, null);
+          + " fetched from " + remote + ": " + whole.integrity().summary(), null);
     }
     return 0;
   }

@@ -26,7 +26,7 @@ public final class StoreOptions {
   @Option(names = "--store", paramLabel = "DIR|URL",
       description = "Store directory (default: $XDG_DATA_HOME/retroinfer/store or"
           + " ~/.local/share/retroinfer/store), or http://HOST:PORT/INDEX: an OpenSearch index"
-          + " of the retroinfer plugin (store list, put, get, delete).")
+          + " of the retroinfer plugin (any node's HTTP port).")
   String store;
 
   @Option(names = "--tenant", paramLabel = "SALT", defaultValue = "",
@@ -46,7 +46,7 @@ public final class StoreOptions {
   Path storeDirectory() {
     if (remote()) {
       throw new IllegalArgumentException("this command reads a store directory; " + store
-          + " is a remote store (store list, put, get and delete take one)");
+          + " is a remote store (store list, put, get, delete, inspect and explain take one)");
     }
     return store != null ? Path.of(store) : ContextStore.defaultDirectory();
   }

@@ -60,7 +60,7 @@ class ArgumentValidationTest {
       "bench decode --methods full,WAVE --warmup -1 | --warmup must be at least 0",
       "store get --text x --generate -1        | --generate must be 0",
       "serve --store-capacity 12x              | --store-capacity must be a number of bytes",
-      "serve --store http://localhost:9200/ctx | needs the opensearch-plugin",
+      "serve --store http://localhost:9200/ctx | serve keeps its contexts in a store directory",
       "serve --threads 0                       | --threads must be at least 1",
       "serve --port 70000                      | --port must be 0 (any free port) to 65535",
       "serve --max-queue -1                    | --max-queue must be at least 0",

@@ -24,7 +24,7 @@ public final class ServeCommand implements Callable<Integer> {
 
   @Option(names = "--store", paramLabel = "DIR", description = "The context store directory"
       + " (default: $XDG_DATA_HOME/retroinfer/store or ~/.local/share/retroinfer/store); created if"
-      + " missing.")
+      + " missing. A directory only: a remote store (http://HOST:PORT/INDEX) is refused.")
   String store;
 
   @Option(names = "--model", paramLabel = "DIR",
@@ -130,9 +130,10 @@ public final class ServeCommand implements Callable<Integer> {
       return ContextStore.defaultDirectory();
     }
     if (store.startsWith("http://") || store.startsWith("https://")) {
-      throw new ParameterException(spec.commandLine(), "--store " + store + ": a store in"
-          + " OpenSearch needs the opensearch-plugin, which this build does not have yet; give a"
-          + " store directory");
+      throw new ParameterException(spec.commandLine(), "--store " + store + ": serve keeps its"
+          + " contexts in a store directory (it stores prompts, pins and evicts there); give"
+          + " --store DIR. An OpenSearch store is read and written by 'retroinfer store"
+          + " list|put|get|delete', 'inspect' and 'explain' with --store " + store);
     }
     return Path.of(store);
   }

@@ -36,6 +36,16 @@ public final class PromptReuseBenchmark {
 
   record Build(String name, String classPath, String main, Path store, List<String> sessions) {}
 
+  /** The benchmark's --store: a directory where each build gets a fresh store of its own. */
+  private static Path scratch(String store) {
+    if (org.retroinfer.store.RemoteContextStore.isRemote(store)) {
+      throw new IllegalArgumentException("--store " + store + ": the benchmark writes a fresh"
+          + " store per build into a directory; give --store DIR (a remote store's reuse is"
+          + " measured by opensearch-plugin/scripts/cluster-check.sh)");
+    }
+    return Path.of(store);
+  }
+
   public static void main(String[] args) throws Exception {
     List<String> positional = new ArrayList<>();
     String before = null;
@@ -43,7 +53,7 @@ public final class PromptReuseBenchmark {
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--before" -> before = args[++i];
-        case "--store" -> base = Path.of(args[++i]);
+        case "--store" -> base = scratch(args[++i]);
         default -> positional.add(args[i]);
       }
     }

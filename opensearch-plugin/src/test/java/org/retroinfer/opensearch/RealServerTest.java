@@ -50,8 +50,8 @@ import org.retroinfer.wave.kv.KvDType;
  * class): installed from the zip the build made with the distribution's own bin/opensearch-plugin;
  * the codec registered; contexts put, found, served back bit for bit, listed, inspected and deleted
  * through the REST API, with tenant and model isolation and bad input rejected with 4xx JSON
- * errors; two hosts sharing a context through the store commands; and, last, every context served
- * bit for bit after the node holding the primary stops.
+ * errors; two hosts sharing a context through the store, inspect and explain commands; and, last,
+ * every context served bit for bit after the node holding the primary stops.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class RealServerTest {
@@ -309,6 +309,67 @@ class RealServerTest {
     assertEquals(localInspect.get("fields").toString(), inspected.get(0).get("fields").toString(),
         "the same clusters as the local store's");
 
+    // inspect --html: the same clusters and cluster sizes as the local store's page
+    Path remoteHtml = work.resolve("inspect-remote-" + seed + ".html");
+    Path localHtml = work.resolve("inspect-local-" + seed + ".html");
+    cli(new org.retroinfer.app.cli.InspectCommand(), url, "--tenant", "acme", "--html",
+        remoteHtml.toString(), "--json");
+    cli(new org.retroinfer.app.cli.InspectCommand(), local, "--tenant", "acme", "--html",
+        localHtml.toString(), "--json");
+    String remotePage = Files.readString(remoteHtml);
+    assertTrue(remotePage.contains(url) && remotePage.contains(id), "the page names the remote"
+        + " store and the context");
+    assertEquals(section(Files.readString(localHtml), "<h2>Cluster sizes", "<h2>Lucene segments"),
+        section(remotePage, "<h2>Cluster sizes", "<h2>Lucene segments"),
+        "the same histogram and key fields as the local store's; seed " + seed);
+
+    // explain: the same report as over a local store of the same bytes (the pack as served), by
+    // id and as the newest context; the temporary copy of the context is gone afterwards. The
+    // figures are compared to 1e-4: the Vector API's sums may differ in their last bits between
+    // two runs of the same code in one JVM (interpreted, then compiled).
+    java.util.Set<String> before = explainTemporaries();
+    Path fetched = work.resolve("fetched-" + seed);
+    assertTrue(org.retroinfer.store.RemoteContextStore.of(url).fetch(id, "acme", null, fetched));
+    com.fasterxml.jackson.databind.JsonNode remoteExplain = cli(
+        new org.retroinfer.app.cli.ExplainCommand(), "--store", url, "--tenant", "acme",
+        "--context", id, "--json");
+    com.fasterxml.jackson.databind.JsonNode localExplain = cli(
+        new org.retroinfer.app.cli.ExplainCommand(), "--store", fetched.toString(), "--tenant",
+        "acme", "--context", id, "--json");
+    assertEquals(id, remoteExplain.get("context").asText());
+    assertEquals(1500, remoteExplain.get("position").asInt());
+    assertSameReport(localExplain, remoteExplain, "explain; seed " + seed);
+    com.fasterxml.jackson.databind.JsonNode newest = cli(
+        new org.retroinfer.app.cli.ExplainCommand(), "--store", url, "--tenant", "acme", "--json");
+    assertSameReport(localExplain, newest, "explain of the newest context; seed " + seed);
+    Path explainHtml = work.resolve("explain-remote-" + seed + ".html");
+    Run text = runCli(new org.retroinfer.app.cli.ExplainCommand(), "--store", url, "--tenant",
+        "acme", "--html", explainHtml.toString());
+    assertEquals(0, text.exit(), text.err());
+    assertTrue(text.out().startsWith("context " + id + " (1500 tokens), query at position 1500")
+        && text.out().contains("report written to " + explainHtml), text.out());
+    String explainPage = Files.readString(explainHtml);
+    assertTrue(explainPage.contains("<h1>Explain: context " + id) && explainPage.contains(
+        "polyline") && explainPage.contains(url + " context " + id), "the page explains the"
+        + " context and names where it came from");
+
+    // another tenant cannot explain it, by id or as its newest: answered as no such context
+    Run byId = runCli(new org.retroinfer.app.cli.ExplainCommand(), "--store", url, "--tenant",
+        "globex", "--context", id);
+    assertEquals(1, byId.exit(), byId.err());
+    assertTrue(byId.err().contains("no context " + id + " of this model, K/V type and tenant in "
+        + url), byId.err());
+    Run byNewest = runCli(new org.retroinfer.app.cli.ExplainCommand(), "--store", url, "--tenant",
+        "globex");
+    assertEquals(1, byNewest.exit(), byNewest.err());
+    assertTrue(byNewest.err().contains("no context of this model and tenant in " + url),
+        byNewest.err());
+    Run unknown = runCli(new org.retroinfer.app.cli.ExplainCommand(), "--store", url, "--tenant",
+        "acme", "--context", "c0123");
+    assertEquals(1, unknown.exit(), unknown.err());
+    assertTrue(unknown.err().contains("no context c0123 of this model"), unknown.err());
+    assertEquals(before, explainTemporaries(), "explain removed its temporary stores");
+
     // another tenant finds, lists and deletes nothing
     com.fasterxml.jackson.databind.JsonNode other = cli(new org.retroinfer.app.cli.StoreCommand(),
         "get", "--store", url, "--file", prompt.toString(), "--tenant", "globex", "--json");
@@ -406,6 +467,59 @@ class RealServerTest {
     int code = cl.execute(args);
     assertEquals(0, code, String.join(" ", args) + ": " + err + out);
     return new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.toString());
+  }
+
+  record Run(int exit, String out, String err) {}
+
+  /** A command run in this JVM as the retroinfer launcher runs it (its error handling too). */
+  static Run runCli(Object command, String... args) {
+    java.io.StringWriter out = new java.io.StringWriter();
+    java.io.StringWriter err = new java.io.StringWriter();
+    picocli.CommandLine cl = new picocli.CommandLine(command);
+    cl.setOut(new java.io.PrintWriter(out));
+    cl.setErr(new java.io.PrintWriter(err));
+    int code = cl.execute(args);
+    return new Run(code, out.toString(), err.toString());
+  }
+
+  /**
+   * Two reports alike: the same fields, texts, integers and arrays, and floating-point figures
+   * within 1e-4.
+   */
+  static void assertSameReport(com.fasterxml.jackson.databind.JsonNode expected,
+      com.fasterxml.jackson.databind.JsonNode actual, String where) {
+    if (expected.isFloatingPointNumber() || actual.isFloatingPointNumber()) {
+      assertEquals(expected.asDouble(), actual.asDouble(), 1e-4, where);
+    } else if (expected.isContainerNode()) {
+      assertEquals(expected.size(), actual.size(), where);
+      if (expected.isArray()) {
+        for (int i = 0; i < expected.size(); i++) {
+          assertSameReport(expected.get(i), actual.get(i), where + "[" + i + "]");
+        }
+      } else {
+        expected.fieldNames().forEachRemaining(f -> assertSameReport(expected.get(f),
+            actual.path(f), where + "." + f));
+      }
+    } else {
+      assertEquals(expected, actual, where);
+    }
+  }
+
+  /** The part of a page from {@code from} up to {@code to}. */
+  static String section(String page, String from, String to) {
+    int a = page.indexOf(from);
+    int b = page.indexOf(to, Math.max(a, 0));
+    assertTrue(a >= 0 && b > a, "no " + from + " ... " + to + " in the page");
+    return page.substring(a, b);
+  }
+
+  /** The temporary directories of remote explains now present. */
+  static java.util.Set<String> explainTemporaries() throws java.io.IOException {
+    try (var files = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+      return files.map(f -> f.getFileName().toString())
+          .filter(n -> n.startsWith("retroinfer-explain"))
+          .collect(java.util.stream.Collectors.toSet());
+    }
   }
 
   static int run(Object command, String... args) {

@@ -43,6 +43,11 @@ final class ApiError extends RuntimeException {
     return new ApiError(503, "server_error", "shutting_down", null, message);
   }
 
+  /** 502: the remote store failed, so the operation was not done. */
+  static ApiError remoteFailed(String message) {
+    return new ApiError(502, "server_error", "remote_store_failed", null, message);
+  }
+
   static ApiError internal(String message) {
     return new ApiError(500, "server_error", null, null, message);
   }

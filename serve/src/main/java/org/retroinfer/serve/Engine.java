@@ -30,6 +30,10 @@ import org.retroinfer.wave.attention.ContextCache;
  * <p>A generation reuses the longest stored prefix of its prompt ({@link PromptCache}), prefills
  * the rest, sends its first token, then stores the prompt when the policy says so (before the first
  * decode step changes the cache), and decodes the rest.
+ *
+ * <p>With a remote store ({@link RemoteTier}) the store is its local cache: before the lookup, a
+ * longer prefix that the remote holds for the tenant is copied into the cache, and a prompt stored
+ * in the cache is also sent to the remote, in the background.
  */
 final class Engine implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(Engine.class.getName());
@@ -38,6 +42,7 @@ final class Engine implements AutoCloseable {
   private final ModelFingerprint fingerprint;
   private final WaveConfig config;
   private final StoreKeeper keeper;
+  private final RemoteTier remote; // null: the store is the only one
   private final ServerMetrics metrics;
   private final ThreadPoolExecutor pool;
   private final int threads;
@@ -46,12 +51,13 @@ final class Engine implements AutoCloseable {
   private final AtomicInteger waiting = new AtomicInteger();
 
   Engine(Llama model, ContextStore store, ModelFingerprint fingerprint, WaveConfig config,
-      StoreKeeper keeper, ServerMetrics metrics, int threads, int queue) {
+      StoreKeeper keeper, RemoteTier remote, ServerMetrics metrics, int threads, int queue) {
     this.model = model;
     this.store = store;
     this.fingerprint = fingerprint;
     this.config = config;
     this.keeper = keeper;
+    this.remote = remote;
     this.metrics = metrics;
     this.threads = threads;
     this.queue = queue;
@@ -125,6 +131,7 @@ final class Engine implements AutoCloseable {
     private void generate() throws IOException {
       long t0 = System.nanoTime();
       ContextStore.Scope scope = store.scope(fingerprint, g.tenantSalt(), config.kvType());
+      String fetched = remote == null ? null : fetchLonger(scope);
       PromptCache cache = new PromptCache(model, scope, config);
       PromptCache.Prepared p = cache.prepare(g.prompt(), (done, total) -> checkCancelled());
       int n = g.prompt().length;
@@ -132,6 +139,9 @@ final class Engine implements AutoCloseable {
       if (p.reusedTokens() > 0) {
         metrics.prefixHits.inc();
         keeper.used(p.contextId());
+        if (p.contextId().equals(fetched)) {
+          metrics.remoteHits.inc();
+        }
       }
       try (ContextCache c = p.cache()) {
         Sampler sampler = Sampler.of(g.temperature(), g.topP(), g.seed());
@@ -162,12 +172,39 @@ final class Engine implements AutoCloseable {
       }
     }
 
-    /** Stores the prompt; a failure costs the later reuse, not this request (one warning line). */
+    /**
+     * Copies into the cache the remote's prefix of the prompt when it is longer than the cache's
+     * (nothing when the cache holds the whole prompt with its logits). Returns the copied id or null.
+     */
+    private String fetchLonger(ContextStore.Scope scope) throws IOException {
+      int[] prompt = g.prompt();
+      var local = scope.find(prompt);
+      if (local.isPresent() && local.get().exact() && local.get().context().hasLogits()) {
+        return null;
+      }
+      String id = remote.fetchLonger(scope, g.tenantSalt(), prompt,
+          local.map(m -> m.matchedTokens()).orElse(0));
+      if (id != null) {
+        keeper.used(id);
+        keeper.evictToCapacity();
+      }
+      checkCancelled();
+      return id;
+    }
+
+    /**
+     * Stores the prompt (and, with a remote store, sends it there in the background); a failure
+     * costs the later reuse, not this request (one warning line).
+     */
     private void store(PromptCache cache, PromptCache.Prepared p) {
       try {
         var info = cache.save("", g.prompt(), p);
         metrics.storedContexts.inc();
         keeper.used(info.id());
+        if (remote != null) {
+          remote.putLater(store.scope(fingerprint, g.tenantSalt(), config.kvType()),
+              g.tenantSalt(), info.id());
+        }
         keeper.evictToCapacity();
       } catch (IOException | RuntimeException e) {
         LOG.log(System.Logger.Level.WARNING, "could not store a " + g.prompt().length

@@ -28,6 +28,7 @@ import org.retroinfer.model.tokenizer.ByteTokenizer;
 import org.retroinfer.store.ContextInfo;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.RemoteContextStore;
 import org.retroinfer.store.StoreDamagedException;
 import org.retroinfer.wave.WaveConfig;
 
@@ -72,45 +73,53 @@ public final class OpenAiServer implements AutoCloseable {
    * @param shutdownGrace how long a shutdown lets requests in flight finish
    * @param warmUp whether to run a request's code paths once at start, on scratch data in a
    *     temporary store, so that the first requests do not wait for the JIT compiler
+   * @param remoteStore a remote store shared with other servers ({@code http://HOST:PORT/INDEX}),
+   *     or null; with one, {@code store} is this server's local cache of it ({@link RemoteTier})
    */
   public record Options(Path store, Path model, String host, int port, Path apiKeys,
       int storeMinTokens, long storeCapacityBytes, int computeThreads, int queue,
-      long maxBodyBytes, Duration shutdownGrace, boolean warmUp) {
+      long maxBodyBytes, Duration shutdownGrace, boolean warmUp, String remoteStore) {
 
     /** Defaults for a store directory: the shipped model, loopback, any port. */
     public static Options of(Path store) {
       return new Options(store, null, "127.0.0.1", 0, null, 256, 0, 2, 32, 4 << 20,
-          Duration.ofSeconds(30), false);
+          Duration.ofSeconds(30), false, null);
     }
 
     public Options withPort(int p) {
       return new Options(store, model, host, p, apiKeys, storeMinTokens, storeCapacityBytes,
-          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp);
+          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp, remoteStore);
     }
 
     public Options withApiKeys(Path keys) {
       return new Options(store, model, host, port, keys, storeMinTokens, storeCapacityBytes,
-          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp);
+          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp, remoteStore);
     }
 
     public Options withStorePolicy(int minTokens, long capacityBytes) {
       return new Options(store, model, host, port, apiKeys, minTokens, capacityBytes,
-          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp);
+          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp, remoteStore);
     }
 
     public Options withCompute(int threads, int queued) {
       return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
-          threads, queued, maxBodyBytes, shutdownGrace, warmUp);
+          threads, queued, maxBodyBytes, shutdownGrace, warmUp, remoteStore);
     }
 
     public Options withShutdownGrace(Duration grace) {
       return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
-          computeThreads, queue, maxBodyBytes, grace, warmUp);
+          computeThreads, queue, maxBodyBytes, grace, warmUp, remoteStore);
     }
 
     public Options withMaxBodyBytes(long bytes) {
       return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
-          computeThreads, queue, bytes, shutdownGrace, warmUp);
+          computeThreads, queue, bytes, shutdownGrace, warmUp, remoteStore);
+    }
+
+    /** With {@code url} ({@code http://HOST:PORT/INDEX}) as the shared store; {@code store} caches it. */
+    public Options withRemoteStore(String url) {
+      return new Options(store, model, host, port, apiKeys, storeMinTokens, storeCapacityBytes,
+          computeThreads, queue, maxBodyBytes, shutdownGrace, warmUp, url);
     }
   }
 
@@ -123,6 +132,7 @@ public final class OpenAiServer implements AutoCloseable {
   private final ApiKeys keys;
   private final ServerMetrics metrics;
   private final StoreKeeper keeper;
+  private final RemoteTier remote; // null without a remote store
   private final Engine engine;
   private final WebServer web;
   private final AtomicBoolean stopping = new AtomicBoolean();
@@ -130,8 +140,8 @@ public final class OpenAiServer implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicInteger answering =
       new java.util.concurrent.atomic.AtomicInteger();
 
-  private OpenAiServer(Options o, Llama model, ModelDirectory dir, ContextStore store, ApiKeys keys)
-      throws IOException {
+  private OpenAiServer(Options o, Llama model, ModelDirectory dir, ContextStore store, ApiKeys keys,
+      RemoteContextStore remoteStore) throws IOException {
     this.options = o;
     this.model = model;
     this.modelId = dir.path().getFileName().toString();
@@ -140,8 +150,10 @@ public final class OpenAiServer implements AutoCloseable {
     this.keys = keys;
     this.metrics = new ServerMetrics(this::storeBytes, this::storeContexts);
     this.keeper = new StoreKeeper(store, o.storeCapacityBytes(), metrics);
-    this.engine = new Engine(model, store, fingerprint, WaveConfig.defaults(), keeper, metrics,
-        o.computeThreads(), o.queue());
+    this.remote = remoteStore == null ? null : new RemoteTier(remoteStore, store, fingerprint,
+        WaveConfig.defaults().kvType(), metrics);
+    this.engine = new Engine(model, store, fingerprint, WaveConfig.defaults(), keeper, remote,
+        metrics, o.computeThreads(), o.queue());
     this.web = WebServer.builder()
         .host(o.host())
         .port(o.port())
@@ -155,6 +167,11 @@ public final class OpenAiServer implements AutoCloseable {
     check(o);
     probe(o.host(), o.port());
     ApiKeys keys = o.apiKeys() == null ? ApiKeys.none() : ApiKeys.read(o.apiKeys());
+    RemoteContextStore remoteStore = null;
+    if (o.remoteStore() != null) {
+      remoteStore = RemoteContextStore.of(o.remoteStore());
+      RemoteTier.probe(remoteStore); // a wrong address fails here, before the model loads
+    }
     ModelDirectory dir = o.model() == null ? ModelDirectory.shipped() : ModelDirectory.of(o.model());
     Llama model = Llama.load(dir);
     ContextStore store = null;
@@ -163,7 +180,7 @@ public final class OpenAiServer implements AutoCloseable {
         WarmUp.run(model, ModelFingerprints.of(dir), WaveConfig.defaults());
       }
       store = ContextStore.open(o.store());
-      OpenAiServer s = new OpenAiServer(o, model, dir, store, keys);
+      OpenAiServer s = new OpenAiServer(o, model, dir, store, keys, remoteStore);
       s.web.start();
       if (s.web.isRunning() && s.web.port() > 0) {
         return s;
@@ -171,6 +188,9 @@ public final class OpenAiServer implements AutoCloseable {
       // the address was taken since the probe (Helidon logged why)
       s.web.stop();
       s.engine.stopNow();
+      if (s.remote != null) {
+        s.remote.stopNow();
+      }
       throw cannotListen(o.host(), o.port(), "the web server did not start");
     } catch (IOException | RuntimeException e) {
       if (store != null) {
@@ -226,6 +246,12 @@ public final class OpenAiServer implements AutoCloseable {
     return store.directory();
   }
 
+  /** The store as the start line names it: its directory, or the remote store and its cache. */
+  public String storeDescription() {
+    return remote == null ? store.directory().toString()
+        : remote + " (local cache " + store.directory() + ")";
+  }
+
   public String tenancy() {
     return keys.toString();
   }
@@ -246,6 +272,9 @@ public final class OpenAiServer implements AutoCloseable {
       long until = System.nanoTime() + 5_000_000_000L;
       while (answering.get() > 0 && System.nanoTime() < until) {
         Thread.sleep(5);
+      }
+      if (remote != null) {
+        remote.close(options.shutdownGrace().toMillis()); // the puts queued, before the cache closes
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -731,9 +760,13 @@ public final class OpenAiServer implements AutoCloseable {
 
   /** The caller's tenant, narrowed by a {@code cache_salt} query parameter as requests are. */
   private ContextStore.TenantView view(ServerRequest req) {
+    return store.tenant(tenantSalt(req), fingerprint);
+  }
+
+  private String tenantSalt(ServerRequest req) {
     String tenant = tenant(req);
     String salt = req.query().contains("cache_salt") ? req.query().get("cache_salt") : "";
-    return store.tenant(salt.isEmpty() ? tenant : tenant + "/" + salt, fingerprint);
+    return salt.isEmpty() ? tenant : tenant + "/" + salt;
   }
 
   private void listContexts(ServerRequest req, ServerResponse res) throws IOException {
@@ -767,13 +800,32 @@ public final class OpenAiServer implements AutoCloseable {
     sendJson(res, 200, JSON.createObjectNode().put("id", id).put("pinned", pin));
   }
 
+  /**
+   * Deletes the tenant's context from the local store and, with a remote store, from the remote
+   * too (first, so that no request fetches it back into the cache); 404 when neither has it.
+   */
   private void deleteContext(ServerRequest req, ServerResponse res) throws IOException {
     String id = req.path().pathParameters().get("id");
-    if (!view(req).delete(id)) {
+    ContextStore.TenantView v = view(req);
+    boolean remoteDeleted = false;
+    if (remote != null) {
+      try {
+        remoteDeleted = remote.delete(id, tenantSalt(req));
+      } catch (IOException | RuntimeException e) {
+        throw ApiError.remoteFailed("context " + id + " was not deleted: the remote store "
+            + remote + " failed (" + e.getMessage() + "); retry when it answers");
+      }
+    }
+    boolean localDeleted = v.delete(id);
+    if (!localDeleted && !remoteDeleted) {
       throw noContext(id);
     }
     keeper.forget(id);
-    sendJson(res, 200, JSON.createObjectNode().put("id", id).put("deleted", true));
+    ObjectNode out = JSON.createObjectNode().put("id", id).put("deleted", true);
+    if (remote != null) {
+      out.put("local", localDeleted).put("remote", remoteDeleted);
+    }
+    sendJson(res, 200, out);
   }
 
   private double storeBytes() {

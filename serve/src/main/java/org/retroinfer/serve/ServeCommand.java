@@ -1,11 +1,14 @@
 package org.retroinfer.serve;
 
 import java.io.PrintWriter;
+import java.net.URI;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.RemoteContextStore;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -18,14 +21,27 @@ import picocli.CommandLine.Spec;
         + " GET /v1/models) that reuses the longest stored prefix of every prompt, across"
         + " sessions and restarts, and stores long prompts for later requests.",
         "Also GET /health, GET /metrics (Prometheus) and the admin API /admin/contexts (list,"
-            + " pin, delete). Stops gracefully on Ctrl-C or SIGTERM."})
+            + " pin, delete). Stops gracefully on Ctrl-C or SIGTERM.",
+        "Several servers share contexts through --store http://HOST:PORT/INDEX (an OpenSearch"
+            + " cluster with the retroinfer plugin): each looks in its --cache first, fetches a"
+            + " longer prefix of the request's tenant from the cluster into the cache, and puts"
+            + " what it stores into the cluster in the background."})
 public final class ServeCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--store", paramLabel = "DIR", description = "The context store directory"
-      + " (default: $XDG_DATA_HOME/retroinfer/store or ~/.local/share/retroinfer/store); created if"
-      + " missing. A directory only: a remote store (http://HOST:PORT/INDEX) is refused.")
+  @Option(names = "--store", paramLabel = "DIR|URL", description = "The context store directory"
+      + " (default: $XDG_DATA_HOME/retroinfer/store or ~/.local/share/retroinfer/store; created if"
+      + " missing), or a store shared with other servers in an OpenSearch cluster with the"
+      + " retroinfer plugin, http://HOST:PORT/INDEX: then --cache is this server's local copy of"
+      + " what it uses, and what it stores is also put there.")
   String store;
+
+  @Option(names = "--cache", paramLabel = "DIR", description = "With --store http://...: the"
+      + " local store that caches the remote one (eviction, pins and the admin API act on it; kept"
+      + " across restarts; give each server on a host its own). Default:"
+      + " $XDG_CACHE_HOME/retroinfer/serve-cache/HOST_PORT_INDEX or"
+      + " ~/.cache/retroinfer/serve-cache/HOST_PORT_INDEX.")
+  Path cache;
 
   @Option(names = "--model", paramLabel = "DIR",
       description = "Checkpoint directory (default: the shipped models/bytecode-llama-10m).")
@@ -52,7 +68,8 @@ public final class ServeCommand implements Callable<Integer> {
   int storeMinTokens;
 
   @Option(names = "--store-capacity", paramLabel = "BYTES", defaultValue = "0",
-      description = "The store's capacity in bytes (suffixes k, m, g: 1024-based); beyond it the"
+      description = "The store's (with a remote store: the local cache's) capacity in bytes"
+          + " (suffixes k, m, g: 1024-based); beyond it the"
           + " least recently used unpinned contexts are evicted (default 0: unbounded).")
   String capacity;
 
@@ -93,9 +110,10 @@ public final class ServeCommand implements Callable<Integer> {
     atLeast("--store-min-tokens", storeMinTokens, 0);
     atLeast("--max-body-bytes", maxBody, 1);
     atLeast("--shutdown-grace", grace, 0);
-    OpenAiServer.Options o = new OpenAiServer.Options(storeDirectory(), model, host, port, apiKeys,
-        storeMinTokens, bytes(capacity), threads, queue, maxBody, Duration.ofSeconds(grace),
-        !noWarmUp);
+    String remote = remoteStore();
+    OpenAiServer.Options o = new OpenAiServer.Options(storeDirectory(remote), model, host, port,
+        apiKeys, storeMinTokens, bytes(capacity), threads, queue, maxBody,
+        Duration.ofSeconds(grace), !noWarmUp, remote);
     OpenAiServer server = OpenAiServer.start(o);
     CountDownLatch stopped = new CountDownLatch(1);
     // Ctrl-C or a TERM: the JVM runs this hook, then exits with 130 or 143, as after any signal
@@ -112,7 +130,7 @@ public final class ServeCommand implements Callable<Integer> {
       }
     }, "retroinfer-serve-shutdown"));
     out.printf("retroinfer serve: listening on http://%s:%d/v1 (model %s, store %s, %s)%n", host,
-        server.port(), server.modelId(), server.storeDirectory(), server.tenancy());
+        server.port(), server.modelId(), server.storeDescription(), server.tenancy());
     out.flush();
     stopped.await();
     return 0;
@@ -125,17 +143,52 @@ public final class ServeCommand implements Callable<Integer> {
     }
   }
 
-  private Path storeDirectory() {
-    if (store == null) {
-      return ContextStore.defaultDirectory();
+  /** The remote store's URL (checked), or null for a store directory. */
+  private String remoteStore() {
+    if (!RemoteContextStore.isRemote(store)) {
+      if (cache != null) {
+        throw new ParameterException(spec.commandLine(), "--cache is the local cache of a remote"
+            + " store; give it with --store http://HOST:PORT/INDEX, or drop it (--store DIR is"
+            + " used directly)");
+      }
+      return null;
     }
-    if (store.startsWith("http://") || store.startsWith("https://")) {
-      throw new ParameterException(spec.commandLine(), "--store " + store + ": serve keeps its"
-          + " contexts in a store directory (it stores prompts, pins and evicts there); give"
-          + " --store DIR. An OpenSearch store is read and written by 'retroinfer store"
-          + " list|put|get|delete', 'inspect' and 'explain' with --store " + store);
+    try {
+      RemoteContextStore.of(store);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), "--store: " + e.getMessage());
     }
-    return Path.of(store);
+    return store;
+  }
+
+  /** The local store: --store DIR, or with a remote store the cache directory. */
+  private Path storeDirectory(String remote) {
+    Path dir;
+    if (remote != null) {
+      dir = cache != null ? cache : defaultCache(remote);
+      if (Files.exists(dir) && !Files.isDirectory(dir)) {
+        throw new ParameterException(spec.commandLine(), "--cache " + dir + " is a file; give a"
+            + " directory (created if missing)");
+      }
+      return dir;
+    }
+    dir = store == null ? ContextStore.defaultDirectory() : Path.of(store);
+    if (Files.exists(dir) && !Files.isDirectory(dir)) {
+      throw new ParameterException(spec.commandLine(), "--store " + dir + " is a file; give a"
+          + " store directory (created if missing) or http://HOST:PORT/INDEX");
+    }
+    return dir;
+  }
+
+  /** {@code $XDG_CACHE_HOME/retroinfer/serve-cache/HOST_PORT_INDEX}, else under {@code ~/.cache}. */
+  static Path defaultCache(String remote) {
+    String xdg = System.getenv("XDG_CACHE_HOME");
+    Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg)
+        : Path.of(System.getProperty("user.home"), ".cache");
+    URI u = URI.create(remote);
+    String name = (u.getHost() + "_" + (u.getPort() < 0 ? "80" : u.getPort()) + "_"
+        + u.getPath().replaceAll("^/+|/+$", "")).replaceAll("[^A-Za-z0-9._-]", "_");
+    return base.resolve("retroinfer").resolve("serve-cache").resolve(name);
   }
 
   private long bytes(String text) {

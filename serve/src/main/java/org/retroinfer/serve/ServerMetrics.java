@@ -13,7 +13,8 @@ import java.util.function.DoubleSupplier;
 /**
  * What {@code GET /metrics} shows, in Prometheus' text format: requests by endpoint and status,
  * tokens (prompt, completion, reused from the store), prefix lookups and hits, the time to the first
- * token, requests running and waiting, evictions, and the store's size.
+ * token, requests running and waiting, evictions, and the store's size; with a remote store, its
+ * lookups, hits, fetched bytes and fetch time, and the puts sent to it and those that failed.
  */
 final class ServerMetrics {
   final PrometheusRegistry registry = new PrometheusRegistry();
@@ -36,6 +37,32 @@ final class ServerMetrics {
       .help("Stored contexts evicted to keep the store within its capacity").register(registry);
   final Counter rejected = Counter.builder().name("retroinfer_rejected_requests_total")
       .help("Requests refused with 429 because the queue was full").register(registry);
+  final Counter remoteLookups = Counter.builder().name("retroinfer_remote_lookups_total")
+      .help("Prompts looked up in the remote store because the local cache had a shorter prefix")
+      .register(registry);
+  final Counter remoteHits = Counter.builder().name("retroinfer_remote_hits_total")
+      .help("Prompts that reused a prefix fetched from the remote store into the local cache")
+      .register(registry);
+  final Counter remoteFetchedBytes = Counter.builder().name("retroinfer_remote_fetched_bytes_total")
+      .help("Bytes of contexts fetched from the remote store").register(registry);
+  final Histogram remoteFetchSeconds = Histogram.builder()
+      .name("retroinfer_remote_fetch_seconds")
+      .help("Time of a fetch from the remote store: lookup, transfer, verification, copy into the"
+          + " local cache")
+      .classicOnly()
+      .classicUpperBounds(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+      .register(registry);
+  final Counter remoteFetchFailures = Counter.builder()
+      .name("retroinfer_remote_fetch_failures_total")
+      .help("Remote lookups or fetches that failed (the request went on with the local cache)")
+      .register(registry);
+  final Counter remotePuts = Counter.builder().name("retroinfer_remote_puts_total")
+      .help("Contexts sent to the remote store").register(registry);
+  final Counter remotePutBytes = Counter.builder().name("retroinfer_remote_put_bytes_total")
+      .help("Bytes of the contexts sent to the remote store").register(registry);
+  final Counter remotePutFailures = Counter.builder().name("retroinfer_remote_put_failures_total")
+      .help("Contexts that could not be sent to the remote store (they stay in the local cache)")
+      .register(registry);
   final Histogram timeToFirstToken = Histogram.builder()
       .name("retroinfer_time_to_first_token_seconds")
       .help("From the start of a request's work to its first generated token (prefix lookup, load,"

@@ -50,8 +50,9 @@ import org.retroinfer.wave.kv.KvDType;
  * class): installed from the zip the build made with the distribution's own bin/opensearch-plugin;
  * the codec registered; contexts put, found, served back bit for bit, listed, inspected and deleted
  * through the REST API, with tenant and model isolation and bad input rejected with 4xx JSON
- * errors; two hosts sharing a context through the store, inspect and explain commands; and, last,
- * every context served bit for bit after the node holding the primary stops.
+ * errors; two hosts sharing a context through the store, inspect and explain commands; two
+ * {@code retroinfer serve} instances sharing a prompt's prefix through the cluster, per tenant; and,
+ * last, every context served bit for bit after the node holding the primary stops.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class RealServerTest {
@@ -386,6 +387,122 @@ class RealServerTest {
         id, "--json");
     assertEquals(0, cli(new org.retroinfer.app.cli.StoreCommand(), "list", "--store", url,
         "--tenant", "acme", "--json").size());
+  }
+
+  @Test
+  @Order(5)
+  void twoServersShareAPrefixThroughTheClusterAndNeverAcrossTenants() throws Exception {
+    long seed = new SplittableRandom().nextLong();
+    String url = "http://127.0.0.1:" + server.httpPort() + "/serve-" + Math.floorMod(seed, 1000);
+    Path keys = work.resolve("keys-" + seed + ".txt");
+    Files.writeString(keys, "key-acme acme\nkey-globex globex\n");
+    String prompt = new String(org.retroinfer.model.eval.PythonCorpus.fallback()
+        .text(700, new SplittableRandom(seed)), StandardCharsets.US_ASCII);
+    int promptTokens = prompt.length() + 1; // and the document-start token
+    Map<String, Object> request = Map.of("prompt", prompt, "max_tokens", 8, "temperature", 0);
+    // two servers, each with a cache directory of its own, sharing the cluster's index
+    try (org.retroinfer.serve.OpenAiServer a = serve(work.resolve("cache-a-" + seed), keys, url);
+        org.retroinfer.serve.OpenAiServer b = serve(work.resolve("cache-b-" + seed), keys, url)) {
+      // A computes the prompt, stores it in its cache and puts it into the cluster (background)
+      com.fasterxml.jackson.databind.JsonNode first = complete(a, "key-acme", request);
+      assertEquals(0, cachedTokens(first), first.toString());
+      awaitMetric(a, "retroinfer_remote_puts_total", 1);
+      assertEquals(0, metric(a, "retroinfer_remote_put_failures_total"));
+
+      // B has nothing cached: it fetches A's context and reuses all of it, with A's tokens
+      com.fasterxml.jackson.databind.JsonNode second = complete(b, "key-acme", request);
+      assertEquals(promptTokens, cachedTokens(second), second.toString());
+      assertEquals(first.at("/choices/0/text").asText(), second.at("/choices/0/text").asText(),
+          "the same greedy tokens as the server that computed the prompt; seed " + seed);
+      assertEquals(1, metric(b, "retroinfer_remote_hits_total"));
+      assertTrue(metric(b, "retroinfer_remote_fetched_bytes_total") > 0);
+      assertEquals(0, metric(b, "retroinfer_stored_contexts_total"), "nothing computed, nothing stored");
+      // now in B's cache: the next request is served from it without asking the cluster again
+      assertEquals(promptTokens, cachedTokens(complete(b, "key-acme", request)));
+      assertEquals(1, metric(b, "retroinfer_remote_lookups_total"));
+
+      // another tenant reuses nothing of acme's, though B has it cached and the cluster holds it
+      com.fasterxml.jackson.databind.JsonNode globex = complete(b, "key-globex", request);
+      assertEquals(0, cachedTokens(globex), globex.toString());
+      assertEquals(1, metric(b, "retroinfer_remote_hits_total"));
+      // and shares its own: B put globex's prompt, which A then reuses for globex
+      awaitMetric(b, "retroinfer_remote_puts_total", 1);
+      assertEquals(promptTokens, cachedTokens(complete(a, "key-globex", request)));
+      assertEquals(1, metric(a, "retroinfer_remote_hits_total"));
+
+      // admin delete on B removes acme's context from B's cache and from the cluster, so that no
+      // server fetches it again (A keeps its cached copy until it evicts it)
+      String id = adminIds(b, "key-acme").get(0);
+      HttpResponse<String> deleted = http(b, "key-acme", "DELETE", "/admin/contexts/" + id, null);
+      assertEquals(200, deleted.statusCode(), deleted.body());
+      assertTrue(deleted.body().contains("\"remote\":true"), deleted.body());
+      assertEquals(List.of(), adminIds(b, "key-acme"));
+      assertEquals(List.of(), org.retroinfer.store.RemoteContextStore.of(url).list("acme", null));
+      assertEquals(0, cachedTokens(complete(b, "key-acme", request)));
+      assertEquals(List.of(id), adminIds(a, "key-acme"));
+    }
+  }
+
+  static org.retroinfer.serve.OpenAiServer serve(Path cache, Path keys, String url)
+      throws Exception {
+    return org.retroinfer.serve.OpenAiServer.start(org.retroinfer.serve.OpenAiServer.Options
+        .of(cache).withApiKeys(keys).withStorePolicy(256, 0).withRemoteStore(url));
+  }
+
+  static HttpResponse<String> http(org.retroinfer.serve.OpenAiServer s, String key, String method,
+      String path, Object body) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:"
+        + s.port() + path)).header("Authorization", "Bearer " + key);
+    b.method(method, body == null ? HttpRequest.BodyPublishers.noBody()
+        : HttpRequest.BodyPublishers.ofString(new com.fasterxml.jackson.databind.ObjectMapper()
+            .writeValueAsString(body)));
+    if (body != null) {
+      b.header("Content-Type", "application/json");
+    }
+    try (java.net.http.HttpClient c = java.net.http.HttpClient.newHttpClient()) {
+      return c.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+  }
+
+  static com.fasterxml.jackson.databind.JsonNode complete(org.retroinfer.serve.OpenAiServer s,
+      String key, Map<String, Object> request) throws Exception {
+    HttpResponse<String> r = http(s, key, "POST", "/v1/completions", request);
+    assertEquals(200, r.statusCode(), r.body());
+    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body());
+  }
+
+  static int cachedTokens(com.fasterxml.jackson.databind.JsonNode completion) {
+    return completion.at("/usage/prompt_tokens_details/cached_tokens").asInt();
+  }
+
+  static List<String> adminIds(org.retroinfer.serve.OpenAiServer s, String key) throws Exception {
+    HttpResponse<String> r = http(s, key, "GET", "/admin/contexts", null);
+    assertEquals(200, r.statusCode(), r.body());
+    List<String> ids = new java.util.ArrayList<>();
+    for (com.fasterxml.jackson.databind.JsonNode n : new com.fasterxml.jackson.databind
+        .ObjectMapper().readTree(r.body()).get("data")) {
+      ids.add(n.get("id").asText());
+    }
+    return ids;
+  }
+
+  static double metric(org.retroinfer.serve.OpenAiServer s, String name) throws Exception {
+    String text = http(s, "unused", "GET", "/metrics", null).body();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^" + name + " (\\S+)$")
+        .matcher(text);
+    assertTrue(m.find(), name + " in\n" + text);
+    return Double.parseDouble(m.group(1));
+  }
+
+  /** Waits (up to a minute) for a background put: the metric reaches {@code at least}. */
+  static void awaitMetric(org.retroinfer.serve.OpenAiServer s, String name, double atLeast)
+      throws Exception {
+    long until = System.nanoTime() + 60_000_000_000L;
+    while (metric(s, name) < atLeast) {
+      assertEquals(0, metric(s, "retroinfer_remote_put_failures_total"), "a put failed");
+      assertTrue(System.nanoTime() < until, name + " stayed below " + atLeast);
+      Thread.sleep(50);
+    }
   }
 
   /** Last: it stops a node. */

@@ -440,6 +440,28 @@ class RealServerTest {
       assertEquals(List.of(), org.retroinfer.store.RemoteContextStore.of(url).list("acme", null));
       assertEquals(0, cachedTokens(complete(b, "key-acme", request)));
       assertEquals(List.of(id), adminIds(a, "key-acme"));
+      awaitMetric(b, "retroinfer_remote_puts_total", 2); // B computed it again, and put it again
+
+      // the cluster's index closed: lookups and puts fail, requests do not (a warning each, counted)
+      String index = url.substring(url.lastIndexOf('/') + 1);
+      HttpResponse<String> closed = server.send(json("POST", "/" + index + "/_close", "{}"));
+      assertEquals(200, closed.statusCode(), closed.body());
+      String other = new String(org.retroinfer.model.eval.PythonCorpus.fallback()
+          .text(600, new SplittableRandom(seed + 1)), StandardCharsets.US_ASCII);
+      com.fasterxml.jackson.databind.JsonNode alone = complete(a, "key-acme",
+          Map.of("prompt", other, "max_tokens", 4, "temperature", 0));
+      assertEquals(0, cachedTokens(alone), alone.toString());
+      assertEquals(1, metric(a, "retroinfer_remote_fetch_failures_total"));
+      long until = System.nanoTime() + 60_000_000_000L;
+      while (metric(a, "retroinfer_remote_put_failures_total") < 1) {
+        assertTrue(System.nanoTime() < until, "the put to a closed index never failed");
+        Thread.sleep(50);
+      }
+      assertEquals(1, metric(a, "retroinfer_remote_puts_total"), "only the first put went through");
+      // still stored in A's cache: reused there
+      assertEquals(other.length() + 1, cachedTokens(complete(a, "key-acme",
+          Map.of("prompt", other, "max_tokens", 4, "temperature", 0))));
+      assertEquals(200, server.send(json("POST", "/" + index + "/_open", "{}")).statusCode());
     }
   }
 

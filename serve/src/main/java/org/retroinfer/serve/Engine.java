@@ -186,7 +186,12 @@ final class Engine implements AutoCloseable {
           local.map(m -> m.matchedTokens()).orElse(0));
       if (id != null) {
         keeper.used(id);
-        keeper.evictToCapacity();
+        try {
+          keeper.evictToCapacity();
+        } catch (IOException | RuntimeException e) {
+          LOG.log(System.Logger.Level.WARNING, "could not evict from the store after a fetch from"
+              + " the remote store (the request goes on): " + e.getMessage());
+        }
       }
       checkCancelled();
       return id;

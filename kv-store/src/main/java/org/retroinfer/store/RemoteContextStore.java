@@ -39,11 +39,24 @@ public final class RemoteContextStore {
   private final URI base;
   private final String index;
   private final HttpClient http;
+  private final Duration requestTimeout; // null: a request may wait for its answer indefinitely
 
-  private RemoteContextStore(URI base, String index) {
+  private RemoteContextStore(URI base, String index, HttpClient http, Duration requestTimeout) {
     this.base = base;
     this.index = index;
-    this.http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    this.http = http;
+    this.requestTimeout = requestTimeout;
+  }
+
+  /**
+   * The same store, whose requests fail with an {@link IOException} when their answer has not
+   * begun within {@code timeout} (a server that must not hang on a stalled cluster).
+   */
+  public RemoteContextStore withRequestTimeout(Duration timeout) {
+    if (timeout.isNegative() || timeout.isZero()) {
+      throw new IllegalArgumentException("a request timeout must be positive, got " + timeout);
+    }
+    return new RemoteContextStore(base, index, http, timeout);
   }
 
   /** Whether a {@code --store} value names a remote store ({@code http://} or {@code https://}). */
@@ -61,7 +74,7 @@ public final class RemoteContextStore {
           + " lower-case OpenSearch index name, got '" + location + "'");
     }
     return new RemoteContextStore(URI.create(uri.getScheme() + "://" + uri.getRawAuthority()),
-        path);
+        path, HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build(), null);
   }
 
   @Override
@@ -250,9 +263,19 @@ public final class RemoteContextStore {
   }
 
   private HttpResponse<byte[]> http(HttpRequest.Builder b) throws IOException {
+    if (requestTimeout != null) {
+      b.timeout(requestTimeout);
+    }
     try {
       return http.send(b.header("Accept", "application/json").build(),
           HttpResponse.BodyHandlers.ofByteArray());
+    } catch (java.net.http.HttpConnectTimeoutException e) {
+      throw new IOException("cannot connect to the remote store " + this + " (no connection"
+          + " within 10 s): is OpenSearch running there with the retroinfer plugin?", e);
+    } catch (java.net.http.HttpTimeoutException e) {
+      long ms = requestTimeout.toMillis();
+      throw new IOException("the remote store " + this + " did not answer within "
+          + (ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms"), e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted while talking to " + this, e);

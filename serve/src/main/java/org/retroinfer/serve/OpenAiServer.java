@@ -54,6 +54,8 @@ import org.retroinfer.wave.WaveConfig;
 public final class OpenAiServer implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int MAX_STOPS = 4;
+  /** How long a call to the remote store may wait for the start of its answer. */
+  static final Duration REMOTE_TIMEOUT = Duration.ofSeconds(60);
 
   /**
    * How to run a server.
@@ -169,7 +171,8 @@ public final class OpenAiServer implements AutoCloseable {
     ApiKeys keys = o.apiKeys() == null ? ApiKeys.none() : ApiKeys.read(o.apiKeys());
     RemoteContextStore remoteStore = null;
     if (o.remoteStore() != null) {
-      remoteStore = RemoteContextStore.of(o.remoteStore());
+      // a stalled cluster fails a lookup (the request goes on) instead of holding a compute thread
+      remoteStore = RemoteContextStore.of(o.remoteStore()).withRequestTimeout(REMOTE_TIMEOUT);
       RemoteTier.probe(remoteStore); // a wrong address fails here, before the model loads
     }
     ModelDirectory dir = o.model() == null ? ModelDirectory.shipped() : ModelDirectory.of(o.model());

@@ -47,8 +47,12 @@ import org.retroinfer.wave.WaveConfig;
  *   <li>{@code GET /health}, {@code GET /metrics} ({@link ServerMetrics}), and the admin API of the
  *       caller's tenant: {@code GET /admin/contexts}, {@code POST|DELETE /admin/contexts/ID/pin},
  *       {@code DELETE /admin/contexts/ID}.
- *   <li>Errors are OpenAI's JSON ({@code {"error": {...}}}) with 400, 401, 404, 413, 429, 500 or
- *       503.
+ *   <li>With a remote store ({@link Options#remoteStore}, shared with other servers), the store is
+ *       this server's local cache of it ({@link RemoteTier}): longer prefixes are fetched from the
+ *       remote, stored prompts are put there in the background, and an admin delete removes the
+ *       remote copy too; eviction and pins act on the cache.
+ *   <li>Errors are OpenAI's JSON ({@code {"error": {...}}}) with 400, 401, 404, 413, 429, 500,
+ *       502 (the remote store failed an admin delete) or 503.
  * </ul>
  */
 public final class OpenAiServer implements AutoCloseable {

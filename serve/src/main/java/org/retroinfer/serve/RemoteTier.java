@@ -193,6 +193,9 @@ final class RemoteTier {
   private void put(ContextStore.Scope scope, String tenantSalt, String id) {
     Path dir = work.resolve("put-" + UUID.randomUUID());
     try {
+      if (scope.info(id).isEmpty()) {
+        return; // deleted (by the admin API) or evicted since it was stored: nothing to share
+      }
       ContextStore.Stored stored = scope.stored(id);
       int[] tokens = stored.tokens();
       try (ReusedContext c = scope.load(id, tokens, tokens.length, false);

@@ -416,6 +416,9 @@ class RealServerTest {
           "the same greedy tokens as the server that computed the prompt; seed " + seed);
       assertEquals(1, metric(b, "retroinfer_remote_hits_total"));
       assertTrue(metric(b, "retroinfer_remote_fetched_bytes_total") > 0);
+      System.out.printf("RealServerTest: serve B fetched %d tokens (%.0f bytes) in %.3f s%n",
+          promptTokens, metric(b, "retroinfer_remote_fetched_bytes_total"),
+          metric(b, "retroinfer_remote_fetch_seconds_sum"));
       assertEquals(0, metric(b, "retroinfer_stored_contexts_total"), "nothing computed, nothing stored");
       // now in B's cache: the next request is served from it without asking the cluster again
       assertEquals(promptTokens, cachedTokens(complete(b, "key-acme", request)));

@@ -16,13 +16,9 @@ import org.apache.lucene.index.LeafReaderContext;
 import org.apache.lucene.index.NumericDocValues;
 import org.apache.lucene.index.PostingsEnum;
 import org.apache.lucene.index.Term;
-import org.apache.lucene.search.BooleanClause;
-import org.apache.lucene.search.BooleanQuery;
 import org.apache.lucene.search.DocIdSetIterator;
 import org.apache.lucene.search.IndexSearcher;
-import org.apache.lucene.search.Query;
 import org.apache.lucene.search.TermQuery;
-import org.apache.lucene.search.TopDocs;
 import org.apache.lucene.util.Bits;
 import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.WaveConfig;
@@ -52,7 +48,7 @@ public final class ContextReader {
 
   /** Whether a complete context {@code contextId} is visible in {@code reader}. */
   public static boolean contains(IndexReader reader, String contextId) throws IOException {
-    return searcher(reader).count(metaQuery(contextId)) > 0;
+    return metaDocs(reader, contextId).length > 0;
   }
 
   /** The ids of the complete contexts visible in {@code reader}, sorted. */
@@ -89,18 +85,17 @@ public final class ContextReader {
 
   private static LoadedContext load(IndexReader reader, String contextId, AutoCloseable release)
       throws IOException {
-    IndexSearcher searcher = searcher(reader);
-    TopDocs meta = searcher.search(metaQuery(contextId), 2);
-    if (meta.scoreDocs.length == 0) {
+    int[] meta = metaDocs(reader, contextId);
+    if (meta.length == 0) {
       throw new IllegalArgumentException("no context '" + contextId + "' in this index (or it is"
           + " not committed / not visible to this reader yet)");
     }
-    if (meta.scoreDocs.length > 1) {
-      throw new CorruptIndexException("context '" + contextId + "' has "
-          + meta.totalHits.value() + " metadata documents; write contexts with ContextWriter,"
-          + " which replaces a context of the same id", contextId);
+    if (meta.length > 1) {
+      throw new CorruptIndexException("context '" + contextId + "' has " + meta.length
+          + " metadata documents; write contexts with ContextWriter, which replaces a context of"
+          + " the same id", contextId);
     }
-    Document m = searcher.storedFields().document(meta.scoreDocs[0].doc);
+    Document m = reader.storedFields().document(meta[0]);
     Meta info = Meta.of(m, contextId);
 
     List<LeafPositions> leaves = new ArrayList<>();
@@ -153,12 +148,10 @@ public final class ContextReader {
     return s;
   }
 
-  private static Query metaQuery(String contextId) {
-    return new BooleanQuery.Builder()
-        .add(new TermQuery(new Term(ContextFields.CONTEXT, contextId)), BooleanClause.Occur.FILTER)
-        .add(new TermQuery(new Term(ContextFields.KIND, ContextFields.KIND_META)),
-            BooleanClause.Occur.FILTER)
-        .build();
+  /** The live metadata documents of context {@code contextId} (one, unless the index is bad). */
+  private static int[] metaDocs(IndexReader reader, String contextId) throws IOException {
+    return KeyLookup.liveDocs(reader, new Term(ContextFields.KIND, ContextFields.KIND_META),
+        new Term(ContextFields.CONTEXT, contextId));
   }
 
   /** The metadata document of a context. */

@@ -16,6 +16,7 @@ import org.apache.lucene.search.VectorScorer;
 import org.apache.lucene.store.IndexInput;
 import org.apache.lucene.util.Bits;
 import org.apache.lucene.util.FixedBitSet;
+import org.retroinfer.wave.index.ClusterSpreads;
 import org.retroinfer.wave.index.ClusteredSegment;
 import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.wave.kv.VectorStore;
@@ -165,6 +166,9 @@ public final class WaveField {
     }
     if (valueInfo != null) {
       in.seek(in.getFilePointer() + 4L * clusters * dim);
+    }
+    if (reader.version() >= WaveVectorsFormat.VERSION_SPREADS) {
+      in.seek(in.getFilePointer() + 4L * clusters + 8L * dim);
     }
     byte[] bytes = new byte[0];
     for (int c = 0; c < clusters; c++) {
@@ -316,6 +320,39 @@ public final class WaveField {
     return out;
   }
 
+  /** The format version of the segment files this field was read from. */
+  int formatVersion() {
+    return reader.version();
+  }
+
+  /**
+   * The keys' spread statistics of wave segment {@code s}, as stored with it; null for a segment
+   * written before the format stored them (version {@value WaveVectorsFormat#VERSION_START}).
+   *
+   * @throws CorruptIndexException if the stored statistics are not finite and non-negative
+   */
+  public ClusterSpreads spreads(int s) throws IOException {
+    if (reader.version() < WaveVectorsFormat.VERSION_SPREADS) {
+      return null;
+    }
+    int clusters = segClusterStart[s + 1] - segClusterStart[s];
+    IndexInput in = reader.clusterInput().clone();
+    in.seek(clusterBlockOffset[s] + 4L * (clusters + 1) + 4L * clusters * dim
+        + (valueInfo != null ? 4L * clusters * dim : 0));
+    float[] spreads = new float[clusters];
+    in.readFloats(spreads, 0, clusters);
+    double[] deviations = new double[dim];
+    for (int t = 0; t < dim; t++) {
+      deviations[t] = Double.longBitsToDouble(in.readLong());
+    }
+    try {
+      return new ClusterSpreads(spreads, deviations);
+    } catch (IllegalArgumentException e) {
+      throw new CorruptIndexException("field '" + info.name + "', wave segment " + s
+          + ": bad spread statistics: " + e.getMessage(), in, e);
+    }
+  }
+
   /** The postings of cluster {@code c}: its member doc ids. */
   public RoaringBitmap postings(int c) {
     return RoaringBitmap.bitmapOf(Arrays.copyOfRange(rowToDoc, clusterRowStart[c],
@@ -397,7 +434,7 @@ public final class WaveField {
       offsets[c - c0] = clusterRowStart[c] - segRowStart[s];
     }
     return new ClusteredSegment(dim, firstPosition, localIndex.clone(), offsets, centroids(s),
-        valueSums(s));
+        valueSums(s), spreads(s));
   }
 
   private void requirePaired() {

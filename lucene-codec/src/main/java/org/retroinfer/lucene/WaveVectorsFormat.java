@@ -9,6 +9,7 @@ import org.apache.lucene.codecs.lucene99.Lucene99HnswVectorsFormat;
 import org.apache.lucene.index.SegmentReadState;
 import org.apache.lucene.index.SegmentWriteState;
 import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.index.ClusterSpreads;
 import org.retroinfer.wave.kv.KvDType;
 
 /**
@@ -97,6 +98,12 @@ import org.retroinfer.wave.kv.KvDType;
  *       cluster non-empty;
  *   <li>{@code float[clusters * dim]} centroids (float32, the mean of the stored member vectors);
  *   <li>{@code float[clusters * dim]} value sums (float32, only when paired);
+ *   <li>since version {@value #VERSION_SPREADS}: {@code float[clusters]} spreads (each cluster's
+ *       mean squared distance of its stored keys to its centroid) and {@code double[dim]} deviation
+ *       sums (per dimension, the squared deviations of the segment's keys from their centroids),
+ *       wave-core's {@link ClusterSpreads} computed from the rows as stored, so that a context opens
+ *       without reading its keys; a version {@value #VERSION_START} segment has none, and a reader
+ *       computes them from the keys;
  *   <li>per cluster: {@code vint} byte length, then the cluster's postings as a RoaringBitmap in the
  *       portable serialization format. Row {@code offsets[c] + i} is the {@code i}-th smallest doc
  *       id of cluster {@code c}.
@@ -134,7 +141,9 @@ public final class WaveVectorsFormat extends KnnVectorsFormat {
   public static final String CLUSTERS_CODEC = "RetroInferWaveClusters";
   public static final String DATA_CODEC = "RetroInferWaveData";
   public static final int VERSION_START = 0;
-  public static final int VERSION_CURRENT = VERSION_START;
+  /** Cluster blocks carry the keys' spread statistics ({@link ClusterSpreads}). */
+  public static final int VERSION_SPREADS = 1;
+  public static final int VERSION_CURRENT = VERSION_SPREADS;
 
   /** Largest vector dimension accepted. */
   public static final int MAX_DIMENSIONS = 4096;

@@ -43,6 +43,8 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
   private IndexInput dataInput;
   private MemorySegment dataMemory;
   private KnnVectorsReader byteReader;
+  /** The format version of the segment's files. */
+  private int version;
 
   WaveVectorsReader(WaveVectorsFormat format, SegmentReadState state) throws IOException {
     this.format = format;
@@ -73,6 +75,7 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
           CodecUtil.checkFooter(meta, prior);
         }
       }
+      this.version = version;
       clusterInput = open(state, WaveVectorsFormat.CLUSTERS_EXTENSION,
           WaveVectorsFormat.CLUSTERS_CODEC, version);
       CodecUtil.checksumEntireFile(clusterInput);
@@ -234,6 +237,11 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
   }
 
   // ---- access for WaveField ----
+
+  /** The format version of this segment's files ({@link WaveVectorsFormat#VERSION_CURRENT}...). */
+  int version() {
+    return version;
+  }
 
   IndexInput clusterInput() {
     return clusterInput;

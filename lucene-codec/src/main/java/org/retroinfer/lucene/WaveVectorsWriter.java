@@ -24,6 +24,7 @@ import org.apache.lucene.index.VectorEncoding;
 import org.apache.lucene.store.IndexOutput;
 import org.apache.lucene.util.IOUtils;
 import org.apache.lucene.util.RamUsageEstimator;
+import org.retroinfer.wave.index.ClusterSpreads;
 import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.wave.kv.VectorStore;
 import org.roaringbitmap.RoaringBitmap;
@@ -333,6 +334,13 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
       for (float f : b.valueSums()) {
         clusters.writeInt(Float.floatToRawIntBits(f));
       }
+    }
+    ClusterSpreads spreads = ClusterSpreads.of(b.keys(), 0, offsets, b.centroids());
+    for (float f : spreads.spreads()) {
+      clusters.writeInt(Float.floatToRawIntBits(f));
+    }
+    for (double d : spreads.deviationSums()) {
+      clusters.writeLong(Double.doubleToRawLongBits(d));
     }
     int[] rowDocs = b.rowDocs();
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();

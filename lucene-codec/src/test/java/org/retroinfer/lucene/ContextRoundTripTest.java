@@ -214,8 +214,9 @@ class ContextRoundTripTest {
 
   static void assertSameCaches(ContextCache original,
       java.util.function.BiFunction<Integer, Integer, WaveHeadCache> other) {
-    for (int l = 0; l < SHAPE.layers(); l++) {
-      for (int h = 0; h < SHAPE.kvHeads(); h++) {
+    AttentionShape shape = original.shape();
+    for (int l = 0; l < shape.layers(); l++) {
+      for (int h = 0; h < shape.kvHeads(); h++) {
         WaveHeadCache a = (WaveHeadCache) original.head(l, h);
         WaveHeadCache b = other.apply(l, h);
         String where = "layer " + l + ", head " + h;
@@ -237,7 +238,13 @@ class ContextRoundTripTest {
           assertArrayEquals(sa.offsets(), sb.offsets(), where + " segment " + s + " offsets");
           assertArrayEquals(sa.centroids(), sb.centroids(), 0f, where + " centroids");
           assertArrayEquals(sa.valueSums(), sb.valueSums(), 0f, where + " value sums");
+          assertArrayEquals(sa.spreads().spreads(), sb.spreads().spreads(), 0f,
+              where + " segment " + s + " cluster spreads");
+          assertArrayEquals(sa.spreads().deviationSums(), sb.spreads().deviationSums(), 0d,
+              where + " segment " + s + " deviation sums");
         }
+        assertArrayEquals(ia.spreads(), ib.spreads(), 0f, where + " spreads");
+        assertArrayEquals(ia.spreadShape(), ib.spreadShape(), 0f, where + " spread shape");
         assertSameRows(ia.keys(), ib.keys(), where + " indexed keys");
         assertSameRows(ia.values(), ib.values(), where + " indexed values");
       }
@@ -263,20 +270,21 @@ class ContextRoundTripTest {
    * original evaluated before and after the loaded context) until all three agree; differing data
    * would differ on every attempt.
    */
-  private static void assertSameAttention(ContextCache a, Object b, Random rnd, int queries) {
-    int width = SHAPE.queryWidth();
+  static void assertSameAttention(ContextCache a, Object b, Random rnd, int queries) {
+    AttentionShape shape = a.shape();
+    int width = shape.queryWidth();
     for (int q = 0; q < queries; q++) {
       float[] query = new float[width];
       for (int i = 0; i < width; i++) {
         query[i] = (float) (rnd.nextGaussian() * 1.5);
       }
-      for (int l = 0; l < SHAPE.layers(); l++) {
+      for (int l = 0; l < shape.layers(); l++) {
         float[] before = new float[width];
         float[] after = new float[width];
         float[] loaded = new float[width];
         for (int attempt = 0; attempt < 8; attempt++) {
           a.attend(l, query, before);
-          attend(b, l, query, loaded);
+          attend(b, shape, l, query, loaded);
           a.attend(l, query, after);
           if (java.util.Arrays.equals(before, after) && java.util.Arrays.equals(before, loaded)) {
             break;
@@ -290,10 +298,11 @@ class ContextRoundTripTest {
     }
   }
 
-  private static void attend(Object ctx, int layer, float[] query, float[] out) {
+  private static void attend(Object ctx, AttentionShape shape, int layer, float[] query,
+      float[] out) {
     if (ctx instanceof LoadedContext lc) {
-      int gw = SHAPE.groupSize() * SHAPE.headDim();
-      for (int h = 0; h < SHAPE.kvHeads(); h++) {
+      int gw = shape.groupSize() * shape.headDim();
+      for (int h = 0; h < shape.kvHeads(); h++) {
         lc.head(layer, h).attend(query, h * gw, out, h * gw);
       }
     } else {

@@ -427,8 +427,11 @@ public final class HeadLayout {
       KvDType type = config.kvType();
       this.sinkKeys = VectorStore.allocate(dim, type, Math.max(1, config.sinkTokens()));
       this.sinkValues = VectorStore.allocate(dim, type, Math.max(1, config.sinkTokens()));
-      this.tailKeys = VectorStore.allocate(dim, type, 4096);
-      this.tailValues = VectorStore.allocate(dim, type, 4096);
+      // room for the window and one update's decoded tokens: the most a tail holds in decode (a
+      // prefill that goes on grows it); opening a context then zeroes no more memory than it uses
+      int tail = config.windowTokens() + config.updateTokens() + 1;
+      this.tailKeys = VectorStore.allocate(dim, type, tail);
+      this.tailValues = VectorStore.allocate(dim, type, tail);
     }
 
     /** Sets the mean key the stored segments were centred on (null: none was stored). */
@@ -446,8 +449,8 @@ public final class HeadLayout {
     WaveIndex index() {
       if (index == null) {
         KvDType type = config.kvType();
-        // room for decode-time segments, so that the first ones do not grow the stores
-        int more = Math.max(4096, 2 * config.updateTokens());
+        // room for the first decode-time segment, so that it does not grow the stores
+        int more = config.updateTokens();
         index = inPlace.isEmpty() ? WaveIndex.empty(dim, type)
             : WaveIndex.inPlace(dim, type, inPlace, inPlaceKeys, inPlaceValues, more);
         if (centre != null) {

@@ -14,9 +14,17 @@ import java.util.Objects;
  *     every cluster non-empty
  * @param centroids {@code clusters x dim}: the plain mean of each cluster's (stored) keys
  * @param valueSums {@code clusters x dim}: the sum of each cluster's (stored) values
+ * @param spreads the keys' spread statistics when they are known (e.g. read back with a stored
+ *     segment), else null: an index then computes them from the keys when it adds the segment
  */
 public record ClusteredSegment(int dim, int firstPosition, int[] order, int[] offsets,
-    float[] centroids, float[] valueSums) {
+    float[] centroids, float[] valueSums, ClusterSpreads spreads) {
+
+  /** A segment whose spread statistics are computed from its keys when an index adds it. */
+  public ClusteredSegment(int dim, int firstPosition, int[] order, int[] offsets,
+      float[] centroids, float[] valueSums) {
+    this(dim, firstPosition, order, offsets, centroids, valueSums, null);
+  }
 
   public ClusteredSegment {
     Objects.requireNonNull(order, "order");
@@ -35,6 +43,17 @@ public record ClusteredSegment(int dim, int firstPosition, int[] order, int[] of
       throw new IllegalArgumentException("centroids and value sums must hold " + clusters + " x "
           + dim + " floats");
     }
+    if (spreads != null && (spreads.clusters() != clusters
+        || spreads.deviationSums().length != dim)) {
+      throw new IllegalArgumentException("spread statistics of " + spreads.clusters()
+          + " clusters and " + spreads.deviationSums().length + " dimensions for a segment of "
+          + clusters + " clusters of dim " + dim);
+    }
+  }
+
+  /** This segment with the given spread statistics (null: computed when an index adds it). */
+  public ClusteredSegment withSpreads(ClusterSpreads s) {
+    return new ClusteredSegment(dim, firstPosition, order, offsets, centroids, valueSums, s);
   }
 
   /** Number of clusters (all non-empty). */

@@ -37,6 +37,8 @@ public final class WaveIndex implements AutoCloseable {
   private float[] spreads = new float[0];
   /** Per dimension: the sum over indexed keys of (k - C)^2, and how many keys it holds. */
   private double[] deviationSums;
+  /** Per segment, its share of {@link #deviationSums} (kept so that a segment can be stored). */
+  private double[][] segmentDeviations = new double[0][];
   private long deviationCount;
   private float[] spreadShape = new float[0];
   private int clusters;
@@ -95,6 +97,11 @@ public final class WaveIndex implements AutoCloseable {
     }
     WaveIndex index = new WaveIndex(dim, k, v);
     try {
+      int total = 0;
+      for (ClusteredSegment seg : segments) {
+        total += seg.clusters();
+      }
+      index.reserveClusters(total); // the summaries grow once, not by doubling
       int row = 0;
       for (ClusteredSegment seg : segments) {
         index.checkSegment(seg);
@@ -136,6 +143,14 @@ public final class WaveIndex implements AutoCloseable {
     keys.appendFrom(clusteredKeys, from, from + segment.tokens());
     values.appendFrom(clusteredValues, from, from + segment.tokens());
     addSummaries(segment, rowBase);
+  }
+
+  /** Makes room for {@code total} clusters in all in the summary stores. */
+  private void reserveClusters(int total) {
+    centroids.reserve(total);
+    valueSums.reserve(total);
+    int lanes = KvKernels.lanes();
+    blockedCentroids.reserve((total + lanes - 1) / lanes * dim);
   }
 
   private void checkSegment(ClusteredSegment segment) {
@@ -182,49 +197,45 @@ public final class WaveIndex implements AutoCloseable {
     int lanes = KvKernels.lanes();
     int firstBlock = clusters / lanes;
     int endBlock = (clusters + k + lanes - 1) / lanes;
-    float[] row = new float[lanes];
-    blockedCentroids.reserve(endBlock * dim);
-    while (blockedCentroids.size() < endBlock * dim) {
-      blockedCentroids.append(row, 0); // zero rows: padding lanes score 0
+    int have = blockedCentroids.size() / dim; // blocks already there (the last may be shared)
+    // The blocks from firstBlock on, as they will be: the shared block's earlier lanes kept.
+    float[] blocked = new float[(endBlock - firstBlock) * dim * lanes];
+    if (firstBlock < have) {
+      blockedCentroids.readRows(firstBlock * dim, have * dim, blocked, 0);
     }
-    for (int b = firstBlock; b < endBlock; b++) {
+    for (int c = 0; c < k; c++) {
+      int g = clusters + c; // global cluster id
+      int at = (g / lanes - firstBlock) * dim * lanes + g % lanes;
       for (int t = 0; t < dim; t++) {
-        blockedCentroids.read(b * dim + t, row, 0);
-        for (int lane = 0; lane < lanes; lane++) {
-          int c = b * lanes + lane - clusters; // in the new segment
-          if (c >= 0 && c < k) {
-            row[lane] = cent[c * dim + t];
-          }
-        }
-        blockedCentroids.set(b * dim + t, row, 0);
+        blocked[at + t * lanes] = cent[c * dim + t];
       }
     }
+    int keep = Math.min(have, firstBlock) * dim;
+    while (blockedCentroids.size() > keep) {
+      blockedCentroids.removeLast();
+    }
+    blockedCentroids.appendAll(blocked, 0, (endBlock - firstBlock) * dim);
   }
 
   /**
-   * The spread statistics of a new segment's clusters, from the keys as stored (rows {@code
-   * rowBase} onward): each cluster's mean squared distance to its centroid, and per dimension the
-   * squared deviations summed over all indexed keys (the shape of the within-cluster spread).
+   * The spread statistics of a new segment's clusters: the ones it carries (stored with it), else
+   * computed from its keys as stored (rows {@code rowBase} onward) by {@link ClusterSpreads#of}.
+   * Per cluster, the mean squared distance to its centroid; per dimension, the squared deviations
+   * summed over all indexed keys (the shape of the within-cluster spread), segment by segment.
    */
   private void addSpreads(ClusteredSegment segment, int rowBase) {
+    ClusterSpreads s = segment.spreads() != null ? segment.spreads()
+        : ClusterSpreads.of(keys, rowBase, segment.offsets(), segment.centroids());
     if (deviationSums == null) {
       deviationSums = new double[dim];
     }
-    int[] offsets = segment.offsets();
-    float[] cent = segment.centroids();
-    float[] row = new float[dim];
-    for (int c = 0; c < segment.clusters(); c++) {
-      double sq = 0;
-      for (int m = offsets[c]; m < offsets[c + 1]; m++) {
-        keys.read(rowBase + m, row, 0);
-        for (int t = 0; t < dim; t++) {
-          double x = row[t] - cent[c * dim + t];
-          deviationSums[t] += x * x;
-          sq += x * x;
-        }
-      }
-      spreads[clusters + c] = (float) (sq / (offsets[c + 1] - offsets[c]));
+    System.arraycopy(s.spreads(), 0, spreads, clusters, s.clusters());
+    double[] seg = s.deviationSums();
+    for (int t = 0; t < dim; t++) {
+      deviationSums[t] += seg[t];
     }
+    segmentDeviations = Arrays.copyOf(segmentDeviations, segments + 1);
+    segmentDeviations[segments] = seg.clone();
     deviationCount += segment.tokens();
     double trace = 0;
     for (double v : deviationSums) {
@@ -420,7 +431,8 @@ public final class WaveIndex implements AutoCloseable {
       centroids.read(c, cent, (c - c0) * dim);
       valueSums.read(c, sums, (c - c0) * dim);
     }
-    return new ClusteredSegment(dim, first, order, offsets, cent, sums);
+    return new ClusteredSegment(dim, first, order, offsets, cent, sums,
+        new ClusterSpreads(Arrays.copyOfRange(spreads, c0, c1), segmentDeviations[s].clone()));
   }
 
   /** Off-heap bytes held. */

@@ -269,11 +269,34 @@ public final class VectorStore implements AutoCloseable {
 
   /** Appends {@code rows} rows stored back to back in {@code src} from {@code off}. */
   public void appendAll(float[] src, int off, int rows) {
-    Objects.checkFromIndexSize(off, Math.multiplyExact(rows, dim), src.length);
+    ensureWritable();
+    int n = Math.multiplyExact(rows, dim);
+    Objects.checkFromIndexSize(off, n, src.length);
     ensureCapacity(size + rows);
-    for (int r = 0; r < rows; r++) {
-      append(src, off + r * dim);
+    short[] bits = type == KvDType.FLOAT32 ? null : new short[n];
+    for (int i = 0; i < n; i++) { // all checked before any is stored: a rejected batch leaves none
+      float f = src[off + i];
+      if (!Float.isFinite(f)) {
+        throw new IllegalArgumentException("non-finite value " + f + " at row "
+            + (size + i / dim) + ", component " + (i % dim)
+            + ": keys and values must be finite numbers");
+      }
+      if (bits != null) {
+        bits[i] = type.encode16(f);
+        if (type == KvDType.FLOAT16 && Float.isInfinite(Float.float16ToFloat(bits[i]))) {
+          throw new IllegalArgumentException("value " + f + " at row " + (size + i / dim)
+              + ", component " + (i % dim) + " overflows float16 (largest 65504); store this"
+              + " context as BFLOAT16 or FLOAT32");
+        }
+      }
     }
+    long at = (size - blockRows) * rowBytes;
+    if (bits == null) {
+      MemorySegment.copy(src, off, segment, FLOAT_LE, at, n);
+    } else {
+      MemorySegment.copy(bits, 0, segment, SHORT_LE, at, n);
+    }
+    size += rows;
   }
 
   /** Appends rows {@code [from, to)} of {@code other}, which has the same dim and type: a byte copy. */
@@ -321,6 +344,45 @@ public final class VectorStore implements AutoCloseable {
     } else {
       for (int i = 0; i < dim; i++) {
         dst[off + i] = type.decode16(seg.get(SHORT_LE, base + 2L * i));
+      }
+    }
+  }
+
+  /**
+   * Copies rows {@code [from, to)} as floats into {@code dst} from {@code off}, back to back: the
+   * same values as {@link #read} row by row, in one bulk copy per region.
+   */
+  public void readRows(int from, int to, float[] dst, int off) {
+    checkRange(from, to);
+    Objects.checkFromIndexSize(off, (to - from) * dim, dst.length);
+    short[] bits = null;
+    while (from < to) {
+      int end = oneRegionEnd(from, to);
+      MemorySegment seg = regionOf(from);
+      long base = offsetIn(from);
+      int n = (end - from) * dim;
+      if (type == KvDType.FLOAT32) {
+        MemorySegment.copy(seg, FLOAT_LE, base, dst, off, n);
+      } else {
+        if (bits == null || bits.length < n) {
+          bits = new short[n];
+        }
+        MemorySegment.copy(seg, SHORT_LE, base, bits, 0, n);
+        decode16(type, bits, dst, off, n);
+      }
+      off += n;
+      from = end;
+    }
+  }
+
+  private static void decode16(KvDType type, short[] bits, float[] dst, int off, int n) {
+    if (type == KvDType.BFLOAT16) {
+      for (int i = 0; i < n; i++) {
+        dst[off + i] = Float.intBitsToFloat(bits[i] << 16);
+      }
+    } else {
+      for (int i = 0; i < n; i++) {
+        dst[off + i] = Float.float16ToFloat(bits[i]);
       }
     }
   }

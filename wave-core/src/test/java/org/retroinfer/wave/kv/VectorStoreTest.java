@@ -194,4 +194,53 @@ class VectorStoreTest {
       }
     }
   }
+
+  @ParameterizedTest
+  @EnumSource(KvDType.class)
+  void readRowsEqualsReadingRowByRowAcrossBlocks(KvDType type) {
+    int d = 12;
+    Random rnd = new Random(40 + type.ordinal());
+    float[] data = new float[90 * d];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (float) rnd.nextGaussian();
+    }
+    try (VectorStore a = VectorStore.allocate(d, type, 30);
+        VectorStore b = VectorStore.allocate(d, type, 40)) {
+      a.appendAll(data, 0, 30);
+      b.appendAll(data, 30 * d, 40);
+      try (VectorStore s = VectorStore.over(java.util.List.of(a, b), d, type, 4)) {
+        s.appendAll(data, 70 * d, 20);
+        for (int[] range : new int[][] {{0, 90}, {25, 75}, {31, 32}, {70, 90}, {5, 5}}) {
+          int n = range[1] - range[0];
+          float[] bulk = new float[n * d + 3];
+          s.readRows(range[0], range[1], bulk, 3);
+          float[] row = new float[d];
+          for (int r = 0; r < n; r++) {
+            s.read(range[0] + r, row, 0);
+            for (int t = 0; t < d; t++) {
+              assertEquals(Float.floatToIntBits(row[t]), Float.floatToIntBits(bulk[3 + r * d + t]),
+                  "rows " + range[0] + ".." + range[1] + ", row " + r + ", component " + t);
+            }
+          }
+        }
+        assertThrows(IndexOutOfBoundsException.class, () -> s.readRows(80, 91, new float[11 * d], 0));
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(KvDType.class)
+  void appendAllRejectsANonFiniteBatchWhole(KvDType type) {
+    try (VectorStore s = VectorStore.allocate(2, type, 1)) {
+      s.appendAll(new float[] {1, 2, 3, 4}, 0, 2);
+      float[] bad = {5, 6, 7, Float.NaN};
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> s.appendAll(bad, 0, 2));
+      assertTrue(e.getMessage().contains("row 3, component 1"), e.getMessage());
+      assertEquals(2, s.size(), "nothing of the rejected batch is stored");
+      assertArrayEquals(new float[] {3, 4}, s.row(1));
+      s.appendAll(new float[] {9, 10}, 0, 1);
+      assertArrayEquals(new float[] {9, 10}, s.row(s.size() - 1));
+    }
+  }
 }

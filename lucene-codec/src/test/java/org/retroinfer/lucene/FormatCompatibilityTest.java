@@ -1,0 +1,97 @@
+package org.retroinfer.lucene;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.apache.lucene.index.DirectoryReader;
+import org.apache.lucene.index.IndexWriter;
+import org.apache.lucene.index.LeafReaderContext;
+import org.apache.lucene.store.Directory;
+import org.apache.lucene.store.MMapDirectory;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.retroinfer.wave.attention.AttentionShape;
+import org.retroinfer.wave.kv.KvDType;
+
+/**
+ * Contexts written by an earlier version of the format still open, attend and merge: the index in
+ * {@code src/test/resources/format-v0} was written by format version 0 (cluster blocks without the
+ * keys' spread statistics) from the same synthetic context that this test builds again. Its
+ * statistics are then computed from the stored keys when it opens, and they, the clusters and the
+ * outputs equal the in-memory context's bit for bit; a merge rewrites it in the current version,
+ * which stores them.
+ */
+class FormatCompatibilityTest {
+  /**
+   * The fixture's context: commit dfc68dc (format version 0) wrote {@code TestContexts.build(SHAPE,
+   * smallConfig(FLOAT16), 800, 100, 41)} with {@link ContextWriter} as context "v0" into an
+   * {@code FSDirectory} through {@code TestContexts.writer}, and committed.
+   */
+  private static final AttentionShape SHAPE = new AttentionShape(1, 2, 1, 32);
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void aVersionZeroContextOpensAttendsAndMergesLikeTheInMemoryOne() throws Exception {
+    Path fixture = Path.of(getClass().getResource("/format-v0").toURI());
+    try (Stream<Path> files = Files.list(fixture)) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        Files.copy(f, dir.resolve(f.getFileName()));
+      }
+    }
+    TestContexts.Built built =
+        TestContexts.build(SHAPE, TestContexts.smallConfig(KvDType.FLOAT16), 800, 100, 41);
+    try (Directory d = new MMapDirectory(dir)) {
+      try (DirectoryReader r = DirectoryReader.open(d)) {
+        assertEquals(WaveVectorsFormat.VERSION_START, versionOf(r),
+            "the fixture holds version 0 segments");
+        try (LoadedContext loaded = ContextReader.load(r, "v0")) {
+          ContextRoundTripTest.assertSameCaches(built.context(), loaded);
+          ContextRoundTripTest.assertSameAttention(built.context(), loaded, new Random(1), 4);
+        }
+      }
+      try (IndexWriter w = TestContexts.writer(d)) {
+        w.forceMerge(1);
+        w.commit();
+      }
+      try (DirectoryReader r = DirectoryReader.open(d)) {
+        assertEquals(1, r.leaves().size());
+        assertEquals(WaveVectorsFormat.VERSION_CURRENT, versionOf(r),
+            "the merged segment is written in the current version, with the statistics");
+        try (LoadedContext loaded = ContextReader.load(r, "v0")) {
+          ContextRoundTripTest.assertSameCaches(built.context(), loaded);
+          ContextRoundTripTest.assertSameAttention(built.context(), loaded, new Random(2), 4);
+        }
+      }
+    } finally {
+      built.context().close();
+    }
+  }
+
+  /**
+   * The format version of the leaves' wave fields (all must agree); checks that a segment has
+   * stored statistics exactly when its version stores them.
+   */
+  private static int versionOf(DirectoryReader r) throws Exception {
+    int version = -1;
+    for (LeafReaderContext leaf : r.leaves()) {
+      WaveField f = WaveVectorsReader.waveField(leaf.reader(), ContextFields.keyField(0, 0));
+      if (f == null) {
+        continue;
+      }
+      assertTrue(version == -1 || version == f.formatVersion(), "leaves of different versions");
+      version = f.formatVersion();
+      for (int s = 0; s < f.segmentCount(); s++) {
+        assertEquals(version >= WaveVectorsFormat.VERSION_SPREADS, f.spreads(s) != null,
+            "version " + version + ", wave segment " + s + ": stored statistics");
+      }
+    }
+    assertTrue(version >= 0, "no wave field found");
+    return version;
+  }
+}

@@ -19,10 +19,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Properties;
@@ -40,6 +39,7 @@ import org.apache.lucene.index.DirectoryReader;
 import org.apache.lucene.index.FilterLeafReader;
 import org.apache.lucene.index.IndexFormatTooNewException;
 import org.apache.lucene.index.IndexFormatTooOldException;
+import org.apache.lucene.index.IndexReader;
 import org.apache.lucene.index.IndexWriter;
 import org.apache.lucene.index.IndexWriterConfig;
 import org.apache.lucene.index.LeafReaderContext;
@@ -47,6 +47,7 @@ import org.apache.lucene.index.ReaderUtil;
 import org.apache.lucene.index.SegmentCommitInfo;
 import org.apache.lucene.index.SegmentInfos;
 import org.apache.lucene.index.SegmentReader;
+import org.apache.lucene.index.StoredFields;
 import org.apache.lucene.index.Term;
 import org.apache.lucene.index.Terms;
 import org.apache.lucene.index.TermsEnum;
@@ -56,7 +57,6 @@ import org.apache.lucene.search.IndexSearcher;
 import org.apache.lucene.search.MatchAllDocsQuery;
 import org.apache.lucene.search.Query;
 import org.apache.lucene.search.ScoreDoc;
-import org.apache.lucene.search.TermInSetQuery;
 import org.apache.lucene.search.TermQuery;
 import org.apache.lucene.search.TopDocs;
 import org.apache.lucene.store.Directory;
@@ -72,6 +72,7 @@ import org.retroinfer.lucene.ContextFields;
 import org.retroinfer.lucene.ContextReader;
 import org.retroinfer.lucene.ContextWriter;
 import org.retroinfer.lucene.DocumentChecksum;
+import org.retroinfer.lucene.KeyLookup;
 import org.retroinfer.lucene.LoadedContext;
 import org.retroinfer.lucene.SegmentChecksums;
 import org.retroinfer.wave.HeadLayout;
@@ -521,7 +522,7 @@ public final class ContextStore implements AutoCloseable {
       TopDocs top = s.search(q, Math.max(1, s.count(q)));
       List<ContextInfo> out = new ArrayList<>();
       for (ScoreDoc sd : top.scoreDocs) {
-        Document rec = verifiedRecord(s, sd.doc, null);
+        Document rec = verifiedRecord(r, sd.doc, null);
         if (visible.test(rec)) {
           out.add(contextInfo(rec));
         }
@@ -533,7 +534,7 @@ public final class ContextStore implements AutoCloseable {
 
   /** The context with this id, of any tenant (for tests; callers use a tenant view). */
   Optional<ContextInfo> info(String id) throws IOException {
-    return withReader(r -> Optional.ofNullable(record(searcher(r), id)).map(ContextStore::contextInfo));
+    return withReader(r -> Optional.ofNullable(record(r, id)).map(ContextStore::contextInfo));
   }
 
   /** Deletes a context of any tenant (one commit); for tests, callers use a tenant view. */
@@ -546,7 +547,7 @@ public final class ContextStore implements AutoCloseable {
     requireWriter("delete");
     synchronized (writeLock) {
       boolean existed = withReader(r -> {
-        Document rec = record(searcher(r), id);
+        Document rec = record(r, id);
         return rec != null && visible.test(rec);
       });
       if (!existed) {
@@ -747,7 +748,7 @@ public final class ContextStore implements AutoCloseable {
     /** This tenant's context with this id, if stored. */
     public Optional<ContextInfo> info(String id) throws IOException {
       return withReader(r -> {
-        Document rec = record(searcher(r), id);
+        Document rec = record(r, id);
         return rec != null && sees(rec) ? Optional.of(contextInfo(rec)) : Optional.empty();
       });
     }
@@ -774,35 +775,35 @@ public final class ContextStore implements AutoCloseable {
   }
 
   /** The record of context {@code id}, verified; null if there is none. */
-  private Document record(IndexSearcher s, String id) throws IOException {
-    TopDocs top = s.search(kindQuery(StoreFields.KIND_RECORD,
-        new TermQuery(new Term(StoreFields.CONTEXT, id))), 2);
-    return top.scoreDocs.length == 0 ? null : verifiedRecord(s, top.scoreDocs[0].doc, id);
+  private Document record(IndexReader r, String id) throws IOException {
+    int[] docs = KeyLookup.liveDocs(r, new Term(StoreFields.KIND, StoreFields.KIND_RECORD),
+        new Term(StoreFields.CONTEXT, id));
+    return docs.length == 0 ? null : verifiedRecord(r, docs[0], id);
   }
 
   /**
    * Reads a record and checks its checksum (and, when {@code id} is given, that it is that
    * context's record).
    */
-  private Document verifiedRecord(IndexSearcher s, int doc, String id) throws IOException {
-    Document rec = s.storedFields().document(doc);
+  private Document verifiedRecord(IndexReader r, int doc, String id) throws IOException {
+    Document rec = r.storedFields().document(doc);
     String stored = rec.get(StoreFields.CONTEXT);
     try {
       DocumentChecksum.verify(rec, StoreFields.CHECKSUM, "its record");
     } catch (CorruptIndexException e) {
-      throw new StoreDamagedException(root, id != null ? id : stored, storedFieldsFile(s, doc),
+      throw new StoreDamagedException(root, id != null ? id : stored, storedFieldsFile(r, doc),
           e.getOriginalMessage() + " (the record holds its token ids, logits and tenant)", e);
     }
     if (id != null && !id.equals(stored)) {
-      throw new StoreDamagedException(root, id, storedFieldsFile(s, doc), "the record found under"
+      throw new StoreDamagedException(root, id, storedFieldsFile(r, doc), "the record found under"
           + " its id is the record of '" + stored + "'", null);
     }
     return rec;
   }
 
   /** The file that holds the stored fields of {@code doc} (named for errors). */
-  private static String storedFieldsFile(IndexSearcher s, int doc) {
-    var leaves = s.getIndexReader().leaves();
+  private static String storedFieldsFile(IndexReader r, int doc) {
+    var leaves = r.leaves();
     LeafReaderContext leaf = leaves.get(ReaderUtil.subIndex(doc, leaves));
     if (!(FilterLeafReader.unwrap(leaf.reader()) instanceof SegmentReader segment)) {
       return null;
@@ -906,7 +907,7 @@ public final class ContextStore implements AutoCloseable {
     /** The context of this scope with this id, if stored. */
     public Optional<ContextInfo> info(String id) throws IOException {
       return withReader(r -> {
-        Document rec = record(searcher(r), id);
+        Document rec = record(r, id);
         return rec != null && sees(rec) ? Optional.of(contextInfo(rec)) : Optional.empty();
       });
     }
@@ -1007,6 +1008,14 @@ public final class ContextStore implements AutoCloseable {
     /**
      * The longest stored prefix of {@code prompt} in this scope, verified against the stored token
      * ids; empty if no whole chunk matches.
+     *
+     * <p>The prompt's keys are looked up longest first. A context is a candidate at the longest key
+     * it shares with the prompt (its claim), and is verified there: its stored tokens must equal
+     * the prompt's over the claim, and the match extends token by token beyond it. The first
+     * length with a verified candidate wins (among its candidates, the longest match, then the
+     * shorter context): every stored context has a key at each of its whole chunks, so a context
+     * whose claim is shorter matches less than one chunk beyond it, and never as much as a longer
+     * verified claim.
      */
     public Optional<PrefixMatch> find(int[] prompt) throws IOException {
       String[] chain = hasher.chain(prompt);
@@ -1014,49 +1023,51 @@ public final class ContextStore implements AutoCloseable {
         return Optional.empty();
       }
       return withReader(r -> {
-        IndexSearcher s = searcher(r);
-        List<BytesRef> terms = new ArrayList<>();
-        for (String h : chain) {
-          terms.add(new BytesRef(h));
+        StoredFields fields = r.storedFields();
+        Term prefixKind = new Term(StoreFields.KIND, StoreFields.KIND_PREFIX);
+        Set<String> tried = new HashSet<>();
+        for (int i = chain.length - 1; i >= 0; i--) {
+          PrefixMatch found = null;
+          for (int doc : KeyLookup.liveDocs(r, prefixKind,
+              new Term(StoreFields.PREFIX, chain[i]))) {
+            Document d = fields.document(doc, Set.of(StoreFields.CONTEXT, StoreFields.PREFIX_TOKENS));
+            String id = d.get(StoreFields.CONTEXT);
+            if (!tried.add(id)) {
+              continue; // a context is a candidate at its longest key only
+            }
+            Document rec = record(r, id);
+            if (rec == null || !sees(rec)) {
+              continue; // deleted in between, or a hash collision across scopes
+            }
+            int[] stored = bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS));
+            int claimed = d.getField(StoreFields.PREFIX_TOKENS).numericValue().intValue();
+            if (claimed > stored.length || claimed > prompt.length
+                || !Arrays.equals(stored, 0, claimed, prompt, 0, claimed)) {
+              continue; // the hash matched but the tokens do not: never served
+            }
+            int m = claimed;
+            int limit = Math.min(stored.length, prompt.length);
+            while (m < limit && stored[m] == prompt[m]) {
+              m++;
+            }
+            if (found == null || m > found.matchedTokens()
+                || (m == found.matchedTokens()
+                    && contextInfo(rec).tokens() < found.context().tokens())) {
+              found = new PrefixMatch(contextInfo(rec), m, prompt.length);
+            }
+          }
+          if (found != null) {
+            return Optional.of(found);
+          }
         }
-        Query q = kindQuery(StoreFields.KIND_PREFIX, new TermInSetQuery(StoreFields.PREFIX, terms));
-        TopDocs top = s.search(q, Math.max(1, s.count(q)));
-        Map<String, Integer> best = new HashMap<>();
-        for (ScoreDoc sd : top.scoreDocs) {
-          Document d = s.storedFields().document(sd.doc);
-          best.merge(d.get(StoreFields.CONTEXT),
-              d.getField(StoreFields.PREFIX_TOKENS).numericValue().intValue(), Math::max);
-        }
-        PrefixMatch found = null;
-        for (Map.Entry<String, Integer> e : best.entrySet()) {
-          Document rec = record(s, e.getKey());
-          if (rec == null || !sees(rec)) {
-            continue; // deleted in between, or a hash collision across scopes
-          }
-          int[] stored = bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS));
-          int claimed = e.getValue();
-          if (claimed > stored.length || claimed > prompt.length
-              || !Arrays.equals(stored, 0, claimed, prompt, 0, claimed)) {
-            continue; // the hash matched but the tokens do not: never served
-          }
-          int m = claimed;
-          int limit = Math.min(stored.length, prompt.length);
-          while (m < limit && stored[m] == prompt[m]) {
-            m++;
-          }
-          if (found == null || m > found.matchedTokens()
-              || (m == found.matchedTokens() && contextInfo(rec).tokens() < found.context().tokens())) {
-            found = new PrefixMatch(contextInfo(rec), m, prompt.length);
-          }
-        }
-        return Optional.ofNullable(found);
+        return Optional.empty();
       });
     }
 
     /** The token ids of a stored context of this scope, and its stored logits (or null). */
     public Stored stored(String contextId) throws IOException {
       return withReader(r -> {
-        Document rec = record(searcher(r), contextId);
+        Document rec = record(r, contextId);
         if (rec == null || !sees(rec)) {
           throw notInScope(contextId);
         }
@@ -1079,8 +1090,7 @@ public final class ContextStore implements AutoCloseable {
     public ReusedContext load(String contextId, int[] prompt, int tokens, boolean reopenPrefill)
         throws IOException {
       return withReader(r -> {
-        IndexSearcher s = searcher(r);
-        Document rec = record(s, contextId);
+        Document rec = record(r, contextId);
         if (rec == null || !sees(rec)) {
           throw notInScope(contextId);
         }

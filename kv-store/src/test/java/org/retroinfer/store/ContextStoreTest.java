@@ -61,6 +61,65 @@ class ContextStoreTest {
     }
   }
 
+  /**
+   * find() against a brute-force reference over every stored context: the longest common prefix
+   * with the prompt among the contexts that share at least one whole chunk, ties to the shorter
+   * context. The contexts branch off one another at random points, so prompts share keys with
+   * several of them at different lengths.
+   */
+  @Test
+  void findReturnsTheLongestVerifiedPrefixAmongManyContexts() throws Exception {
+    long seed = Synthetic.seed();
+    SplittableRandom r = new SplittableRandom(seed);
+    int c = Synthetic.CHUNK;
+    int[] base = Synthetic.tokens(r, 12 * c);
+    float[][][] kv = Synthetic.kv(r, 12 * c);
+    List<int[]> stored = new java.util.ArrayList<>();
+    try (ContextStore store = ContextStore.open(dir, c)) {
+      ContextStore.Scope scope = store.scope(Synthetic.fingerprint(r), "", KvDType.BFLOAT16);
+      for (int k = 0; k < 6; k++) {
+        int n = c + r.nextInt(11 * c); // at least one whole chunk
+        int[] tokens = Arrays.copyOf(base, n);
+        int branch = r.nextInt(n + 1); // diverges from the base here (n: not at all)
+        for (int i = branch; i < n; i++) {
+          tokens[i] = r.nextInt(256);
+        }
+        try (ContextCache cache = Synthetic.cache(kv, n)) {
+          scope.put("c" + k, "prompt", tokens, cache, null, null);
+        }
+        stored.add(tokens);
+      }
+      for (int trial = 0; trial < 40; trial++) {
+        int n = 1 + r.nextInt(12 * c);
+        int[] prompt = Arrays.copyOf(trial % 3 == 0 ? stored.get(r.nextInt(6)) : base, n);
+        prompt = Arrays.copyOf(prompt, n);
+        int branch = r.nextInt(n + 1);
+        for (int i = branch; i < n; i++) {
+          prompt[i] = r.nextInt(256);
+        }
+        int bestMatch = 0;
+        int bestTokens = Integer.MAX_VALUE;
+        for (int[] t : stored) {
+          int m = Arrays.mismatch(t, prompt);
+          m = m < 0 ? t.length : Math.min(m, Math.min(t.length, prompt.length));
+          if (m >= c && (m > bestMatch || (m == bestMatch && t.length < bestTokens))) {
+            bestMatch = m;
+            bestTokens = t.length;
+          }
+        }
+        Optional<PrefixMatch> found = scope.find(prompt);
+        String where = "seed " + seed + ", trial " + trial;
+        if (bestMatch == 0) {
+          assertEquals(Optional.empty(), found, where);
+        } else {
+          PrefixMatch m = found.orElseThrow(() -> new AssertionError("nothing found; " + where));
+          assertEquals(bestMatch, m.matchedTokens(), where);
+          assertEquals(bestTokens, m.context().tokens(), where);
+        }
+      }
+    }
+  }
+
   @Test
   void partialMatchKeepsWholeSegmentsAndRebuildsTheCutOne() throws Exception {
     long seed = Synthetic.seed();

@@ -16,7 +16,9 @@ import org.apache.lucene.index.CorruptIndexException;
  * damaged part was served.
  *
  * <p>The message reads {@code the store is damaged: context <id>, file <name>: <what>; ...} (the
- * context and the file when they are known) and says what to do.
+ * context and the file when they are known) and says what to do. Damage found in a context fetched
+ * from a remote store (read from a temporary copy that is removed afterwards) is reported by
+ * {@link #fetchedFrom}, whose message names the remote store and the context instead.
  */
 public final class StoreDamagedException extends IOException {
   private static final Pattern PATH = Pattern.compile("path=\"([^\"]+)\"");
@@ -28,6 +30,7 @@ public final class StoreDamagedException extends IOException {
   private final String context;
   private final String file;
   private final String what;
+  private final String remote; // the remote store the damaged context was fetched from, or null
 
   /**
    * @param store the store directory
@@ -37,11 +40,52 @@ public final class StoreDamagedException extends IOException {
    */
   public StoreDamagedException(Path store, String context, String file, String what,
       Throwable cause) {
-    super(message(store, context, file, what), cause);
+    this(store, context, file, what, cause, null, message(store, context, file, what));
+  }
+
+  private StoreDamagedException(Path store, String context, String file, String what,
+      Throwable cause, String remote, String message) {
+    super(message, cause);
     this.store = store;
     this.context = context;
     this.file = file;
     this.what = what;
+    this.remote = remote;
+  }
+
+  /**
+   * This damage, found in a temporary copy of context {@code context} (or of several, separated by
+   * ", ") fetched from the remote store {@code remote} ({@code http://HOST:PORT/INDEX}): the copy
+   * is removed when the command ends, so the message names the remote store and the context rather
+   * than the copy, and says how to check it there or delete it and put it again. The file, when
+   * known, is the file of the context as it travels (its pack).
+   *
+   * @param remote the remote store, {@code http://HOST:PORT/INDEX}
+   * @param context the context fetched, or null to keep the one this damage names
+   * @param tenant whether the command ran with a --tenant (the commands it suggests need the same)
+   * @param inspected whether the damage was found by inspecting the remote store (the message
+   *     then does not suggest inspecting it)
+   */
+  public StoreDamagedException fetchedFrom(String remote, String context, boolean tenant,
+      boolean inspected) {
+    String id = context != null ? context : this.context;
+    StringBuilder b = new StringBuilder("the store is damaged: ");
+    b.append(id == null ? "a context" : (id.contains(", ") ? "contexts " : "context ") + id)
+        .append(" of the remote store ").append(remote).append(", ");
+    if (file != null) {
+      b.append("file ").append(file).append(" of it as fetched, ");
+    }
+    b.append(what).append("; nothing damaged was served. ");
+    if (!inspected) {
+      b.append("Run 'retroinfer inspect ").append(remote).append("' to check its contexts; ");
+    }
+    b.append(inspected ? "The" : "the").append(" store is a cache: delete ");
+    boolean several = id != null && id.contains(", ");
+    b.append(several ? "each" : "it").append(" with 'retroinfer store delete --store ")
+        .append(remote).append(' ').append(several || id == null ? "ID" : id).append('\'');
+    b.append(" and put it again with 'retroinfer store put --store ").append(remote)
+        .append("' and its prompt").append(tenant ? " (each with the same --tenant)" : "");
+    return new StoreDamagedException(store, id, file, what, this, remote, b.toString());
   }
 
   /**
@@ -50,7 +94,7 @@ public final class StoreDamagedException extends IOException {
    */
   public static StoreDamagedException of(Path store, String context, Throwable e) {
     if (e instanceof StoreDamagedException d) {
-      return d.context != null || context == null ? d
+      return d.context != null || context == null || d.remote != null ? d
           : new StoreDamagedException(store, context, d.file, d.what, d.getCause());
     }
     String what;
@@ -110,9 +154,14 @@ public final class StoreDamagedException extends IOException {
     return b.toString();
   }
 
-  /** The store directory. */
+  /** The store directory (for a context fetched from a remote store, its temporary copy). */
   public Path store() {
     return store;
+  }
+
+  /** The remote store the damaged context was fetched from ({@link #fetchedFrom}), if any. */
+  public Optional<String> remote() {
+    return Optional.ofNullable(remote);
   }
 
   /** The context concerned, if known. */

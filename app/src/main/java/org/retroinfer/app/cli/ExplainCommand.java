@@ -12,6 +12,7 @@ import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.PrefixHasher;
 import org.retroinfer.store.RemoteContextStore;
+import org.retroinfer.store.StoreDamagedException;
 import org.retroinfer.store.inspect.ExplainReport;
 import org.retroinfer.app.inspect.Explainer;
 import org.retroinfer.store.inspect.HtmlReport;
@@ -117,7 +118,8 @@ public final class ExplainCommand implements Callable<Integer> {
    * A remote store: the context is fetched (the newest of this model and tenant unless --context
    * names one) into a temporary store of its own, explained there exactly as in a local store, and
    * the temporary store removed, also on failure. For --html, the store section is that context's
-   * (as it travels), not every context of the tenant.
+   * (as it travels), not every context of the tenant. Damage found in the copy is reported as the
+   * remote store's context's, since the copy is gone when the message is read.
    */
   private Explained explainRemote(StoreOptions.Loaded m) throws IOException {
     RemoteContextStore remote = options.remoteStore();
@@ -156,6 +158,8 @@ public final class ExplainCommand implements Callable<Integer> {
       }
       return new Explained(r, html == null ? null
           : StoreInspector.inspect(dir, false, options.tenant, model).at(remote + " context " + id));
+    } catch (StoreDamagedException e) {
+      throw e.fetchedFrom(remote.toString(), id, !options.tenant.isEmpty(), false);
     } finally {
       RemoteContextStore.deleteTree(work);
     }

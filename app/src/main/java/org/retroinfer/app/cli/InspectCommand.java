@@ -102,7 +102,7 @@ public final class InspectCommand implements Callable<Integer> {
    * A remote store: each of this tenant's contexts (of --model, if given) is fetched and inspected
    * as the store of one context it travels as; one report per context (--json: an array). The
    * HTML report is the whole store's: the reports combined, as a local store's report sums its
-   * segments.
+   * segments. Damage names the remote store's contexts (the fetched copies are removed).
    */
   private int inspectRemote(PrintWriter out, ModelFingerprint fingerprint) throws Exception {
     RemoteContextStore remote = RemoteContextStore.of(location);
@@ -114,8 +114,14 @@ public final class InspectCommand implements Callable<Integer> {
         if (!remote.fetch(c.id(), tenant, new ModelFingerprint(c.model()), d)) {
           continue; // deleted since the listing
         }
-        InspectReport r = StoreInspector.inspect(d, !noCheck, tenant, fingerprint)
-            .at(remote + " context " + c.id());
+        InspectReport r;
+        try {
+          r = StoreInspector.inspect(d, !noCheck, tenant, fingerprint)
+              .at(remote + " context " + c.id());
+        } catch (StoreDamagedException e) {
+          // the copy is removed below: the message names the remote store's context
+          throw e.fetchedFrom(remote.toString(), c.id(), !tenant.isEmpty(), true);
+        }
         reports.put(c.id(), r);
         if (!json) {
           out.println("context " + c.id() + " of " + remote + ", as sent:");
@@ -141,8 +147,18 @@ public final class InspectCommand implements Callable<Integer> {
     }
     out.flush();
     if (!whole.integrity().clean()) {
-      throw new StoreDamagedException(work, null, null, "CheckIndex found damage in a context"
-          + " fetched from " + remote + ": " + whole.integrity().summary(), null);
+      Map<String, String> damaged = new LinkedHashMap<>(); // context -> what CheckIndex found
+      reports.forEach((id, r) -> {
+        if (!r.integrity().clean()) {
+          damaged.put(id, r.integrity().summary());
+        }
+      });
+      String what = damaged.size() == 1 ? damaged.values().iterator().next()
+          : String.join("; ", damaged.entrySet().stream()
+              .map(d -> d.getKey() + ": " + d.getValue()).toList());
+      throw new StoreDamagedException(work, null, null, "CheckIndex found damage: " + what, null)
+          .fetchedFrom(remote.toString(), String.join(", ", damaged.keySet()), !tenant.isEmpty(),
+              true);
     }
     return 0;
   }

@@ -164,8 +164,16 @@ public final class WaveField {
       }
       centroidNorm2[c0 + c] = (float) norm2;
     }
-    if (valueInfo != null) {
-      in.seek(in.getFilePointer() + 4L * clusters * dim);
+    if (valueInfo != null) { // checked here, once: an index takes the value sums as they are
+      for (int c = 0; c < clusters; c++) {
+        in.readFloats(centroid, 0, dim);
+        for (float x : centroid) {
+          if (!Float.isFinite(x)) {
+            throw new CorruptIndexException("field '" + info.name + "': value sum of cluster "
+                + (c0 + c) + " is not finite", in);
+          }
+        }
+      }
     }
     if (reader.version() >= WaveVectorsFormat.VERSION_SPREADS) {
       in.seek(in.getFilePointer() + 4L * clusters + 8L * dim);
@@ -318,6 +326,11 @@ public final class WaveField {
     in.seek(clusterBlockOffset[s] + 4L * (clusters + 1) + 4L * clusters * dim);
     in.readFloats(out, 0, out.length);
     return out;
+  }
+
+  /** Where wave segment {@code s}'s block starts in the cluster file (for tests). */
+  long clusterBlockOffset(int s) {
+    return clusterBlockOffset[s];
   }
 
   /** The format version of the segment files this field was read from. */

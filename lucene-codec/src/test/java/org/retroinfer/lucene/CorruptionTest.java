@@ -191,6 +191,41 @@ class CorruptionTest {
     }
   }
 
+  /**
+   * A cluster file whose checksum is right but that holds a non-finite value sum (a writer's bug,
+   * not a flipped bit) is refused when the segment opens: an index takes the summaries it reads
+   * without checking them again.
+   */
+  @Test
+  void aNonFiniteValueSumWithAValidChecksumIsRefusedAtOpen() throws IOException {
+    Path dir = copy("nan-sum");
+    String key = ContextFields.keyField(0, 0);
+    long at;
+    try (Directory d = FSDirectory.open(dir); DirectoryReader r = DirectoryReader.open(d)) {
+      WaveField f = WaveVectorsReader.waveField(r.leaves().get(0).reader(), key);
+      int clusters = f.segmentFirstCluster(1) - f.segmentFirstCluster(0);
+      assertTrue(clusters >= 2, "the test needs two clusters in wave segment 0");
+      // wave segment 0's block: offsets, centroids, then the value sums; the 3rd component of
+      // the 2nd cluster's sum
+      at = f.clusterBlockOffset(0) + 4L * (clusters + 1) + 4L * clusters * f.dimension()
+          + 4L * (f.dimension() + 2);
+    }
+    Path file = fileOf(dir, WaveVectorsFormat.CLUSTERS_EXTENSION);
+    byte[] bytes = Files.readAllBytes(file);
+    java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+        .putFloat((int) at, Float.NaN);
+    java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+    crc.update(bytes, 0, bytes.length - 8); // the footer's checksum covers all before it
+    java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.BIG_ENDIAN)
+        .putLong(bytes.length - 8, crc.getValue());
+    Files.write(file, bytes);
+    try (Directory d = FSDirectory.open(dir)) {
+      CorruptIndexException e = assertThrows(CorruptIndexException.class,
+          () -> DirectoryReader.open(d).close());
+      assertTrue(e.getMessage().contains("value sum of cluster 1 is not finite"), e.getMessage());
+    }
+  }
+
   @Test
   void aDamagedVectorBlockIsNeverServedEvenBeforeCheckIntegrity() throws IOException {
     // A flip inside the key block of the data file: open succeeds (the data file is verified

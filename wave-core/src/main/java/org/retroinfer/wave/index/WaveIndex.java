@@ -54,18 +54,21 @@ public final class WaveIndex implements AutoCloseable {
    */
   private final VectorStore blockedCentroids;
 
-  private WaveIndex(int dim, VectorStore keys, VectorStore values) {
+  private WaveIndex(int dim, VectorStore keys, VectorStore values, int clusterCapacity) {
     this.dim = dim;
     this.keys = keys;
     this.values = values;
-    this.centroids = VectorStore.allocate(dim, KvDType.FLOAT32, 256);
-    this.valueSums = VectorStore.allocate(dim, KvDType.FLOAT32, 256);
-    this.blockedCentroids = VectorStore.allocate(KvKernels.lanes(), keys.type(), 256);
+    int lanes = KvKernels.lanes();
+    this.centroids = VectorStore.allocate(dim, KvDType.FLOAT32, clusterCapacity);
+    this.valueSums = VectorStore.allocate(dim, KvDType.FLOAT32, clusterCapacity);
+    this.blockedCentroids = VectorStore.allocate(lanes, keys.type(),
+        (clusterCapacity + lanes - 1) / lanes * dim);
   }
 
   /** An index with no clusters, for keys and values of {@code dim} stored as {@code type}. */
   public static WaveIndex empty(int dim, KvDType type) {
-    return new WaveIndex(dim, VectorStore.allocate(dim, type, 4096), VectorStore.allocate(dim, type, 4096));
+    return new WaveIndex(dim, VectorStore.allocate(dim, type, 4096),
+        VectorStore.allocate(dim, type, 4096), 256);
   }
 
   /**
@@ -95,13 +98,13 @@ public final class WaveIndex implements AutoCloseable {
       k.close();
       throw e;
     }
-    WaveIndex index = new WaveIndex(dim, k, v);
+    int total = 0;
+    for (ClusteredSegment seg : segments) {
+      total += seg.clusters();
+    }
+    // the summary stores sized for the segments (and a decode-time update or so): no doubling
+    WaveIndex index = new WaveIndex(dim, k, v, total + 128);
     try {
-      int total = 0;
-      for (ClusteredSegment seg : segments) {
-        total += seg.clusters();
-      }
-      index.reserveClusters(total); // the summaries grow once, not by doubling
       int row = 0;
       for (ClusteredSegment seg : segments) {
         index.checkSegment(seg);
@@ -145,14 +148,6 @@ public final class WaveIndex implements AutoCloseable {
     addSummaries(segment, rowBase);
   }
 
-  /** Makes room for {@code total} clusters in all in the summary stores. */
-  private void reserveClusters(int total) {
-    centroids.reserve(total);
-    valueSums.reserve(total);
-    int lanes = KvKernels.lanes();
-    blockedCentroids.reserve((total + lanes - 1) / lanes * dim);
-  }
-
   private void checkSegment(ClusteredSegment segment) {
     if (segment.dim() != dim) {
       throw new IllegalArgumentException("segment of head dim " + segment.dim()
@@ -171,9 +166,11 @@ public final class WaveIndex implements AutoCloseable {
       sizes[clusters + c] = offsets[c + 1] - offsets[c];
     }
     addSpreads(segment, rowBase);
-    centroids.appendAll(segment.centroids(), 0, k);
+    // the summaries are finite by construction: means and sums of finite stored rows (k-means,
+    // or the codec's checked cluster blocks), see ClusteredSegment
+    centroids.appendFinite(segment.centroids(), 0, k);
     addBlocked(segment.centroids(), k);
-    valueSums.appendAll(segment.valueSums(), 0, k);
+    valueSums.appendFinite(segment.valueSums(), 0, k);
     int[] order = segment.order();
     positions = ensure(positions, rowBase + order.length);
     for (int m = 0; m < order.length; m++) {
@@ -214,7 +211,7 @@ public final class WaveIndex implements AutoCloseable {
     while (blockedCentroids.size() > keep) {
       blockedCentroids.removeLast();
     }
-    blockedCentroids.appendAll(blocked, 0, (endBlock - firstBlock) * dim);
+    blockedCentroids.appendFinite(blocked, 0, (endBlock - firstBlock) * dim);
   }
 
   /**

@@ -299,6 +299,39 @@ public final class VectorStore implements AutoCloseable {
     size += rows;
   }
 
+  /**
+   * Appends {@code rows} rows like {@link #appendAll}, without checking that the values are finite:
+   * for values that are finite by construction, such as the summaries an index computes from rows
+   * it already holds or reads from a checked file. (16-bit types still round; float16 overflow is
+   * still an error.) Saves a pass over every value where a short-lived process opens a context.
+   */
+  public void appendFinite(float[] src, int off, int rows) {
+    ensureWritable();
+    int n = Math.multiplyExact(rows, dim);
+    Objects.checkFromIndexSize(off, n, src.length);
+    ensureCapacity(size + rows);
+    long at = (size - blockRows) * rowBytes;
+    if (type == KvDType.FLOAT32) {
+      MemorySegment.copy(src, off, segment, FLOAT_LE, at, n);
+    } else {
+      short[] bits = new short[n];
+      for (int i = 0; i < n; i++) {
+        bits[i] = type.encode16(src[off + i]);
+      }
+      if (type == KvDType.FLOAT16) {
+        for (int i = 0; i < n; i++) {
+          if (Float.isInfinite(Float.float16ToFloat(bits[i]))) {
+            throw new IllegalArgumentException("value " + src[off + i] + " at row "
+                + (size + i / dim) + ", component " + (i % dim) + " overflows float16 (largest"
+                + " 65504); store this context as BFLOAT16 or FLOAT32");
+          }
+        }
+      }
+      MemorySegment.copy(bits, 0, segment, SHORT_LE, at, n);
+    }
+    size += rows;
+  }
+
   /** Appends rows {@code [from, to)} of {@code other}, which has the same dim and type: a byte copy. */
   public void appendFrom(VectorStore other, int from, int to) {
     ensureWritable();

@@ -243,4 +243,28 @@ class VectorStoreTest {
       assertArrayEquals(new float[] {9, 10}, s.row(s.size() - 1));
     }
   }
+
+  @ParameterizedTest
+  @EnumSource(KvDType.class)
+  void appendFiniteStoresWhatAppendAllStores(KvDType type) {
+    Random rnd = new Random(60 + type.ordinal());
+    float[] data = new float[50 * 8];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (float) (rnd.nextGaussian() * 100);
+    }
+    try (VectorStore a = VectorStore.allocate(8, type, 1);
+        VectorStore b = VectorStore.allocate(8, type, 1)) {
+      a.appendAll(data, 8, 49);
+      b.appendFinite(data, 8, 49);
+      assertEquals(-1L, a.memory().mismatch(b.memory()));
+      if (type == KvDType.FLOAT16) {
+        float[] big = new float[8];
+        big[5] = 1e6f;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> b.appendFinite(big, 0, 1));
+        assertTrue(e.getMessage().contains("overflows float16"), e.getMessage());
+        assertEquals(49, b.size());
+      }
+    }
+  }
 }

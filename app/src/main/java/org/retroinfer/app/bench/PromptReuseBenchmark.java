@@ -65,8 +65,9 @@ public final class PromptReuseBenchmark {
     }
     List<Build> builds = new ArrayList<>();
     if (before != null) {
-      builds.add(new Build("before", Path.of(before).toAbsolutePath().toString(), BEFORE_MAIN,
-          base.resolve("before"), new ArrayList<>()));
+      String jar = Path.of(before).toAbsolutePath().toString();
+      builds.add(new Build("before", jar, sessionMain(jar), base.resolve("before"),
+          new ArrayList<>()));
     }
     builds.add(new Build(before != null ? "after" : "this build",
         System.getProperty("java.class.path"), AFTER_MAIN, base.resolve("after"),
@@ -110,6 +111,14 @@ public final class PromptReuseBenchmark {
     }
     System.out.println(ratio);
     System.out.printf("%-44s %s%n", "all sessions decoded the same 32 tokens", same ? "yes" : "NO");
+  }
+
+  /** The session class in an earlier build's jar: the application layer's, if it has one. */
+  private static String sessionMain(String jar) throws IOException {
+    try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(jar)) {
+      return z.getEntry(AFTER_MAIN.replace('.', '/') + ".class") != null ? AFTER_MAIN
+          : BEFORE_MAIN;
+    }
   }
 
   private static void row(List<Build> builds, String label, String name) {

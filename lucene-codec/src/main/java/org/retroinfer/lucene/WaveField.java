@@ -149,29 +149,29 @@ public final class WaveField {
       throw new CorruptIndexException("field '" + info.name + "', wave segment " + s
           + ": cluster offsets end at " + prev + ", expected " + rows + " rows", in);
     }
-    float[] centroid = new float[dim];
+    // read in one piece per segment and checked in one pass each: a fresh process opening a
+    // context runs this cold, where a call per cluster and value costs more than the values
+    float[] cent = new float[clusters * dim];
+    in.readFloats(cent, 0, cent.length);
     for (int c = 0; c < clusters; c++) {
-      in.readFloats(centroid, 0, dim);
-      try {
-        centroids.append(centroid, 0);
-      } catch (IllegalArgumentException e) {
-        throw new CorruptIndexException("field '" + info.name + "': centroid of cluster " + (c0 + c)
-            + " is not finite", in, e);
-      }
       double norm2 = 0;
-      for (float x : centroid) {
+      for (int t = c * dim; t < (c + 1) * dim; t++) {
+        float x = cent[t];
+        if (!Float.isFinite(x)) {
+          throw new CorruptIndexException("field '" + info.name + "': centroid of cluster "
+              + (c0 + c) + " is not finite", in);
+        }
         norm2 += (double) x * x;
       }
       centroidNorm2[c0 + c] = (float) norm2;
     }
+    centroids.appendFinite(cent, 0, clusters);
     if (valueInfo != null) { // checked here, once: an index takes the value sums as they are
-      for (int c = 0; c < clusters; c++) {
-        in.readFloats(centroid, 0, dim);
-        for (float x : centroid) {
-          if (!Float.isFinite(x)) {
-            throw new CorruptIndexException("field '" + info.name + "': value sum of cluster "
-                + (c0 + c) + " is not finite", in);
-          }
+      in.readFloats(cent, 0, cent.length);
+      for (int i = 0; i < cent.length; i++) {
+        if (!Float.isFinite(cent[i])) {
+          throw new CorruptIndexException("field '" + info.name + "': value sum of cluster "
+              + (c0 + i / dim) + " is not finite", in);
         }
       }
     }

@@ -3,13 +3,12 @@ package org.retroinfer.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.retroinfer.it.StoreTenancyAndLimitsTest.run;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -34,10 +33,10 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.retroinfer.cli.RetroInfer;
+import org.retroinfer.it.StoreTenancyAndLimitsTest.Run;
 import org.retroinfer.model.eval.PythonCorpus;
 import org.retroinfer.store.ContextInfo;
 import org.retroinfer.store.ContextPack;
-import picocli.CommandLine;
 
 /**
  * The remote-store errors of {@code explain --store http://...} and {@code inspect http://...},
@@ -51,18 +50,6 @@ class RemoteStoreErrorsTest {
 
   @TempDir Path dir;
   private HttpServer server;
-
-  record Run(int exit, String out, String err) {}
-
-  static Run run(Object... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cl = RetroInfer.commandLine();
-    cl.setOut(new PrintWriter(out, true));
-    cl.setErr(new PrintWriter(err, true));
-    int exit = cl.execute(Stream.of(args).map(String::valueOf).toArray(String[]::new));
-    return new Run(exit, out.toString(), err.toString());
-  }
 
   @AfterEach
   void stop() {
@@ -260,7 +247,7 @@ class RemoteStoreErrorsTest {
               bytes = new byte[(int) in.length()];
               in.readBytes(bytes, 0, bytes.length);
             }
-            long at = indexOf(container, bytes);
+            long at = StoreFaultInjectionTest.indexOf(container, bytes);
             assertTrue(at >= 0, f + " not found inside " + cfsName);
             flip(index.resolve(cfsName), at + bytes.length / 2);
             return;
@@ -275,18 +262,5 @@ class RemoteStoreErrorsTest {
     byte[] bytes = Files.readAllBytes(file);
     bytes[(int) at] ^= 0x5a;
     Files.write(file, bytes);
-  }
-
-  private static long indexOf(byte[] haystack, byte[] needle) {
-    outer:
-    for (int i = 0; i + needle.length <= haystack.length; i++) {
-      for (int j = 0; j < needle.length; j++) {
-        if (haystack[i + j] != needle[j]) {
-          continue outer;
-        }
-      }
-      return i;
-    }
-    return -1;
   }
 }

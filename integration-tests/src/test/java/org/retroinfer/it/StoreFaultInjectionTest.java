@@ -222,7 +222,7 @@ class StoreFaultInjectionTest {
     return out;
   }
 
-  private static long indexOf(byte[] haystack, byte[] needle) {
+  static long indexOf(byte[] haystack, byte[] needle) {
     outer:
     for (int i = 0; i + needle.length <= haystack.length; i++) {
       for (int j = 0; j < needle.length; j++) {

@@ -616,14 +616,9 @@ class RealServerTest {
 
   static com.fasterxml.jackson.databind.JsonNode cli(Object command, String... args)
       throws Exception {
-    java.io.StringWriter out = new java.io.StringWriter();
-    java.io.StringWriter err = new java.io.StringWriter();
-    picocli.CommandLine cl = new picocli.CommandLine(command);
-    cl.setOut(new java.io.PrintWriter(out));
-    cl.setErr(new java.io.PrintWriter(err));
-    int code = cl.execute(args);
-    assertEquals(0, code, String.join(" ", args) + ": " + err + out);
-    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.toString());
+    Run r = runCli(command, args);
+    assertEquals(0, r.exit(), String.join(" ", args) + ": " + r.err() + r.out());
+    return new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.out());
   }
 
   record Run(int exit, String out, String err) {}

@@ -15,6 +15,10 @@ import org.retroinfer.wave.attention.AttentionShape;
  */
 public final class CausalAttention {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+  static {
+    org.retroinfer.wave.math.VectorMath.link(); // EXP linked whatever the user's locale
+  }
   static final int L = F.length();
   static final int QUERY_BLOCK = 64;
   static final int KEY_BLOCK = Math.max(64, 2 * L); // a whole number of two-vector steps

@@ -34,6 +34,10 @@ public final class Llama implements AutoCloseable {
   /** Prompt tokens per prefill step: large enough that weight tiles are reused across many rows. */
   public static final int PREFILL_CHUNK = 256;
 
+  static {
+    org.retroinfer.wave.math.VectorMath.link(); // swiglu's EXP linked whatever the user's locale
+  }
+
   private final LlamaConfig config;
   private final LlamaWeights weights;
   private final SafeTensors file;

@@ -34,6 +34,10 @@ public final class KvKernels {
   private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
   private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
 
+  static {
+    VectorMath.link(); // before any kernel: EXP's native routine found whatever the user's locale
+  }
+
   private KvKernels() {}
 
   /** Lanes of the preferred float vector on this machine. */

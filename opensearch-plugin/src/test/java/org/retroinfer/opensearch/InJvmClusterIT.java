@@ -1,0 +1,375 @@
+package org.retroinfer.opensearch;
+
+import static org.retroinfer.store.Synthetic.cache;
+import static org.retroinfer.store.Synthetic.fingerprint;
+import static org.retroinfer.store.Synthetic.kv;
+import static org.retroinfer.store.Synthetic.queries;
+import static org.retroinfer.store.Synthetic.tokens;
+
+import com.carrotsearch.randomizedtesting.ThreadFilter;
+import com.carrotsearch.randomizedtesting.annotations.ThreadLeakFilters;
+import java.io.ByteArrayOutputStream;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.AfterClass;
+import org.junit.BeforeClass;
+import org.opensearch.action.admin.cluster.health.ClusterHealthResponse;
+import org.opensearch.cluster.ClusterState;
+import org.opensearch.cluster.health.ClusterHealthStatus;
+import org.opensearch.cluster.routing.ShardRouting;
+import org.opensearch.common.network.NetworkModule;
+import org.opensearch.common.settings.Settings;
+import org.opensearch.common.unit.TimeValue;
+import org.opensearch.common.xcontent.XContentType;
+import org.opensearch.core.xcontent.DeprecationHandler;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.core.xcontent.XContentParser;
+import org.opensearch.http.HttpServerTransport;
+import org.opensearch.plugins.Plugin;
+import org.opensearch.test.InternalTestCluster;
+import org.opensearch.test.OpenSearchIntegTestCase;
+import org.opensearch.transport.Netty4ModulePlugin;
+import org.retroinfer.store.ContextPack;
+import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.ReusedContext;
+import org.retroinfer.store.Synthetic;
+import org.retroinfer.wave.WaveAttention;
+import org.retroinfer.wave.attention.AttentionShape;
+import org.retroinfer.wave.attention.ContextCache;
+import org.retroinfer.wave.kv.KvDType;
+
+/**
+ * The plugin in a cluster of three data nodes inside this JVM (OpenSearch's own test framework,
+ * {@link OpenSearchIntegTestCase}), its REST API called over HTTP on loopback (the nodes' netty4
+ * HTTP layer): contexts put into an index with one replica, looked up, served back byte for byte
+ * and loaded with the same attention; the node holding the primary stopped and every context still
+ * served byte for byte, only to its tenant and model; bad input (wrong dims, a truncated body, an
+ * unknown index) answered with 4xx errors.
+ *
+ * <p>The framework refuses to run as root; the surefire execution {@code in-jvm-cluster} of this
+ * module runs this class's JVM through {@code scripts/test-user-jvm/bin/java}, as the unprivileged
+ * test user when Maven runs as root. A failure prints the seed ({@code -Dtests.seed=...}).
+ */
+@ThreadLeakFilters(filters = InJvmClusterIT.SharedWorkTeam.class)
+@OpenSearchIntegTestCase.ClusterScope(scope = OpenSearchIntegTestCase.Scope.SUITE, numDataNodes = 3,
+    numClientNodes = 0, supportsDedicatedMasters = false)
+public class InJvmClusterIT extends OpenSearchIntegTestCase {
+  static final AttentionShape SHAPE = Synthetic.SHAPE;
+  static final int CHUNK = Synthetic.CHUNK;
+
+  private static HttpClient http;
+
+  /**
+   * wave-core's process-wide {@code WorkTeam} (daemon helper threads that live as long as the JVM,
+   * started by the first attention this test computes) is not a thread the test leaked.
+   */
+  public static final class SharedWorkTeam implements ThreadFilter {
+    @Override
+    public boolean reject(Thread t) {
+      return t.getName().startsWith("retroinfer-team-");
+    }
+  }
+
+  @BeforeClass
+  public static void openHttpClient() {
+    http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+  }
+
+  @AfterClass
+  public static void closeHttpClient() {
+    if (http != null) {
+      http.close(); // its threads end here, before the framework looks for leaked threads
+      http = null;
+    }
+  }
+
+  @Override
+  protected Collection<Class<? extends Plugin>> nodePlugins() {
+    return List.of(RetroInferPlugin.class, Netty4ModulePlugin.class);
+  }
+
+  @Override
+  protected boolean addMockHttpTransport() {
+    return false; // netty4's HTTP: the requests below are real HTTP requests
+  }
+
+  @Override
+  protected Settings nodeSettings(int nodeOrdinal) {
+    return Settings.builder().put(super.nodeSettings(nodeOrdinal))
+        .put(NetworkModule.HTTP_TYPE_KEY, Netty4ModulePlugin.NETTY_HTTP_TRANSPORT_NAME)
+        .build();
+  }
+
+  public void testContextsSurviveTheLossOfTheirPrimaryNodeBitExactAndIsolated() throws Exception {
+    long seed = random().nextLong();
+    SplittableRandom r = new SplittableRandom(seed);
+    String index = "contexts-failover";
+    ModelFingerprint model = fingerprint(r);
+    ModelFingerprint otherModel = fingerprint(r);
+    float[] queries = queries(r);
+    int count = 3;
+    String[] ids = new String[count];
+    byte[][] packs = new byte[count][];
+    int[][] prompts = new int[count][];
+    float[][] expected = new float[count][];
+    List<String> nodes = List.of(internalCluster().getNodeNames());
+    for (int i = 0; i < count; i++) {
+      int n = 100 + r.nextInt(150);
+      prompts[i] = tokens(r, n);
+      try (ContextCache c = cache(kv(r, n), n)) {
+        expected[i] = attend(c, queries);
+        Packed p = pack(createTempDir(), model, tenant(i), prompts[i], c);
+        ids[i] = p.id();
+        packs[i] = p.pack();
+      }
+      // each put through another node
+      HttpResponse<String> put = send(nodes.get(i % nodes.size()), cbor("PUT", "/_retroinfer/"
+          + index + "/contexts?replicas=1", packs[i]));
+      assertEquals(put.body(), 201, put.statusCode());
+      assertTrue(put.body(), put.body().contains(ids[i]));
+    }
+    ClusterHealthResponse health = client().admin().cluster().prepareHealth(index)
+        .setWaitForGreenStatus().setTimeout(TimeValue.timeValueSeconds(60)).get();
+    assertEquals(ClusterHealthStatus.GREEN, health.getStatus());
+    ClusterState state = clusterService().state();
+    assertEquals("retroinfer_wave", state.metadata().index(index).getSettings().get("index.codec"));
+    assertEquals(1, state.metadata().index(index).getNumberOfReplicas());
+
+    // lookup: each context found by the chain of a longer prompt that starts with it, by its
+    // tenant only
+    for (int i = 0; i < count; i++) {
+      String node = nodes.get((i + 1) % nodes.size());
+      List<?> found = lookup(node, index, model, tenant(i), prompts[i]);
+      assertEquals(found.toString(), 1, found.size());
+      assertEquals(ids[i], ((Map<?, ?>) found.get(0)).get("id"));
+      assertEquals(List.of(), lookup(node, index, model, tenant(i + 1), prompts[i]));
+      assertEquals(List.of(), lookup(node, index, otherModel, tenant(i), prompts[i]));
+    }
+
+    // the node holding the primary stops
+    String primary = null;
+    for (ShardRouting shard : state.routingTable().index(index).shard(0)) {
+      if (shard.primary()) {
+        primary = state.nodes().get(shard.currentNodeId()).getName();
+      }
+    }
+    assertNotNull(primary);
+    internalCluster().stopRandomNode(InternalTestCluster.nameFilter(primary));
+    ensureStableCluster(2);
+    ensureYellow(index);
+    List<String> left = new ArrayList<>(List.of(internalCluster().getNodeNames()));
+    assertFalse(left.contains(primary));
+
+    // every context served byte for byte by either remaining node, loaded with the same
+    // attention, found by its prefix chain, and only to its tenant and model
+    for (int i = 0; i < count; i++) {
+      for (String node : left) {
+        HttpResponse<byte[]> got = sendForBytes(node, get("/_retroinfer/" + index + "/contexts/"
+            + ids[i] + scope(model, tenant(i))));
+        assertEquals(new String(got.body(), StandardCharsets.UTF_8), 200, got.statusCode());
+        assertArrayEquals("context " + i + " from " + node + " after " + primary + " stopped;"
+            + " seed " + seed, packs[i], got.body());
+        assertEquals(404, send(node, get("/_retroinfer/" + index + "/contexts/" + ids[i]
+            + scope(model, tenant(i + 1)))).statusCode());
+        assertEquals(404, send(node, get("/_retroinfer/" + index + "/contexts/" + ids[i]
+            + scope(otherModel, tenant(i)))).statusCode());
+      }
+      List<?> found = lookup(left.get(i % left.size()), index, model, tenant(i), prompts[i]);
+      assertEquals(found.toString(), 1, found.size());
+      assertEquals(ids[i], ((Map<?, ?>) found.get(0)).get("id"));
+      Path host = createTempDir();
+      byte[] served = sendForBytes(left.get(0), get("/_retroinfer/" + index + "/contexts/"
+          + ids[i] + scope(model, tenant(i)))).body();
+      ContextPack.unpack(served, host);
+      try (ContextStore store = ContextStore.openReadOnly(host);
+          ReusedContext reused = store.scope(model, tenant(i), KvDType.BFLOAT16)
+              .load(ids[i], prompts[i], prompts[i].length, false)) {
+        float[] after = attend(reused.cache(), queries);
+        assertTrue("the same attention after loading, bit for bit; seed " + seed,
+            Arrays.equals(expected[i], after));
+      }
+    }
+    // lists: per tenant and model
+    for (String tenant : List.of("acme", "globex")) {
+      Map<String, Object> list = parse(send(left.get(1), get("/_retroinfer/" + index
+          + "/contexts" + scope(model, tenant))).body());
+      List<?> contexts = (List<?>) list.get("contexts");
+      long mine = java.util.stream.IntStream.range(0, count)
+          .filter(i -> tenant(i).equals(tenant)).count();
+      assertEquals(list.toString(), mine, contexts.size());
+      Map<String, Object> none = parse(send(left.get(1), get("/_retroinfer/" + index
+          + "/contexts" + scope(otherModel, tenant))).body());
+      assertEquals(List.of(), none.get("contexts"));
+    }
+  }
+
+  public void testBadInputIsRefusedWith4xx() throws Exception {
+    SplittableRandom r = new SplittableRandom(random().nextLong());
+    String index = "contexts-bad-input";
+    String node = randomFrom(internalCluster().getNodeNames());
+    ModelFingerprint model = fingerprint(r);
+    int n = 100;
+    byte[] pack;
+    try (ContextCache c = cache(kv(r, n), n)) {
+      pack = pack(createTempDir(), model, "", tokens(r, n), c).pack();
+    }
+    // unknown index
+    HttpResponse<String> unknown = send(node, get("/_retroinfer/no-such-index/contexts"));
+    assertEquals(unknown.body(), 404, unknown.statusCode());
+    assertTrue(unknown.body(), unknown.body().contains("index_not_found_exception"));
+    // a truncated body
+    HttpResponse<String> cut = send(node, cbor("PUT", "/_retroinfer/" + index + "/contexts",
+        Arrays.copyOf(pack, pack.length - 1000)));
+    assertEquals(cut.body(), 400, cut.statusCode());
+    assertTrue(cut.body(), cut.body().contains("not a valid context"));
+    // the model's first context, then one of the same model with other dims
+    HttpResponse<String> ok = send(node, cbor("PUT", "/_retroinfer/" + index
+        + "/contexts?replicas=1", pack));
+    assertEquals(ok.body(), 201, ok.statusCode());
+    AttentionShape wide = new AttentionShape(2, 4, 2, 32);
+    try (ContextCache c = new WaveAttention(Synthetic.CONFIG).newContext(wide)) {
+      float[] k = new float[wide.kvWidth()];
+      for (int l = 0; l < wide.layers(); l++) {
+        for (int p = 0; p < n; p++) {
+          for (int i = 0; i < k.length; i++) {
+            k[i] = (float) r.nextGaussian();
+          }
+          c.append(l, k, k);
+        }
+      }
+      c.endPrefill();
+      byte[] widePack = pack(createTempDir(), model, "", tokens(r, n), c).pack();
+      HttpResponse<String> dims = send(node, cbor("PUT", "/_retroinfer/" + index + "/contexts",
+          widePack));
+      assertEquals(dims.body(), 400, dims.statusCode());
+      assertTrue(dims.body(), dims.body().contains("headDim=16"));
+    }
+    // nothing of the refused puts is listed
+    Map<String, Object> list = parse(send(node, get("/_retroinfer/" + index + "/contexts"
+        + "?model=" + model.hex())).body());
+    assertEquals(list.toString(), 1, ((List<?>) list.get("contexts")).size());
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  static String tenant(int i) {
+    return i % 2 == 0 ? "acme" : "globex";
+  }
+
+  static String scope(ModelFingerprint model, String tenant) throws Exception {
+    return "?tenant=" + tenantHash(tenant) + "&model=" + model.hex();
+  }
+
+  /** The candidates for a prompt that starts with {@code prompt}, as {@code tenant} asks. */
+  List<?> lookup(String node, String index, ModelFingerprint model, String tenant, int[] prompt)
+      throws Exception {
+    int[] longer = Arrays.copyOf(prompt, prompt.length + 40);
+    try (ContextStore tmp = ContextStore.open(createTempDir(), CHUNK)) {
+      ContextStore.Scope s = tmp.scope(model, tenant, KvDType.BFLOAT16);
+      String chain = String.join("\",\"", s.hasher().chain(longer));
+      HttpResponse<String> found = send(node, json("POST", "/_retroinfer/" + index + "/_lookup"
+          + scope(model, tenant), "{\"namespace\":\"" + s.namespace() + "\",\"chain\":[\""
+          + chain + "\"]}"));
+      assertEquals(found.body(), 200, found.statusCode());
+      return (List<?>) parse(found.body()).get("candidates");
+    }
+  }
+
+  record Packed(String id, byte[] pack) {}
+
+  static Packed pack(Path dir, ModelFingerprint model, String tenant, int[] tokens,
+      ContextCache cache) throws Exception {
+    String id;
+    try (ContextStore store = ContextStore.open(dir, CHUNK)) {
+      id = store.scope(model, tenant, KvDType.BFLOAT16)
+          .put("", "prompt", tokens, cache, null, null).id();
+    }
+    return new Packed(id, ContextPack.pack(dir));
+  }
+
+  static float[] attend(ContextCache c, float[] queries) {
+    float[] out = new float[SHAPE.layers() * SHAPE.queryWidth()];
+    float[] o = new float[SHAPE.queryWidth()];
+    for (int l = 0; l < SHAPE.layers(); l++) {
+      c.attend(l, queries, o);
+      System.arraycopy(o, 0, out, l * o.length, o.length);
+    }
+    return out;
+  }
+
+  /** A node's HTTP address (loopback), as http://host:port. */
+  static URI uri(String node, String path) {
+    InetSocketAddress a = internalCluster().getInstance(HttpServerTransport.class, node)
+        .boundAddress().publishAddress().address();
+    return URI.create("http://" + a.getHostString() + ":" + a.getPort() + path);
+  }
+
+  record Req(String method, String path, String contentType, byte[] body) {}
+
+  static Req get(String path) {
+    return new Req("GET", path, null, null);
+  }
+
+  static Req json(String method, String path, String body) {
+    return new Req(method, path, "application/json", body.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** A put body: CBOR {"pack": byte string}. */
+  static Req cbor(String method, String path, byte[] pack) {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    b.write(0xA1); // map of one pair
+    b.write(0x64); // text of 4 bytes
+    b.writeBytes("pack".getBytes(StandardCharsets.US_ASCII));
+    b.write(0x5A); // byte string, 4-byte length
+    b.writeBytes(ByteBuffer.allocate(4).putInt(pack.length).array());
+    b.writeBytes(pack);
+    return new Req(method, path, "application/cbor", b.toByteArray());
+  }
+
+  HttpRequest request(String node, Req req) {
+    HttpRequest.Builder b = HttpRequest.newBuilder(uri(node, req.path()))
+        .timeout(Duration.ofSeconds(60)).header("Accept", "application/json");
+    if (req.body() == null) {
+      b.method(req.method(), HttpRequest.BodyPublishers.noBody());
+    } else {
+      b.header("Content-Type", req.contentType())
+          .method(req.method(), HttpRequest.BodyPublishers.ofByteArray(req.body()));
+    }
+    return b.build();
+  }
+
+  HttpResponse<String> send(String node, Req req) throws Exception {
+    return http.send(request(node, req), HttpResponse.BodyHandlers.ofString());
+  }
+
+  HttpResponse<byte[]> sendForBytes(String node, Req req) throws Exception {
+    return http.send(request(node, req), HttpResponse.BodyHandlers.ofByteArray());
+  }
+
+  static Map<String, Object> parse(String json) throws Exception {
+    try (XContentParser p = XContentType.JSON.xContent().createParser(NamedXContentRegistry.EMPTY,
+        DeprecationHandler.THROW_UNSUPPORTED_OPERATION, json)) {
+      return p.map();
+    }
+  }
+
+  static String tenantHash(String salt) throws Exception {
+    return HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+        .digest(salt.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
+  }
+}

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
 import org.retroinfer.wave.kv.KvDType;
 
@@ -80,6 +81,17 @@ public final class RemoteContextStore {
   @Override
   public String toString() {
     return base + "/" + index;
+  }
+
+  /**
+   * Starts connecting to the store in the background (a request for the plugin's description,
+   * whose answer is ignored) and returns at once. A process that has other work before its first
+   * real request, such as loading the model, overlaps the connection and the HTTP client's start
+   * with it; the next request reuses the open connection. Failures are left to that request.
+   */
+  public CompletableFuture<Void> connect() {
+    return http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/_retroinfer")).GET().build(),
+        HttpResponse.BodyHandlers.discarding()).handle((r, e) -> null);
   }
 
   /** This tenant's contexts (of {@code model}, or of every model when null), oldest first. */

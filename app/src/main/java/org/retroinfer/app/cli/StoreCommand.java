@@ -252,6 +252,9 @@ public final class StoreCommand implements Callable<Integer> {
       Map<String, Object> result = new LinkedHashMap<>();
       // the model only to generate (a lookup needs only its fingerprint)
       boolean remote = options.remote();
+      if (remote) {
+        options.remoteStore().connect(); // while the model loads
+      }
       Path work = remote ? java.nio.file.Files.createTempDirectory("retroinfer-get") : null;
       try (Llama model = generate > 0 ? Llama.load(options.modelDirectory()) : null;
           ContextStore store = remote ? remoteView(options, work, tokens, options.fingerprint(),

@@ -43,6 +43,8 @@ public final class StoreOptions {
   @Option(names = "--json", description = "Print JSON for scripts instead of text.")
   boolean json;
 
+  private RemoteContextStore remote;
+
   Path storeDirectory() {
     if (remote()) {
       throw new IllegalArgumentException("this command reads a store directory; " + store
@@ -56,8 +58,12 @@ public final class StoreOptions {
     return RemoteContextStore.isRemote(store);
   }
 
+  /** The remote store (one client per command, so that its requests share a connection). */
   RemoteContextStore remoteStore() {
-    return RemoteContextStore.of(store);
+    if (remote == null) {
+      remote = RemoteContextStore.of(store);
+    }
+    return remote;
   }
 
   /** The model given with --model, or null (every model). */

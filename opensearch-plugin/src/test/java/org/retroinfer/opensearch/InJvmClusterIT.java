@@ -1,5 +1,7 @@
 package org.retroinfer.opensearch;
 
+import static org.retroinfer.opensearch.TestPacks.attend;
+import static org.retroinfer.opensearch.TestPacks.pack;
 import static org.retroinfer.store.Synthetic.cache;
 import static org.retroinfer.store.Synthetic.fingerprint;
 import static org.retroinfer.store.Synthetic.kv;
@@ -43,6 +45,7 @@ import org.opensearch.plugins.Plugin;
 import org.opensearch.test.InternalTestCluster;
 import org.opensearch.test.OpenSearchIntegTestCase;
 import org.opensearch.transport.Netty4ModulePlugin;
+import org.retroinfer.opensearch.TestPacks.Packed;
 import org.retroinfer.store.ContextPack;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
@@ -288,28 +291,6 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
       assertEquals(found.body(), 200, found.statusCode());
       return (List<?>) parse(found.body()).get("candidates");
     }
-  }
-
-  record Packed(String id, byte[] pack) {}
-
-  static Packed pack(Path dir, ModelFingerprint model, String tenant, int[] tokens,
-      ContextCache cache) throws Exception {
-    String id;
-    try (ContextStore store = ContextStore.open(dir, CHUNK)) {
-      id = store.scope(model, tenant, KvDType.BFLOAT16)
-          .put("", "prompt", tokens, cache, null, null).id();
-    }
-    return new Packed(id, ContextPack.pack(dir));
-  }
-
-  static float[] attend(ContextCache c, float[] queries) {
-    float[] out = new float[SHAPE.layers() * SHAPE.queryWidth()];
-    float[] o = new float[SHAPE.queryWidth()];
-    for (int l = 0; l < SHAPE.layers(); l++) {
-      c.attend(l, queries, o);
-      System.arraycopy(o, 0, out, l * o.length, o.length);
-    }
-    return out;
   }
 
   /** A node's HTTP address (loopback), as http://host:port. */

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.retroinfer.opensearch.TestPacks.attend;
+import static org.retroinfer.opensearch.TestPacks.pack;
 import static org.retroinfer.store.Synthetic.cache;
 import static org.retroinfer.store.Synthetic.fingerprint;
 import static org.retroinfer.store.Synthetic.kv;
@@ -33,6 +35,7 @@ import org.opensearch.common.xcontent.XContentType;
 import org.opensearch.core.xcontent.DeprecationHandler;
 import org.opensearch.core.xcontent.NamedXContentRegistry;
 import org.opensearch.core.xcontent.XContentParser;
+import org.retroinfer.opensearch.TestPacks.Packed;
 import org.retroinfer.store.ContextPack;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
@@ -124,8 +127,8 @@ class RealServerTest {
     try (ContextCache original = cache(kv, n)) {
       expected = attend(original, queries);
       Packed p = pack(local, model, "acme", tokens, original);
-      pack = p.pack;
-      id = p.id;
+      pack = p.pack();
+      id = p.id();
     }
     // put (tenant acme's context): 201, the index created with the wave codec
     HttpResponse<String> put = server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts?replicas=0",
@@ -222,7 +225,7 @@ class RealServerTest {
     int n = 100;
     byte[] pack;
     try (ContextCache c = cache(kv(r, n), n)) {
-      pack = pack(work.resolve("bad-" + r.nextInt(1 << 30)), model, "", tokens(r, n), c).pack;
+      pack = pack(work.resolve("bad-" + r.nextInt(1 << 30)), model, "", tokens(r, n), c).pack();
     }
     // truncated body
     HttpResponse<String> cut = server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts",
@@ -260,7 +263,7 @@ class RealServerTest {
       }
       c.endPrefill();
       byte[] widePack = pack(work.resolve("wide-" + r.nextInt(1 << 30)), model, "",
-          tokens(r, n), c).pack;
+          tokens(r, n), c).pack();
       HttpResponse<String> dims = server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts",
           widePack));
       assertEquals(400, dims.statusCode(), dims.body());
@@ -682,28 +685,6 @@ class RealServerTest {
   }
 
   // ------------------------------------------------------------------ helpers
-
-  record Packed(String id, byte[] pack) {}
-
-  static Packed pack(Path dir, ModelFingerprint model, String tenant, int[] tokens,
-      ContextCache cache) throws Exception {
-    String id;
-    try (ContextStore store = ContextStore.open(dir, CHUNK)) {
-      id = store.scope(model, tenant, KvDType.BFLOAT16)
-          .put("", "prompt", tokens, cache, null, null).id();
-    }
-    return new Packed(id, ContextPack.pack(dir));
-  }
-
-  static float[] attend(ContextCache c, float[] queries) {
-    float[] out = new float[SHAPE.layers() * SHAPE.queryWidth()];
-    float[] o = new float[SHAPE.queryWidth()];
-    for (int l = 0; l < SHAPE.layers(); l++) {
-      c.attend(l, queries, o);
-      System.arraycopy(o, 0, out, l * o.length, o.length);
-    }
-    return out;
-  }
 
   static HttpRequest get(String path) {
     return HttpRequest.newBuilder(server.uri(path)).GET().build();

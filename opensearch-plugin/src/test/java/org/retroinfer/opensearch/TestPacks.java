@@ -1,0 +1,40 @@
+package org.retroinfer.opensearch;
+
+import java.nio.file.Path;
+import org.retroinfer.store.ContextPack;
+import org.retroinfer.store.ContextStore;
+import org.retroinfer.store.ModelFingerprint;
+import org.retroinfer.store.Synthetic;
+import org.retroinfer.wave.attention.ContextCache;
+import org.retroinfer.wave.kv.KvDType;
+
+/** Packs of kv-store's synthetic contexts and their attention, for the plugin's cluster tests. */
+final class TestPacks {
+  private TestPacks() {}
+
+  /** A context's id and its pack. */
+  record Packed(String id, byte[] pack) {}
+
+  /** Stores {@code cache} in a new store at {@code dir} and packs that store. */
+  static Packed pack(Path dir, ModelFingerprint model, String tenant, int[] tokens,
+      ContextCache cache) throws Exception {
+    String id;
+    try (ContextStore store = ContextStore.open(dir, Synthetic.CHUNK)) {
+      id = store.scope(model, tenant, KvDType.BFLOAT16)
+          .put("", "prompt", tokens, cache, null, null).id();
+    }
+    return new Packed(id, ContextPack.pack(dir));
+  }
+
+  /** Every layer's attention output for {@code queries}, layer after layer. */
+  static float[] attend(ContextCache c, float[] queries) {
+    int width = Synthetic.SHAPE.queryWidth();
+    float[] out = new float[Synthetic.SHAPE.layers() * width];
+    float[] o = new float[width];
+    for (int l = 0; l < Synthetic.SHAPE.layers(); l++) {
+      c.attend(l, queries, o);
+      System.arraycopy(o, 0, out, l * o.length, o.length);
+    }
+    return out;
+  }
+}

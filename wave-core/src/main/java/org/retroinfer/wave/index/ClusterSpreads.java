@@ -13,26 +13,27 @@ import org.retroinfer.wave.kv.VectorStore;
  * compute from the same stored rows. An index restored from stored statistics therefore never reads
  * its keys to open.
  *
- * @param spreads per cluster, the mean squared distance of its keys to its centroid (finite, not
+ * @param spreads per cluster, the mean squared distance of its keys to its centroid (not NaN, not
  *     negative)
  * @param deviationSums per dimension, the sum over the segment's keys of the squared deviation from
- *     their cluster's centroid (finite, not negative)
+ *     their cluster's centroid (not NaN, not negative)
  */
 public record ClusterSpreads(float[] spreads, double[] deviationSums) {
 
   public ClusterSpreads {
     Objects.requireNonNull(spreads, "spreads");
     Objects.requireNonNull(deviationSums, "deviationSums");
+    // not NaN, not negative; +Infinity is what keys beyond 1.8e19 give a float32 spread, and an
+    // index takes it (its ranking then reads such a cluster), so a stored one is accepted too
     for (float s : spreads) {
-      if (!(s >= 0) || Float.isInfinite(s)) {
-        throw new IllegalArgumentException("cluster spread " + s + ": spreads are finite and not"
-            + " negative");
+      if (!(s >= 0)) {
+        throw new IllegalArgumentException("cluster spread " + s + ": spreads are not negative");
       }
     }
     for (double s : deviationSums) {
-      if (!(s >= 0) || Double.isInfinite(s)) {
-        throw new IllegalArgumentException("deviation sum " + s + ": deviation sums are finite and"
-            + " not negative");
+      if (!(s >= 0)) {
+        throw new IllegalArgumentException("deviation sum " + s + ": deviation sums are not"
+            + " negative");
       }
     }
   }

@@ -12,9 +12,10 @@ import java.util.Objects;
  *     {@code order[offsets[c] .. offsets[c + 1])}, ascending within a cluster
  * @param offsets cluster boundaries in {@code order}; {@code offsets[0] = 0}, non-decreasing, and
  *     every cluster non-empty
- * @param centroids {@code clusters x dim}: the plain mean of each cluster's (stored) keys; finite,
- *     as its producers guarantee (k-means over finite stored rows; the codec checks what it reads)
- * @param valueSums {@code clusters x dim}: the sum of each cluster's (stored) values; finite
+ * @param centroids {@code clusters x dim}: the plain mean of each cluster's (stored) keys (finite:
+ *     means of finite rows)
+ * @param valueSums {@code clusters x dim}: the sum of each cluster's (stored) values (must be
+ *     finite: checked by an index for a newly clustered segment, by the codec for a stored one)
  * @param spreads the keys' spread statistics when they are known (e.g. read back with a stored
  *     segment), else null: an index then computes them from the keys when it adds the segment
  */

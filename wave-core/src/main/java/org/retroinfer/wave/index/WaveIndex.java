@@ -108,7 +108,7 @@ public final class WaveIndex implements AutoCloseable {
       int row = 0;
       for (ClusteredSegment seg : segments) {
         index.checkSegment(seg);
-        index.addSummaries(seg, row);
+        index.addSummaries(seg, row, false);
         row += seg.tokens();
       }
       return index;
@@ -131,7 +131,7 @@ public final class WaveIndex implements AutoCloseable {
       keys.appendFrom(srcKeys, srcFrom + order[m], srcFrom + order[m] + 1);
       values.appendFrom(srcValues, srcFrom + order[m], srcFrom + order[m] + 1);
     }
-    addSummaries(segment, rowBase);
+    addSummaries(segment, rowBase, true);
   }
 
   /**
@@ -145,7 +145,7 @@ public final class WaveIndex implements AutoCloseable {
     int rowBase = keys.size();
     keys.appendFrom(clusteredKeys, from, from + segment.tokens());
     values.appendFrom(clusteredValues, from, from + segment.tokens());
-    addSummaries(segment, rowBase);
+    addSummaries(segment, rowBase, false);
   }
 
   private void checkSegment(ClusteredSegment segment) {
@@ -155,7 +155,12 @@ public final class WaveIndex implements AutoCloseable {
     }
   }
 
-  private void addSummaries(ClusteredSegment segment, int rowBase) {
+  /**
+   * Adds a segment's summaries. {@code newlyClustered}: its value sums were just computed (they
+   * overflow float32 only for values near its limit, and are checked); otherwise they were read
+   * back by the codec, which checks them when it opens a segment, or taken from an index.
+   */
+  private void addSummaries(ClusteredSegment segment, int rowBase, boolean newlyClustered) {
     int k = segment.clusters();
     int[] offsets = segment.offsets();
     clusterStart = ensure(clusterStart, clusters + k + 1);
@@ -166,11 +171,14 @@ public final class WaveIndex implements AutoCloseable {
       sizes[clusters + c] = offsets[c + 1] - offsets[c];
     }
     addSpreads(segment, rowBase);
-    // the summaries are finite by construction: means and sums of finite stored rows (k-means,
-    // or the codec's checked cluster blocks), see ClusteredSegment
+    // centroids are means of finite rows, so finite; value sums are checked where they are made
     centroids.appendFinite(segment.centroids(), 0, k);
     addBlocked(segment.centroids(), k);
-    valueSums.appendFinite(segment.valueSums(), 0, k);
+    if (newlyClustered) {
+      valueSums.appendAll(segment.valueSums(), 0, k);
+    } else {
+      valueSums.appendFinite(segment.valueSums(), 0, k);
+    }
     int[] order = segment.order();
     positions = ensure(positions, rowBase + order.length);
     for (int m = 0; m < order.length; m++) {

@@ -3,6 +3,7 @@ package org.retroinfer.wave.index;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import java.util.Random;
@@ -99,19 +100,41 @@ class ClusterSpreadsTest {
   }
 
   @Test
-  void rejectsStatisticsThatDoNotFitOrAreNotFinite() {
+  void rejectsStatisticsThatDoNotFitOrAreNaNOrNegative() {
     assertThrows(IllegalArgumentException.class,
         () -> new ClusterSpreads(new float[] {1, Float.NaN}, new double[D]));
     assertThrows(IllegalArgumentException.class,
         () -> new ClusterSpreads(new float[] {-1}, new double[D]));
     assertThrows(IllegalArgumentException.class,
-        () -> new ClusterSpreads(new float[] {1}, new double[] {Double.POSITIVE_INFINITY}));
+        () -> new ClusterSpreads(new float[] {1}, new double[] {Double.NaN}));
+    assertThrows(IllegalArgumentException.class,
+        () -> new ClusterSpreads(new float[] {1}, new double[] {-0.5}));
+    // huge keys overflow a float32 spread: taken, as an index built from them takes it
+    new ClusterSpreads(new float[] {Float.POSITIVE_INFINITY}, new double[] {1e300});
     ClusteredSegment one = new ClusteredSegment(2, 0, new int[] {0, 1}, new int[] {0, 2},
         new float[2], new float[2]);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> one.withSpreads(new ClusterSpreads(new float[] {1, 2}, new double[2])));
     assertEquals("spread statistics of 2 clusters and 2 dimensions for a segment of 1 clusters"
         + " of dim 2", e.getMessage());
+  }
+
+  @Test
+  void aNewlyClusteredSegmentWhoseValueSumsOverflowIsRefused() {
+    Random rnd = new Random(9);
+    try (VectorStore keys = randomRows(rnd, 64, KvDType.FLOAT32);
+        VectorStore values = VectorStore.allocate(D, KvDType.FLOAT32, 64);
+        WaveIndex index = WaveIndex.empty(D, KvDType.FLOAT32)) {
+      float[] row = new float[D];
+      java.util.Arrays.fill(row, 3e38f); // finite, but two of them sum past float32's range
+      for (int i = 0; i < 64; i++) {
+        values.append(row, 0);
+      }
+      ClusteredSegment seg = SegmentedKMeans.cluster(keys, values, 0, 64, 0, 4, 3);
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> index.addSegment(seg, keys, values, 0));
+      assertTrue(e.getMessage().contains("non-finite value"), e.getMessage());
+    }
   }
 
   private static VectorStore randomRows(Random rnd, int n, KvDType type) {

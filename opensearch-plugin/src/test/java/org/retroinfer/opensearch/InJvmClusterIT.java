@@ -51,7 +51,6 @@ import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.ReusedContext;
 import org.retroinfer.store.Synthetic;
-import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.kv.KvDType;
@@ -244,24 +243,11 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
     HttpResponse<String> ok = send(node, cbor("PUT", "/_retroinfer/" + index
         + "/contexts?replicas=1", pack));
     assertEquals(ok.body(), 201, ok.statusCode());
-    AttentionShape wide = new AttentionShape(2, 4, 2, 32);
-    try (ContextCache c = new WaveAttention(Synthetic.CONFIG).newContext(wide)) {
-      float[] k = new float[wide.kvWidth()];
-      for (int l = 0; l < wide.layers(); l++) {
-        for (int p = 0; p < n; p++) {
-          for (int i = 0; i < k.length; i++) {
-            k[i] = (float) r.nextGaussian();
-          }
-          c.append(l, k, k);
-        }
-      }
-      c.endPrefill();
-      byte[] widePack = pack(createTempDir(), model, "", tokens(r, n), c).pack();
-      HttpResponse<String> dims = send(node, cbor("PUT", "/_retroinfer/" + index + "/contexts",
-          widePack));
-      assertEquals(dims.body(), 400, dims.statusCode());
-      assertTrue(dims.body(), dims.body().contains("headDim=16"));
-    }
+    byte[] widePack = TestPacks.widePack(createTempDir(), model, r, n);
+    HttpResponse<String> dims = send(node, cbor("PUT", "/_retroinfer/" + index + "/contexts",
+        widePack));
+    assertEquals(dims.body(), 400, dims.statusCode());
+    assertTrue(dims.body(), dims.body().contains("headDim=16"));
     // nothing of the refused puts is listed
     Map<String, Object> list = parse(send(node, get("/_retroinfer/" + index + "/contexts"
         + "?model=" + model.hex())).body());

@@ -42,7 +42,6 @@ import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.PrefixMatch;
 import org.retroinfer.store.ReusedContext;
 import org.retroinfer.store.Synthetic;
-import org.retroinfer.wave.WaveAttention;
 import org.retroinfer.wave.WaveConfig;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
@@ -250,25 +249,12 @@ class RealServerTest {
     // the same model with other dims than its contexts in the index
     assertEquals(201, server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts?replicas=0",
         pack)).statusCode());
-    AttentionShape wide = new AttentionShape(2, 4, 2, 32);
-    try (ContextCache c = new WaveAttention(CONFIG).newContext(wide)) {
-      float[] k = new float[wide.kvWidth()];
-      for (int l = 0; l < wide.layers(); l++) {
-        for (int p = 0; p < n; p++) {
-          for (int i = 0; i < k.length; i++) {
-            k[i] = (float) r.nextGaussian();
-          }
-          c.append(l, k, k);
-        }
-      }
-      c.endPrefill();
-      byte[] widePack = pack(work.resolve("wide-" + r.nextInt(1 << 30)), model, "",
-          tokens(r, n), c).pack();
-      HttpResponse<String> dims = server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts",
-          widePack));
-      assertEquals(400, dims.statusCode(), dims.body());
-      assertTrue(dims.body().contains("headDim=16"), dims.body());
-    }
+    byte[] widePack = TestPacks.widePack(work.resolve("wide-" + r.nextInt(1 << 30)), model, r,
+        n);
+    HttpResponse<String> dims = server.send(cbor("PUT", "/_retroinfer/" + INDEX + "/contexts",
+        widePack));
+    assertEquals(400, dims.statusCode(), dims.body());
+    assertTrue(dims.body().contains("headDim=16"), dims.body());
   }
 
   @Test

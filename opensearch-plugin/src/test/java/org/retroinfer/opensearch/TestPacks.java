@@ -1,10 +1,13 @@
 package org.retroinfer.opensearch;
 
 import java.nio.file.Path;
+import java.util.SplittableRandom;
 import org.retroinfer.store.ContextPack;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.Synthetic;
+import org.retroinfer.wave.WaveAttention;
+import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.kv.KvDType;
 
@@ -24,6 +27,28 @@ final class TestPacks {
           .put("", "prompt", tokens, cache, null, null).id();
     }
     return new Packed(id, ContextPack.pack(dir));
+  }
+
+  /**
+   * The pack of a random context of {@code n} tokens whose head dim (32) differs from the synthetic
+   * contexts' (16): what a server must refuse in an index that holds the model's other contexts.
+   */
+  static byte[] widePack(Path dir, ModelFingerprint model, SplittableRandom r, int n)
+      throws Exception {
+    AttentionShape wide = new AttentionShape(2, 4, 2, 32);
+    try (ContextCache c = new WaveAttention(Synthetic.CONFIG).newContext(wide)) {
+      float[] k = new float[wide.kvWidth()];
+      for (int l = 0; l < wide.layers(); l++) {
+        for (int p = 0; p < n; p++) {
+          for (int i = 0; i < k.length; i++) {
+            k[i] = (float) r.nextGaussian();
+          }
+          c.append(l, k, k);
+        }
+      }
+      c.endPrefill();
+      return pack(dir, model, "", Synthetic.tokens(r, n), c).pack();
+    }
   }
 
   /** Every layer's attention output for {@code queries}, layer after layer. */

@@ -2,6 +2,8 @@ package org.retroinfer.opensearch;
 
 import static org.retroinfer.opensearch.TestPacks.attend;
 import static org.retroinfer.opensearch.TestPacks.pack;
+import static org.retroinfer.opensearch.TestPacks.parse;
+import static org.retroinfer.opensearch.TestPacks.tenantHash;
 import static org.retroinfer.store.Synthetic.cache;
 import static org.retroinfer.store.Synthetic.fingerprint;
 import static org.retroinfer.store.Synthetic.kv;
@@ -23,7 +25,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -36,10 +37,6 @@ import org.opensearch.cluster.routing.ShardRouting;
 import org.opensearch.common.network.NetworkModule;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.common.unit.TimeValue;
-import org.opensearch.common.xcontent.XContentType;
-import org.opensearch.core.xcontent.DeprecationHandler;
-import org.opensearch.core.xcontent.NamedXContentRegistry;
-import org.opensearch.core.xcontent.XContentParser;
 import org.opensearch.http.HttpServerTransport;
 import org.opensearch.plugins.Plugin;
 import org.opensearch.test.InternalTestCluster;
@@ -326,17 +323,5 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
 
   HttpResponse<byte[]> sendForBytes(String node, Req req) throws Exception {
     return http.send(request(node, req), HttpResponse.BodyHandlers.ofByteArray());
-  }
-
-  static Map<String, Object> parse(String json) throws Exception {
-    try (XContentParser p = XContentType.JSON.xContent().createParser(NamedXContentRegistry.EMPTY,
-        DeprecationHandler.THROW_UNSUPPORTED_OPERATION, json)) {
-      return p.map();
-    }
-  }
-
-  static String tenantHash(String salt) throws Exception {
-    return HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
-        .digest(salt.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
   }
 }

@@ -1,7 +1,14 @@
 package org.retroinfer.opensearch;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.HexFormat;
+import java.util.Map;
 import java.util.SplittableRandom;
+import org.opensearch.common.xcontent.XContentType;
+import org.opensearch.core.xcontent.DeprecationHandler;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.core.xcontent.XContentParser;
 import org.retroinfer.store.ContextPack;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
@@ -11,7 +18,10 @@ import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.kv.KvDType;
 
-/** Packs of kv-store's synthetic contexts and their attention, for the plugin's cluster tests. */
+/**
+ * What the plugin's two cluster tests share: packs of kv-store's synthetic contexts, their
+ * attention, and reading the server's JSON.
+ */
 final class TestPacks {
   private TestPacks() {}
 
@@ -61,5 +71,19 @@ final class TestPacks {
       System.arraycopy(o, 0, out, l * o.length, o.length);
     }
     return out;
+  }
+
+  /** A JSON body as a map, parsed as the server parses it. */
+  static Map<String, Object> parse(String json) throws Exception {
+    try (XContentParser p = XContentType.JSON.xContent().createParser(NamedXContentRegistry.EMPTY,
+        DeprecationHandler.THROW_UNSUPPORTED_OPERATION, json)) {
+      return p.map();
+    }
+  }
+
+  /** The tenant hash a client sends for a tenant salt (as kv-store's ContextStore makes it). */
+  static String tenantHash(String salt) throws Exception {
+    return HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+        .digest(salt.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
   }
 }

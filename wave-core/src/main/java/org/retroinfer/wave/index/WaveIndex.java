@@ -35,11 +35,10 @@ public final class WaveIndex implements AutoCloseable {
   private float[] sizes = new float[0];
   /** Per cluster: the mean squared distance of its keys to its centroid. */
   private float[] spreads = new float[0];
-  /** Per dimension: the sum over indexed keys of (k - C)^2, and how many keys it holds. */
+  /** Per dimension: the sum over indexed keys of (k - C)^2. */
   private double[] deviationSums;
   /** Per segment, its share of {@link #deviationSums} (kept so that a segment can be stored). */
   private double[][] segmentDeviations = new double[0][];
-  private long deviationCount;
   private float[] spreadShape = new float[0];
   private int clusters;
   private int segments;
@@ -241,7 +240,6 @@ public final class WaveIndex implements AutoCloseable {
     }
     segmentDeviations = Arrays.copyOf(segmentDeviations, segments + 1);
     segmentDeviations[segments] = seg.clone();
-    deviationCount += segment.tokens();
     double trace = 0;
     for (double v : deviationSums) {
       trace += v;

@@ -272,8 +272,6 @@ public final class VectorStore implements AutoCloseable {
     ensureWritable();
     int n = Math.multiplyExact(rows, dim);
     Objects.checkFromIndexSize(off, n, src.length);
-    ensureCapacity(size + rows);
-    short[] bits = type == KvDType.FLOAT32 ? null : new short[n];
     for (int i = 0; i < n; i++) { // all checked before any is stored: a rejected batch leaves none
       float f = src[off + i];
       if (!Float.isFinite(f)) {
@@ -281,22 +279,8 @@ public final class VectorStore implements AutoCloseable {
             + (size + i / dim) + ", component " + (i % dim)
             + ": keys and values must be finite numbers");
       }
-      if (bits != null) {
-        bits[i] = type.encode16(f);
-        if (type == KvDType.FLOAT16 && Float.isInfinite(Float.float16ToFloat(bits[i]))) {
-          throw new IllegalArgumentException("value " + f + " at row " + (size + i / dim)
-              + ", component " + (i % dim) + " overflows float16 (largest 65504); store this"
-              + " context as BFLOAT16 or FLOAT32");
-        }
-      }
     }
-    long at = (size - blockRows) * rowBytes;
-    if (bits == null) {
-      MemorySegment.copy(src, off, segment, FLOAT_LE, at, n);
-    } else {
-      MemorySegment.copy(bits, 0, segment, SHORT_LE, at, n);
-    }
-    size += rows;
+    appendFinite(src, off, rows);
   }
 
   /**
@@ -317,14 +301,10 @@ public final class VectorStore implements AutoCloseable {
       short[] bits = new short[n];
       for (int i = 0; i < n; i++) {
         bits[i] = type.encode16(src[off + i]);
-      }
-      if (type == KvDType.FLOAT16) {
-        for (int i = 0; i < n; i++) {
-          if (Float.isInfinite(Float.float16ToFloat(bits[i]))) {
-            throw new IllegalArgumentException("value " + src[off + i] + " at row "
-                + (size + i / dim) + ", component " + (i % dim) + " overflows float16 (largest"
-                + " 65504); store this context as BFLOAT16 or FLOAT32");
-          }
+        if (type == KvDType.FLOAT16 && Float.isInfinite(Float.float16ToFloat(bits[i]))) {
+          throw new IllegalArgumentException("value " + src[off + i] + " at row "
+              + (size + i / dim) + ", component " + (i % dim) + " overflows float16 (largest"
+              + " 65504); store this context as BFLOAT16 or FLOAT32");
         }
       }
       MemorySegment.copy(bits, 0, segment, SHORT_LE, at, n);

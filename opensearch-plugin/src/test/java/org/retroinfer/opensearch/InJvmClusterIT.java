@@ -12,13 +12,11 @@ import static org.retroinfer.store.Synthetic.tokens;
 
 import com.carrotsearch.randomizedtesting.ThreadFilter;
 import com.carrotsearch.randomizedtesting.annotations.ThreadLeakFilters;
-import java.io.ByteArrayOutputStream;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -295,14 +293,7 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
 
   /** A put body: CBOR {"pack": byte string}. */
   static Req cbor(String method, String path, byte[] pack) {
-    ByteArrayOutputStream b = new ByteArrayOutputStream();
-    b.write(0xA1); // map of one pair
-    b.write(0x64); // text of 4 bytes
-    b.writeBytes("pack".getBytes(StandardCharsets.US_ASCII));
-    b.write(0x5A); // byte string, 4-byte length
-    b.writeBytes(ByteBuffer.allocate(4).putInt(pack.length).array());
-    b.writeBytes(pack);
-    return new Req(method, path, "application/cbor", b.toByteArray());
+    return new Req(method, path, "application/cbor", TestPacks.cborBody(pack));
   }
 
   HttpRequest request(String node, Req req) {

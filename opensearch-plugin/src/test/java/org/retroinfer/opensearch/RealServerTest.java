@@ -14,10 +14,8 @@ import static org.retroinfer.store.Synthetic.kv;
 import static org.retroinfer.store.Synthetic.queries;
 import static org.retroinfer.store.Synthetic.tokens;
 
-import java.io.ByteArrayOutputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -682,14 +680,8 @@ class RealServerTest {
 
   /** A put body: CBOR {"pack": byte string}. */
   static HttpRequest cbor(String method, String path, byte[] pack) {
-    ByteArrayOutputStream b = new ByteArrayOutputStream();
-    b.write(0xA1); // map of one pair
-    b.write(0x64); // text of 4 bytes
-    b.writeBytes("pack".getBytes(StandardCharsets.US_ASCII));
-    b.write(0x5A); // byte string, 4-byte length
-    b.writeBytes(ByteBuffer.allocate(4).putInt(pack.length).array());
-    b.writeBytes(pack);
-    return HttpRequest.newBuilder(server.uri(path)).header("Content-Type", "application/cbor").header("Accept", "application/json")
-        .method(method, HttpRequest.BodyPublishers.ofByteArray(b.toByteArray())).build();
+    return HttpRequest.newBuilder(server.uri(path)).header("Content-Type", "application/cbor")
+        .header("Accept", "application/json")
+        .method(method, HttpRequest.BodyPublishers.ofByteArray(TestPacks.cborBody(pack))).build();
   }
 }

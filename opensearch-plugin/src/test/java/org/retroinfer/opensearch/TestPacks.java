@@ -1,5 +1,7 @@
 package org.retroinfer.opensearch;
 
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.HexFormat;
@@ -85,5 +87,17 @@ final class TestPacks {
   static String tenantHash(String salt) throws Exception {
     return HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
         .digest(salt.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
+  }
+
+  /** A put body: CBOR {"pack": byte string}. */
+  static byte[] cborBody(byte[] pack) {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    b.write(0xA1); // map of one pair
+    b.write(0x64); // text of 4 bytes
+    b.writeBytes("pack".getBytes(StandardCharsets.US_ASCII));
+    b.write(0x5A); // byte string, 4-byte length
+    b.writeBytes(ByteBuffer.allocate(4).putInt(pack.length).array());
+    b.writeBytes(pack);
+    return b.toByteArray();
   }
 }

@@ -180,6 +180,87 @@ public final class ContextWriter {
   }
 
   /**
+   * Writes a context in the {@code assigned} layout ({@link AssignedLayout}): every wave segment,
+   * then the steady zone, as one block of adjacent token documents
+   * ({@link IndexWriter#addDocuments}) whose K/V carry the wave segment's tag
+   * ({@code firstTag + block}) and each row's cluster id, then the metadata document. The format
+   * groups the rows by what they carry and never clusters, so the writer may flush whenever it
+   * likes: the clusters on disk are the cache's, bit for bit, and so are the ones
+   * {@link ContextReader} loads. An index holds the K/V fields of one layout: do not mix this with
+   * {@link #write} in one index (their fields have different dimensions).
+   */
+  public void writeAssigned(String contextId, int[] tokens, ContextCache context, long firstTag)
+      throws IOException {
+    AttentionShape shape = context.shape();
+    HeadLayout[][] heads = new HeadLayout[shape.layers()][shape.kvHeads()];
+    for (int l = 0; l < shape.layers(); l++) {
+      for (int h = 0; h < shape.kvHeads(); h++) {
+        HeadCache head = context.head(l, h);
+        if (!HeadLayout.isWave(head)) {
+          throw new IllegalArgumentException("layer " + l + ", KV head " + h + " is a "
+              + head.getClass().getSimpleName() + ", not a wave cache");
+        }
+        heads[l][h] = HeadLayout.of(head);
+      }
+    }
+    Plan plan = Plan.of(contextId, tokens, shape, heads);
+    List<AssignedLayout.Block> blocks = AssignedLayout.blocks(heads, firstTag);
+    synchronized (lock) {
+      writer.deleteDocuments(new Term(ContextFields.CONTEXT, contextId));
+      boolean success = false;
+      try {
+        for (AssignedLayout.Block b : blocks) {
+          writer.addDocuments(assignedDocs(plan, b));
+        }
+        writer.addDocument(metaDocument(plan));
+        success = true;
+      } finally {
+        if (!success) {
+          writer.deleteDocuments(new Term(ContextFields.CONTEXT, contextId));
+        }
+      }
+    }
+  }
+
+  /** The token documents of one assigned block, in position order. */
+  private static List<Document> assignedDocs(Plan plan, AssignedLayout.Block block) {
+    AttentionShape shape = plan.shape;
+    int d = shape.headDim();
+    org.retroinfer.wave.kv.KvDType storage = plan.config.kvType();
+    org.apache.lucene.document.FieldType[][] keyTypes =
+        new org.apache.lucene.document.FieldType[shape.layers()][shape.kvHeads()];
+    org.apache.lucene.document.FieldType[][] valueTypes =
+        new org.apache.lucene.document.FieldType[shape.layers()][shape.kvHeads()];
+    for (int l = 0; l < shape.layers(); l++) {
+      for (int h = 0; h < shape.kvHeads(); h++) {
+        String k = ContextFields.keyField(l, h);
+        String v = ContextFields.valueField(l, h);
+        keyTypes[l][h] = AssignedLayout.keyType(k, v, d, storage);
+        valueTypes[l][h] = AssignedLayout.valueType(v, k, d, storage);
+      }
+    }
+    int[] positions = block.positions();
+    List<Document> docs = new ArrayList<>(positions.length);
+    for (int i = 0; i < positions.length; i++) {
+      Document doc = new Document();
+      doc.add(new StringField(ContextFields.CONTEXT, plan.contextId, Field.Store.NO));
+      doc.add(new StringField(ContextFields.KIND, ContextFields.KIND_TOKEN, Field.Store.NO));
+      doc.add(new NumericDocValuesField(ContextFields.POSITION, positions[i]));
+      doc.add(new NumericDocValuesField(ContextFields.TOKEN, plan.tokens[positions[i]]));
+      for (int l = 0; l < shape.layers(); l++) {
+        for (int h = 0; h < shape.kvHeads(); h++) {
+          doc.add(new KnnFloatVectorField(ContextFields.keyField(l, h),
+              block.vector(l, h, false, i), keyTypes[l][h]));
+          doc.add(new KnnFloatVectorField(ContextFields.valueField(l, h),
+              block.vector(l, h, true, i), valueTypes[l][h]));
+        }
+      }
+      docs.add(doc);
+    }
+    return docs;
+  }
+
+  /**
    * Deletes context {@code contextId} (all its token documents and its metadata document); a no-op
    * if there is none. Like every delete, visible to readers after a commit or NRT reopen.
    */

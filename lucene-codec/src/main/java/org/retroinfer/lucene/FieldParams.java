@@ -41,7 +41,12 @@ record FieldParams(Layout layout, int segmentTokens, int tokensPerCluster, int i
             + " segmentTokens and iterations >= 0, got tokensPerCluster " + tokensPerCluster
             + ", segmentTokens " + segmentTokens + ", iterations " + iterations);
       }
-      float[] centre = centre(info);
+      if (layout == Layout.ASSIGNED && info.getVectorDimension() <= AssignedLayout.TRAILING) {
+        throw new IllegalArgumentException("field '" + name + "': the assigned layout needs a"
+            + " dimension of the head dim plus " + AssignedLayout.TRAILING + ", got "
+            + info.getVectorDimension());
+      }
+      float[] centre = layout == Layout.ASSIGNED ? null : centre(info);
       return new FieldParams(layout, segmentTokens, tokensPerCluster, iterations, storage, centre,
           null);
     } catch (IllegalArgumentException e) {

@@ -13,11 +13,17 @@ import org.retroinfer.wave.kv.VectorStore;
  * @param valueSums {@code clusters x dim}, the sum of each cluster's stored values; null if unpaired
  * @param keys the rows of the field (keys), in row order
  * @param values the paired values in row order; null if unpaired
+ * @param tag the wave segment's tag in the {@code assigned} layout, else -1
  */
 record SegmentBlock(byte kind, int[] offsets, int[] rowDocs, float[] centroids, float[] valueSums,
-    VectorStore keys, VectorStore values) implements AutoCloseable {
+    VectorStore keys, VectorStore values, long tag) implements AutoCloseable {
   static final byte CLUSTERED = 0;
   static final byte STEADY = 1;
+
+  SegmentBlock(byte kind, int[] offsets, int[] rowDocs, float[] centroids, float[] valueSums,
+      VectorStore keys, VectorStore values) {
+    this(kind, offsets, rowDocs, centroids, valueSums, keys, values, -1);
+  }
 
   int clusters() {
     return offsets.length - 1;

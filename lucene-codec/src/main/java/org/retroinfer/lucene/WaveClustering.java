@@ -80,4 +80,93 @@ final class WaveClustering {
     return new SegmentBlock(SegmentBlock.STEADY, new int[] {0, len},
         java.util.Arrays.copyOfRange(docs, from, to), centroid, valueSum, k, v);
   }
+
+  /**
+   * The wave segments of rows {@code [0, n)} in the {@code assigned} layout: each run of
+   * consecutive rows with the same tag (and all steady, or all not) is one wave segment; its
+   * clusters are its distinct cluster ids, ascending, each holding its rows in row (doc) order.
+   * Nothing is clustered.
+   */
+  static List<SegmentBlock> assigned(VectorStore keys, VectorStore values, int[] docs, long[] tags,
+      int[] clusterIds) {
+    int n = docs.length;
+    List<SegmentBlock> blocks = new ArrayList<>();
+    try {
+      int from = 0;
+      while (from < n) {
+        boolean steady = clusterIds[from] == AssignedLayout.STEADY;
+        int to = from + 1;
+        while (to < n && tags[to] == tags[from]
+            && (clusterIds[to] == AssignedLayout.STEADY) == steady) {
+          to++;
+        }
+        blocks.add(steady
+            ? withTag(steady(keys, values, docs, from, to), tags[from])
+            : grouped(keys, values, docs, clusterIds, from, to, tags[from]));
+        from = to;
+      }
+      return blocks;
+    } catch (RuntimeException e) {
+      for (SegmentBlock b : blocks) {
+        b.close();
+      }
+      throw e;
+    }
+  }
+
+  private static SegmentBlock withTag(SegmentBlock b, long tag) {
+    return new SegmentBlock(b.kind(), b.offsets(), b.rowDocs(), b.centroids(), b.valueSums(),
+        b.keys(), b.values(), tag);
+  }
+
+  /** Rows {@code [from, to)} grouped by cluster id (ascending), rows in order within a cluster. */
+  private static SegmentBlock grouped(VectorStore keys, VectorStore values, int[] docs,
+      int[] clusterIds, int from, int to, long tag) {
+    int len = to - from;
+    long[] order = new long[len]; // cluster id, then row: a stable sort by cluster id
+    for (int i = 0; i < len; i++) {
+      order[i] = ((long) clusterIds[from + i] << 32) | i;
+    }
+    java.util.Arrays.sort(order);
+    List<Integer> offsets = new ArrayList<>();
+    int[] rowDocs = new int[len];
+    VectorStore k = VectorStore.allocate(keys.dim(), keys.type(), len);
+    VectorStore v = values == null ? null : VectorStore.allocate(values.dim(), values.type(), len);
+    try {
+      int prevId = Integer.MIN_VALUE;
+      for (int m = 0; m < len; m++) {
+        int id = (int) (order[m] >>> 32);
+        int row = from + (int) order[m];
+        if (id != prevId) {
+          offsets.add(m);
+          prevId = id;
+        }
+        rowDocs[m] = docs[row];
+        k.appendFrom(keys, row, row + 1);
+        if (v != null) {
+          v.appendFrom(values, row, row + 1);
+        }
+      }
+      offsets.add(len);
+      int[] off = offsets.stream().mapToInt(Integer::intValue).toArray();
+      int clusters = off.length - 1;
+      int d = keys.dim();
+      float[] centroids = new float[clusters * d];
+      float[] valueSums = v == null ? null : new float[clusters * d];
+      for (int c = 0; c < clusters; c++) {
+        System.arraycopy(Summaries.mean(k, off[c], off[c + 1]), 0, centroids, c * d, d);
+        if (v != null) {
+          System.arraycopy(Summaries.sum(v, off[c], off[c + 1]), 0, valueSums, c * d, d);
+        }
+      }
+      return new SegmentBlock(SegmentBlock.CLUSTERED, off, rowDocs, centroids, valueSums, k, v,
+          tag);
+    } catch (RuntimeException e) {
+      k.close();
+      if (v != null) {
+        v.close();
+      }
+      throw e;
+    }
+  }
 }

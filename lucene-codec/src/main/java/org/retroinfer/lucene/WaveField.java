@@ -44,6 +44,9 @@ public final class WaveField {
   private final FieldInfo info;
   private final FieldInfo valueInfo;
   private final int dim;
+  /** Trailing assignment components of the field's vectors ({@code assigned} layout), else 0. */
+  private final int trailing;
+  private final long[] tags;
   private final KvDType storage;
   private final long rowBytes;
   private final int size;
@@ -68,14 +71,17 @@ public final class WaveField {
   /** Squared L2 norm of every centroid (ranking for EUCLIDEAN and COSINE fields). */
   private final float[] centroidNorm2;
 
-  WaveField(WaveVectorsReader reader, FieldInfo info, FieldInfo valueInfo, int dim,
+  WaveField(WaveVectorsReader reader, FieldInfo info, FieldInfo valueInfo, int dim, int trailing,
       KvDType storage, int size, byte[] kind, int[] segRows, int[] segClusters,
       long[] clusterBlockOffset, long[] clusterBlockLength, long[] keyOffset, int[] keyCrc,
-      long[] valueOffset, int[] valueCrc, IndexInput clusterInput, int maxDoc) throws IOException {
+      long[] valueOffset, int[] valueCrc, long[] tags, IndexInput clusterInput, int maxDoc)
+      throws IOException {
     this.reader = reader;
     this.info = info;
     this.valueInfo = valueInfo;
     this.dim = dim;
+    this.trailing = trailing;
+    this.tags = tags;
     this.storage = storage;
     this.rowBytes = (long) dim * storage.bytes();
     this.size = size;
@@ -237,8 +243,27 @@ public final class WaveField {
     return valueInfo != null;
   }
 
+  /** The dimension of the stored vectors (for the {@code assigned} layout: the head dim). */
   public int dimension() {
     return dim;
+  }
+
+  /**
+   * The field's vector dimension as Lucene knows it: {@link #dimension()} plus the trailing
+   * assignment components of the {@code assigned} layout.
+   */
+  public int vectorDimension() {
+    return dim + trailing;
+  }
+
+  /** Whether the field is stored in the {@code assigned} layout (see {@link AssignedLayout}). */
+  public boolean assigned() {
+    return trailing > 0;
+  }
+
+  /** The tag of wave segment {@code s} in the {@code assigned} layout, else -1. */
+  public long tag(int s) {
+    return tags[s];
   }
 
   /** How the vectors are stored on disk. */
@@ -538,6 +563,18 @@ public final class WaveField {
     return out;
   }
 
+  /** The global cluster id of row {@code row}. */
+  private int clusterOfRow(int row) {
+    int c = Arrays.binarySearch(clusterRowStart, row);
+    if (c >= 0) {
+      while (c + 1 < clusterRowStart.length && clusterRowStart[c + 1] == row) {
+        c++;
+      }
+      return c;
+    }
+    return -c - 2;
+  }
+
   private int segmentOfRow(int row) {
     int s = Arrays.binarySearch(segRowStart, row);
     if (s >= 0) {
@@ -568,7 +605,7 @@ public final class WaveField {
   private final class Values extends FloatVectorValues {
     private final boolean values;
     private final RowSource source;
-    private final float[] buffer = new float[dim];
+    private final float[] buffer = new float[dim + trailing];
     private int bufferedOrd = -1;
 
     Values(boolean values) {
@@ -579,7 +616,14 @@ public final class WaveField {
     @Override
     public float[] vectorValue(int ord) throws IOException {
       if (ord != bufferedOrd) {
-        readRow(source, ordToRow[ord], values, buffer);
+        int row = ordToRow[ord];
+        readRow(source, row, values, buffer);
+        if (trailing > 0) {
+          int s = segmentOfRow(row);
+          int cluster = steady(s) ? AssignedLayout.STEADY
+              : clusterOfRow(row) - segClusterStart[s];
+          AssignedLayout.encodeTrailing(tags[s], cluster, buffer, dim);
+        }
         bufferedOrd = ord;
       }
       return buffer;
@@ -592,7 +636,7 @@ public final class WaveField {
 
     @Override
     public int dimension() {
-      return dim;
+      return dim + trailing;
     }
 
     @Override
@@ -653,17 +697,24 @@ public final class WaveField {
       if (size == 0) {
         return null;
       }
-      if (target.length != dim) {
+      if (target.length != dim + trailing) {
         throw new IllegalArgumentException("query vector of " + target.length
-            + " dimensions, field '" + info.name + "' has " + dim);
+            + " dimensions, field '" + info.name + "' has " + (dim + trailing));
       }
       Values copy = new Values(values);
       DocIndexIterator it = copy.iterator();
       VectorSimilarityFunction sim = (values ? valueInfo : info).getVectorSimilarityFunction();
+      float[] query = trailing > 0 ? Arrays.copyOf(target, dim) : target;
+      float[] row = new float[dim];
       return new VectorScorer() {
         @Override
         public float score() throws IOException {
-          return sim.compare(target, copy.vectorValue(it.index()));
+          float[] v = copy.vectorValue(it.index());
+          if (trailing == 0) {
+            return sim.compare(query, v);
+          }
+          System.arraycopy(v, 0, row, 0, dim); // the trailing components are not scored
+          return sim.compare(query, row);
         }
 
         @Override

@@ -21,9 +21,15 @@ final class WaveFieldWriter extends KnnFieldVectorsWriter<float[]> {
 
   final FieldInfo info;
   final FieldParams params;
+  /** The dimension stored: the field's, less the trailing assignment components. */
   final int dim;
+  /** Trailing assignment components of every vector (the {@code assigned} layout), else 0. */
+  final int trailing;
   final VectorStore store;
   int[] docs = new int[64];
+  /** Per buffered vector, its tag and cluster id ({@code assigned} layout only). */
+  long[] tags;
+  int[] clusterIds;
   int count;
   /** The paired key or value field of the same segment, if its writer exists. */
   WaveFieldWriter partner;
@@ -31,8 +37,14 @@ final class WaveFieldWriter extends KnnFieldVectorsWriter<float[]> {
   WaveFieldWriter(FieldInfo info, FieldParams params) {
     this.info = info;
     this.params = params;
-    this.dim = info.getVectorDimension();
+    this.trailing = params.layout() == WaveVectorsFormat.Layout.ASSIGNED
+        ? AssignedLayout.TRAILING : 0;
+    this.dim = Math.max(1, info.getVectorDimension() - trailing);
     this.store = VectorStore.allocate(dim, params.storage(), 64);
+    if (trailing > 0) {
+      tags = new long[64];
+      clusterIds = new int[64];
+    }
   }
 
   @Override
@@ -53,6 +65,14 @@ final class WaveFieldWriter extends KnnFieldVectorsWriter<float[]> {
     store.append(vector, 0);
     if (count == docs.length) {
       docs = Arrays.copyOf(docs, count * 2);
+      if (trailing > 0) {
+        tags = Arrays.copyOf(tags, count * 2);
+        clusterIds = Arrays.copyOf(clusterIds, count * 2);
+      }
+    }
+    if (trailing > 0) {
+      tags[count] = AssignedLayout.tag(vector, dim);
+      clusterIds[count] = AssignedLayout.cluster(vector, dim);
     }
     docs[count++] = docID;
   }
@@ -61,9 +81,15 @@ final class WaveFieldWriter extends KnnFieldVectorsWriter<float[]> {
     if (params.error() != null) {
       throw new IllegalArgumentException(params.error());
     }
-    if (vector.length != dim) {
+    if (vector.length != dim + trailing) {
       throw new IllegalArgumentException("field '" + info.name + "', doc " + docID + ": vector of "
-          + vector.length + " components, expected the field's dimension " + dim);
+          + vector.length + " components, expected the field's dimension " + (dim + trailing));
+    }
+    if (trailing > 0) {
+      String bad = AssignedLayout.checkTrailing(vector, dim);
+      if (bad != null) {
+        throw new IllegalArgumentException("field '" + info.name + "', doc " + docID + ": " + bad);
+      }
     }
     KvDType type = params.storage();
     for (int i = 0; i < dim; i++) {
@@ -91,6 +117,14 @@ final class WaveFieldWriter extends KnnFieldVectorsWriter<float[]> {
     return Arrays.copyOf(docs, count);
   }
 
+  long[] tags() {
+    return Arrays.copyOf(tags, count);
+  }
+
+  int[] clusterIds() {
+    return Arrays.copyOf(clusterIds, count);
+  }
+
   @Override
   public float[] copyValue(float[] vectorValue) {
     return vectorValue.clone();
@@ -98,7 +132,8 @@ final class WaveFieldWriter extends KnnFieldVectorsWriter<float[]> {
 
   @Override
   public long ramBytesUsed() {
-    return SHALLOW + RamUsageEstimator.sizeOf(docs) + store.capacityBytes();
+    return SHALLOW + RamUsageEstimator.sizeOf(docs) + store.capacityBytes()
+        + (trailing > 0 ? RamUsageEstimator.sizeOf(tags) + RamUsageEstimator.sizeOf(clusterIds) : 0);
   }
 
   void close() {

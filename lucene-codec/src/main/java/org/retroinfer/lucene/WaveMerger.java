@@ -111,7 +111,8 @@ final class WaveMerger {
   private static void merge(FieldInfo key, FieldInfo value, MergeState state,
       WaveVectorsWriter writer) throws IOException {
     FieldParams params = FieldParams.of(key, writer.settings());
-    int dim = key.getVectorDimension();
+    boolean assigned = params.layout() == Layout.ASSIGNED && params.error() == null;
+    int dim = key.getVectorDimension() - (assigned ? AssignedLayout.TRAILING : 0);
     KvDType storage = storageOf(key, state, params.storage());
     try (WaveVectorsWriter.EntryWriter entry = writer.beginEntry(key, value, dim, storage)) {
       for (int i = 0; i < state.knnVectorsReaders.length; i++) {
@@ -133,7 +134,8 @@ final class WaveMerger {
             }
           }
         } else {
-          for (SegmentBlock b : clusterForeign(reader, key, value, docMap, storage, params)) {
+          for (SegmentBlock b : clusterForeign(reader, key, value, docMap, storage, params,
+              dim)) {
             try (b) {
               entry.add(b);
             }
@@ -239,7 +241,8 @@ final class WaveMerger {
         int[] off = offsets.stream().mapToInt(Integer::intValue).toArray();
         SegmentBlock b = new SegmentBlock(src.steady(s) ? SegmentBlock.STEADY : SegmentBlock.CLUSTERED,
             off, Arrays.copyOf(rowDocs, kept), Arrays.copyOf(centroids, liveClusters * dim),
-            withValues ? Arrays.copyOf(valueSums, liveClusters * dim) : null, outKeys, outValues);
+            withValues ? Arrays.copyOf(valueSums, liveClusters * dim) : null, outKeys, outValues,
+            src.tag(s));
         success = true;
         return b;
       } finally {
@@ -263,14 +266,13 @@ final class WaveMerger {
 
   /** Vectors of a segment written by another format: clustered here, as new wave segments. */
   private static List<SegmentBlock> clusterForeign(KnnVectorsReader reader, FieldInfo key,
-      FieldInfo value, MergeState.DocMap docMap, KvDType storage, FieldParams params)
+      FieldInfo value, MergeState.DocMap docMap, KvDType storage, FieldParams params, int dim)
       throws IOException {
     FloatVectorValues keys = reader.getFloatVectorValues(key.name);
     FloatVectorValues values = value == null ? null : reader.getFloatVectorValues(value.name);
     if (keys == null || keys.size() == 0) {
       return List.of();
     }
-    int dim = key.getVectorDimension();
     List<long[]> live = new ArrayList<>(); // {new doc, key ord, value ord}
     KnnVectorValues.DocIndexIterator it = keys.iterator();
     KnnVectorValues.DocIndexIterator vit = values == null ? null : values.iterator();
@@ -288,15 +290,30 @@ final class WaveMerger {
     live.sort((a, b) -> Long.compare(a[0], b[0]));
     int n = live.size();
     int[] docs = new int[n];
+    boolean assigned = dim < key.getVectorDimension();
+    long[] tags = assigned ? new long[n] : null;
+    int[] clusterIds = assigned ? new int[n] : null;
     try (VectorStore k = VectorStore.allocate(dim, storage, Math.max(1, n));
         VectorStore v = values == null ? null : VectorStore.allocate(dim, storage, Math.max(1, n))) {
       for (int i = 0; i < n; i++) {
         long[] e = live.get(i);
         docs[i] = (int) e[0];
-        k.append(keys.vectorValue((int) e[1]), 0);
+        float[] row = keys.vectorValue((int) e[1]);
+        k.append(row, 0);
+        if (assigned) {
+          if (AssignedLayout.checkTrailing(row, dim) != null) {
+            throw new IllegalStateException("field '" + key.name + "': "
+                + AssignedLayout.checkTrailing(row, dim));
+          }
+          tags[i] = AssignedLayout.tag(row, dim);
+          clusterIds[i] = AssignedLayout.cluster(row, dim);
+        }
         if (v != null) {
           v.append(values.vectorValue((int) e[2]), 0);
         }
+      }
+      if (assigned) {
+        return WaveClustering.assigned(k, v, docs, tags, clusterIds);
       }
       FieldParams split = new FieldParams(Layout.SPLIT, params.segmentTokens(),
           params.tokensPerCluster(), params.iterations(), storage, params.centre(), null);

@@ -50,6 +50,21 @@ import org.retroinfer.wave.kv.KvDType;
  *   <li>{@code steady}: all documents of the flush form one unclustered wave segment: a single
  *       cluster holding them in doc order. Used for the steady zone of a context (attention sinks
  *       and the local window), which wave attention reads exactly and never ranks.
+ *   <li>{@code assigned}: every vector arrives with the wave segment and cluster its writer gave it,
+ *       and nothing is clustered here. The field's dimension is the head dim plus
+ *       {@value AssignedLayout#TRAILING}: after the head dim's components come the wave segment's
+ *       <em>tag</em> (48 bits, as two exact float integers of 24 bits each, high then low) and the
+ *       cluster id (an exact float integer; {@value AssignedLayout#STEADY} for a steady row). In doc
+ *       id order, each run of consecutive vectors with the same tag (and all steady or all not)
+ *       becomes one wave segment; its clusters are its distinct cluster ids in ascending order, each
+ *       holding its vectors in doc order, with the centroid and value sum computed from them as
+ *       wave-core computes them (float64 in row order, rounded once), so a writer that adds a wave
+ *       segment's tokens as adjacent documents in position order (e.g. one block of
+ *       {@code IndexWriter.addDocuments}, or one nested document of a search server) gets its own
+ *       clusters back bit for bit, however the index flushes. Only the head dim's components are
+ *       stored; a reader gives the trailing components back (the cluster ids renumbered densely in
+ *       ascending order), and a search ignores a query's trailing components. See
+ *       {@link AssignedLayout}.
  * </ul>
  *
  * Clustering parameters come from the field attributes {@link #ATTR_SEGMENT_TOKENS},
@@ -74,15 +89,19 @@ import org.retroinfer.wave.kv.KvDType;
  *
  * <ul>
  *   <li>per stored field entry: {@code int} field number (a terminating {@code -1} ends the list),
- *       {@code int} number of the paired value field or {@code -1}, {@code int} dimension,
- *       {@code byte} storage type (0 float32, 1 float16, 2 bfloat16), {@code int} vector count,
- *       {@code int} wave segment count, then per wave segment:
+ *       {@code int} number of the paired value field or {@code -1}, {@code int} dimension (as
+ *       stored), since version {@value #VERSION_ASSIGNED} {@code byte} trailing components (0, or
+ *       {@value AssignedLayout#TRAILING} for the {@code assigned} layout: the field's dimension is
+ *       the stored one plus these), {@code byte} storage type (0 float32, 1 float16, 2 bfloat16),
+ *       {@code int} vector count, {@code int} wave segment count, then per wave segment:
  *       <ul>
  *         <li>{@code byte} kind (0 clustered, 1 steady), {@code int} vectors, {@code int} clusters;
  *         <li>{@code long} offset and {@code long} length of its cluster block in {@code .wvc};
  *         <li>{@code long} offset of its key block in {@code .wvd}, {@code int} CRC32 of the key
  *             block; {@code long} offset of its value block and {@code int} its CRC32 (both
- *             {@code -1}/0 when unpaired).
+ *             {@code -1}/0 when unpaired);
+ *         <li>since version {@value #VERSION_ASSIGNED}: {@code long} tag ({@code -1} unless the
+ *             field has trailing components).
  *       </ul>
  *   <li>after the terminating {@code -1}: {@code byte} 1 if the byte vector delegate's files
  *       exist, else 0.
@@ -143,12 +162,20 @@ public final class WaveVectorsFormat extends KnnVectorsFormat {
   public static final int VERSION_START = 0;
   /** Cluster blocks carry the keys' spread statistics ({@link ClusterSpreads}). */
   public static final int VERSION_SPREADS = 1;
-  public static final int VERSION_CURRENT = VERSION_SPREADS;
+  /**
+   * Field entries say how many trailing assignment components their vectors carry (the
+   * {@code assigned} layout) and every wave segment its tag.
+   */
+  public static final int VERSION_ASSIGNED = 2;
+  public static final int VERSION_CURRENT = VERSION_ASSIGNED;
 
   /** Largest vector dimension accepted. */
   public static final int MAX_DIMENSIONS = 4096;
 
-  /** Field attribute: how a flush maps onto wave segments: "split", "segment" or "steady". */
+  /**
+   * Field attribute: how a flush maps onto wave segments: "split", "segment", "steady" or
+   * "assigned".
+   */
   public static final String ATTR_LAYOUT = "retroinfer.wave.layout";
   /** Field attribute of a key field: the name of its value field. */
   public static final String ATTR_VALUES = "retroinfer.wave.values";
@@ -171,7 +198,7 @@ public final class WaveVectorsFormat extends KnnVectorsFormat {
 
   /** How the documents of one flush become wave segments; see the class javadoc. */
   public enum Layout {
-    SPLIT, SEGMENT, STEADY;
+    SPLIT, SEGMENT, STEADY, ASSIGNED;
 
     /** The attribute value. */
     public String attribute() {
@@ -188,7 +215,7 @@ public final class WaveVectorsFormat extends KnnVectorsFormat {
         }
       }
       throw new IllegalArgumentException("field '" + field + "': attribute " + ATTR_LAYOUT + "='"
-          + value + "' is not one of split, segment, steady");
+          + value + "' is not one of split, segment, steady, assigned");
     }
   }
 

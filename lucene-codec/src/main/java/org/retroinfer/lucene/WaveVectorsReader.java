@@ -63,7 +63,7 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
           version = CodecUtil.checkIndexHeader(meta, WaveVectorsFormat.META_CODEC,
               WaveVectorsFormat.VERSION_START, WaveVectorsFormat.VERSION_CURRENT,
               state.segmentInfo.getId(), state.segmentSuffix);
-          entries.read(meta, state.fieldInfos);
+          entries.read(meta, state.fieldInfos, version);
           byte flag = meta.readByte();
           if (flag != 0 && flag != 1) {
             throw new CorruptIndexException("byte delegate flag " + flag, meta);
@@ -88,9 +88,9 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
       int maxDoc = state.segmentInfo.maxDoc();
       for (PendingEntry e : entries.list) {
         e.checkBounds(dataInput, clusterInput);
-        WaveField f = new WaveField(this, e.key, e.value, e.dim, e.storage, e.size, e.kind,
-            e.rows, e.clusters, e.clusterOffset, e.clusterLength, e.keyOffset, e.keyCrc,
-            e.valueOffset, e.valueCrc, clusterInput, maxDoc);
+        WaveField f = new WaveField(this, e.key, e.value, e.dim, e.trailing, e.storage, e.size,
+            e.kind, e.rows, e.clusters, e.clusterOffset, e.clusterLength, e.keyOffset, e.keyCrc,
+            e.valueOffset, e.valueCrc, e.tag, clusterInput, maxDoc);
         fields.put(e.key.name, new FieldRef(f, false));
         if (e.value != null) {
           fields.put(e.value.name, new FieldRef(f, true));
@@ -134,6 +134,7 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
     FieldInfo key;
     FieldInfo value;
     int dim;
+    int trailing;
     KvDType storage;
     int size;
     byte[] kind;
@@ -145,6 +146,7 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
     int[] keyCrc;
     long[] valueOffset;
     int[] valueCrc;
+    long[] tag;
 
     void checkBounds(IndexInput data, IndexInput clusterFile) throws CorruptIndexException {
       long rowBytes = (long) dim * storage.bytes();
@@ -168,7 +170,7 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
   private static final class PendingEntries {
     final java.util.List<PendingEntry> list = new java.util.ArrayList<>();
 
-    void read(ChecksumIndexInput meta, FieldInfos infos) throws IOException {
+    void read(ChecksumIndexInput meta, FieldInfos infos, int version) throws IOException {
       while (true) {
         int number = meta.readInt();
         if (number == -1) {
@@ -179,10 +181,13 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
         int valueNumber = meta.readInt();
         e.value = valueNumber == -1 ? null : field(meta, infos, valueNumber);
         e.dim = meta.readInt();
-        if (e.dim != e.key.getVectorDimension()
-            || (e.value != null && e.dim != e.value.getVectorDimension())) {
+        e.trailing = version >= WaveVectorsFormat.VERSION_ASSIGNED ? meta.readByte() : 0;
+        if ((e.trailing != 0 && e.trailing != AssignedLayout.TRAILING) || e.dim < 1
+            || e.dim + e.trailing != e.key.getVectorDimension()
+            || (e.value != null && e.dim + e.trailing != e.value.getVectorDimension())) {
           throw new CorruptIndexException("field '" + e.key.name + "': stored dimension " + e.dim
-              + " differs from the field's " + e.key.getVectorDimension(), meta);
+              + " with " + e.trailing + " trailing components does not make the field's "
+              + e.key.getVectorDimension(), meta);
         }
         e.storage = StorageType.decode(meta.readByte(), meta);
         e.size = meta.readInt();
@@ -200,6 +205,7 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
         e.keyCrc = new int[segments];
         e.valueOffset = new long[segments];
         e.valueCrc = new int[segments];
+        e.tag = new long[segments];
         for (int s = 0; s < segments; s++) {
           e.kind[s] = meta.readByte();
           e.rows[s] = meta.readInt();
@@ -217,6 +223,12 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
           e.keyCrc[s] = meta.readInt();
           e.valueOffset[s] = meta.readLong();
           e.valueCrc[s] = meta.readInt();
+          e.tag[s] = version >= WaveVectorsFormat.VERSION_ASSIGNED ? meta.readLong() : -1;
+          if (e.trailing > 0 ? e.tag[s] < 0 || e.tag[s] >= AssignedLayout.TAG_LIMIT
+              : e.tag[s] != -1) {
+            throw new CorruptIndexException("field '" + e.key.name + "', wave segment " + s
+                + ": tag " + e.tag[s], meta);
+          }
         }
         list.add(e);
       }
@@ -338,9 +350,12 @@ public final class WaveVectorsReader extends KnnVectorsReader implements HnswGra
       return;
     }
     WaveField f = ref.field();
-    if (target.length != f.dimension()) {
+    if (target.length != f.vectorDimension()) {
       throw new IllegalArgumentException("query vector of " + target.length
-          + " dimensions, field '" + field + "' has " + f.dimension());
+          + " dimensions, field '" + field + "' has " + f.vectorDimension());
+    }
+    if (target.length > f.dimension()) {
+      target = java.util.Arrays.copyOf(target, f.dimension()); // trailing components: ignored
     }
     int probes = knnCollector.getSearchStrategy() instanceof WaveSearchStrategy ws
         ? ws.probeCount(f.clusterCount())

@@ -204,6 +204,9 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
     int[] docs = key.docs();
     VectorStore keys = key.store;
     VectorStore values = value == null ? null : value.store;
+    boolean assigned = key.trailing > 0;
+    long[] tags = assigned ? key.tags() : null;
+    int[] clusterIds = assigned ? key.clusterIds() : null;
     boolean sorted = false;
     if (sortMap != null && docs.length > 0) {
       // Lay the vectors out in the order of the sorted segment, then cluster in that order.
@@ -216,13 +219,25 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
       Arrays.sort(perm, (a, b) -> Integer.compare(newDocs[a], newDocs[b]));
       keys = permuted(keys, perm);
       values = values == null ? null : permuted(values, perm);
+      long[] oldTags = tags;
+      int[] oldIds = clusterIds;
       for (int i = 0; i < docs.length; i++) {
         docs[i] = newDocs[perm[i]];
+      }
+      if (assigned) {
+        tags = new long[docs.length];
+        clusterIds = new int[docs.length];
+        for (int i = 0; i < docs.length; i++) {
+          tags[i] = oldTags[perm[i]];
+          clusterIds[i] = oldIds[perm[i]];
+        }
       }
       sorted = true;
     }
     try {
-      return WaveClustering.build(keys, values, docs, key.params);
+      return assigned
+          ? WaveClustering.assigned(keys, values, docs, tags, clusterIds)
+          : WaveClustering.build(keys, values, docs, key.params);
     } finally {
       if (sorted) {
         keys.close();
@@ -293,7 +308,7 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
         valueCrc = writeRows(b.values());
       }
       segments.add(new long[] {b.kind(), b.rows(), b.clusters(), clusterOffset, clusterLength,
-          keyOffset, keyCrc, valueOffset, valueCrc});
+          keyOffset, keyCrc, valueOffset, valueCrc, key.getVectorDimension() > dim ? b.tag() : -1});
       vectors += b.rows();
     }
 
@@ -305,6 +320,7 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
       meta.writeInt(key.number);
       meta.writeInt(value == null ? -1 : value.number);
       meta.writeInt(dim);
+      meta.writeByte((byte) (key.getVectorDimension() - dim)); // trailing assignment components
       meta.writeByte(StorageType.code(storage));
       meta.writeInt((int) vectors);
       meta.writeInt(segments.size());
@@ -318,6 +334,7 @@ final class WaveVectorsWriter extends KnnVectorsWriter {
         meta.writeInt((int) s[6]);
         meta.writeLong(s[7]);
         meta.writeInt((int) s[8]);
+        meta.writeLong(s[9]);
       }
     }
   }

@@ -6,10 +6,14 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import org.apache.lucene.document.FieldType;
+import org.apache.lucene.index.CorruptIndexException;
 import org.apache.lucene.index.IndexReader;
 import org.apache.lucene.index.LeafReaderContext;
 import org.apache.lucene.index.VectorEncoding;
 import org.retroinfer.wave.HeadLayout;
+import org.retroinfer.wave.WaveConfig;
+import org.retroinfer.wave.attention.HeadCache;
+import org.retroinfer.wave.kv.VectorStore;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.index.WaveIndex;
 import org.retroinfer.wave.kv.KvDType;
@@ -309,5 +313,174 @@ public final class AssignedLayout {
       }
     }
     return out;
+  }
+
+  /**
+   * What a context's blocks do not say themselves: {@link #restore} needs it to put the context
+   * back together (a search server keeps it beside the blocks).
+   *
+   * @param shape the attention shape
+   * @param config the wave configuration the context was built with
+   * @param tokens token ids by position
+   * @param sinks attention sinks (the steady zone's first positions)
+   * @param prefillDone whether the prefill had ended
+   * @param centres every head's key centre, {@code layers x kvHeads x headDim} in (layer, KV head)
+   *     order, or null if the context has none
+   * @param firstTag the tag of block 0
+   * @param segments wave segments (blocks {@code 0 .. segments - 1}; block {@code segments} is the
+   *     steady zone, when it has tokens)
+   */
+  public record ContextPlan(AttentionShape shape, WaveConfig config, int[] tokens, int sinks,
+      boolean prefillDone, float[] centres, long firstTag, int segments) {
+
+    /** The plan of a loaded context whose blocks were made with {@link #blocks(LoadedContext, long)}. */
+    public static ContextPlan of(LoadedContext context, long firstTag) {
+      AttentionShape shape = context.shape();
+      HeadLayout h0 = context.layout(0, 0);
+      int d = shape.headDim();
+      float[] centres = new float[shape.layers() * shape.kvHeads() * d];
+      for (int l = 0; l < shape.layers(); l++) {
+        for (int h = 0; h < shape.kvHeads(); h++) {
+          float[] c = context.layout(l, h).keyCentre();
+          if (c == null) {
+            centres = null;
+            break;
+          }
+          System.arraycopy(c, 0, centres, (l * shape.kvHeads() + h) * d, d);
+        }
+        if (centres == null) {
+          break;
+        }
+      }
+      return new ContextPlan(shape, context.config(), context.tokens(), h0.sinks(),
+          context.prefillDone(), centres, firstTag, h0.index().segmentCount());
+    }
+  }
+
+  /**
+   * Puts a context back together from its blocks in {@code reader} (any index whose K/V fields are
+   * {@link ContextFields}' names in the assigned layout: a context store's, or a search server's
+   * shard with the blocks as nested documents), found by their tags; a block's positions are its
+   * documents' order. Nothing is clustered: every wave segment comes back with the clusters,
+   * summaries and rows it was indexed with, so the context attends bit for bit like the one whose
+   * blocks were indexed. The rows are copied: the context does not hold on to {@code reader}.
+   *
+   * @throws CorruptIndexException if a block is missing, repeated, split, or of the wrong size
+   */
+  public static LoadedContext restore(IndexReader reader, String contextId, ContextPlan plan)
+      throws IOException {
+    AttentionShape shape = plan.shape();
+    int kv = shape.kvHeads();
+    HeadCache[][] heads = new HeadCache[shape.layers()][kv];
+    boolean success = false;
+    try {
+      for (int l = 0; l < shape.layers(); l++) {
+        for (int h = 0; h < kv; h++) {
+          heads[l][h] = restoreHead(reader, contextId, plan, l, h);
+        }
+      }
+      success = true;
+      return new LoadedContext(contextId, shape, plan.config(), plan.tokens().clone(),
+          plan.prefillDone(), heads, () -> { });
+    } finally {
+      if (!success) {
+        for (HeadCache[] layer : heads) {
+          for (HeadCache head : layer) {
+            if (head != null) {
+              head.close();
+            }
+          }
+        }
+      }
+    }
+  }
+
+  private static HeadCache restoreHead(IndexReader reader, String id, ContextPlan plan, int layer,
+      int kvHead) throws IOException {
+    String keyField = ContextFields.keyField(layer, kvHead);
+    String where = "context '" + id + "', layer " + layer + ", KV head " + kvHead;
+    int n = plan.tokens().length;
+    int sinks = plan.sinks();
+    int segments = plan.segments();
+    int d = plan.shape().headDim();
+    Piece[] byBlock = new Piece[segments + 1];
+    for (Piece p : pieces(reader, keyField, plan.firstTag(), plan.firstTag() + segments + 1)) {
+      int b = (int) (p.tag() - plan.firstTag());
+      if (byBlock[b] != null) {
+        throw new CorruptIndexException(where + ": block " + b + " (tag " + p.tag() + ") is stored"
+            + " twice, or split over two wave segments", id);
+      }
+      WaveField f = p.field();
+      if (!f.paired() || f.dimension() != d || f.storage() != plan.config().kvType()
+          || f.steady(p.segment()) != (b == segments)) {
+        throw new CorruptIndexException(where + ": block " + b + " is stored "
+            + (f.paired() ? "" : "without paired values, ") + "with dim " + f.dimension() + " as "
+            + f.storage() + (f.steady(p.segment()) ? ", steady" : ", clustered")
+            + "; the context has dim " + d + " as " + plan.config().kvType(), id);
+      }
+      byBlock[b] = p;
+    }
+    HeadLayout.Restorer restorer = HeadLayout.restoring(plan.config(), plan.shape().groupSize(), d)
+        .keyCentre(plan.centres() == null ? null
+            : Arrays.copyOfRange(plan.centres(), (layer * plan.shape().kvHeads() + kvHead) * d,
+                (layer * plan.shape().kvHeads() + kvHead + 1) * d));
+    boolean success = false;
+    try {
+      int first = sinks;
+      for (int s = 0; s < segments; s++) {
+        Piece p = byBlock[s];
+        if (p == null) {
+          throw new CorruptIndexException(where + ": wave segment " + s + " (tag "
+              + (plan.firstTag() + s) + ") is missing", id);
+        }
+        int[] local = ranks(p.field().segmentDocs(p.segment()));
+        try (VectorStore k = p.field().keys(p.segment());
+            VectorStore v = p.field().values(p.segment())) {
+          restorer.segment(p.field().clusteredSegment(p.segment(), first, local), k, v);
+        }
+        first += local.length;
+      }
+      int tailStart = first;
+      int steadyRows = sinks + (n - tailStart);
+      Piece st = byBlock[segments];
+      if (steadyRows < 0 || (steadyRows > 0) != (st != null)
+          || (st != null && st.field().segmentRows(st.segment()) != steadyRows)) {
+        throw new CorruptIndexException(where + ": the steady zone holds "
+            + (st == null ? 0 : st.field().segmentRows(st.segment())) + " tokens, the context has "
+            + sinks + " sinks and a tail of " + (n - tailStart), id);
+      }
+      if (st != null) {
+        try (VectorStore k = st.field().keys(st.segment());
+            VectorStore v = st.field().values(st.segment())) {
+          // one cluster, rows in doc order: the sinks, then the tail
+          restorer.sinks(k, v, 0, sinks);
+          restorer.tail(k, v, sinks, steadyRows);
+        }
+      }
+      HeadCache head;
+      try {
+        head = restorer.build(plan.prefillDone());
+      } catch (IllegalArgumentException e) {
+        throw new CorruptIndexException(where + ": the blocks do not form a wave cache: "
+            + e.getMessage(), id, e);
+      }
+      success = true;
+      return head;
+    } finally {
+      if (!success) {
+        restorer.close();
+      }
+    }
+  }
+
+  /** For each row (doc id), its rank among the rows' doc ids: the position within its block. */
+  private static int[] ranks(int[] docs) {
+    int[] sorted = docs.clone();
+    Arrays.sort(sorted);
+    int[] rank = new int[docs.length];
+    for (int i = 0; i < docs.length; i++) {
+      rank[i] = Arrays.binarySearch(sorted, docs[i]);
+    }
+    return rank;
   }
 }

@@ -125,11 +125,24 @@ class AssignedLayoutTest {
   /** The loaded context is the host's; each of its blocks is one wave segment of one leaf. */
   private static void check(DirectoryReader r, String id, TestContexts.Built built, long firstTag)
       throws IOException {
+    AssignedLayout.ContextPlan plan;
     try (LoadedContext loaded = ContextReader.load(r, id)) {
       ContextRoundTripTest.assertSameCaches(built.context(), loaded);
       ContextRoundTripTest.assertSameAttention(built.context(), loaded, new Random(5), 3);
       assertArrayEquals(built.tokens(), loaded.tokens());
+      plan = AssignedLayout.ContextPlan.of(loaded, firstTag);
     }
+    // found by tags alone, positions from the blocks' document order (as in a search server's
+    // shard, whose nested token documents have no position field)
+    try (LoadedContext restored = AssignedLayout.restore(r, id, plan)) {
+      ContextRoundTripTest.assertSameCaches(built.context(), restored);
+      ContextRoundTripTest.assertSameAttention(built.context(), restored, new Random(6), 3);
+    }
+    AssignedLayout.ContextPlan wrongTag = new AssignedLayout.ContextPlan(plan.shape(),
+        plan.config(), plan.tokens(), plan.sinks(), plan.prefillDone(), plan.centres(),
+        plan.firstTag() + 1, plan.segments());
+    assertThrows(org.apache.lucene.index.CorruptIndexException.class,
+        () -> AssignedLayout.restore(r, id, wrongTag).close());
     HeadLayout h00 = HeadLayout.of(built.context().head(0, 0));
     int blocks = h00.index().segmentCount() + 1;
     for (int l = 0; l < SHAPE.layers(); l++) {

@@ -34,7 +34,14 @@ import org.apache.lucene.store.ByteBuffersDirectory;
 import org.apache.lucene.store.IOContext;
 import org.apache.lucene.store.IndexOutput;
 import org.apache.lucene.util.BytesRef;
+import org.apache.lucene.index.IndexWriter;
+import org.apache.lucene.index.IndexWriterConfig;
+import org.apache.lucene.store.IndexInput;
+import org.retroinfer.lucene.AssignedLayout;
 import org.retroinfer.lucene.ContextFields;
+import org.retroinfer.lucene.ContextWriter;
+import org.retroinfer.lucene.LoadedContext;
+import org.retroinfer.lucene.WaveVectorsFormat;
 import org.retroinfer.lucene.DocumentChecksum;
 import org.retroinfer.lucene.WaveField;
 import org.retroinfer.lucene.WaveVectorsReader;
@@ -80,13 +87,67 @@ public final class ContextPack {
         Files.copy(f.getValue(), out);
       }
     }
+    return seal(bytes.toByteArray());
+  }
+
+  /** Appends the CRC32 of {@code body} (magic, count, files). */
+  private static byte[] seal(byte[] body) {
     CRC32 crc = new CRC32();
-    byte[] body = bytes.toByteArray();
     crc.update(body);
     byte[] packed = new byte[body.length + Long.BYTES];
     System.arraycopy(body, 0, packed, 0, body.length);
     ByteBuffer.wrap(packed, body.length, Long.BYTES).putLong(crc.getValue());
     return packed;
+  }
+
+  /**
+   * A pack of one context from its parts, as a server that keeps the K/V as vector fields builds it
+   * back: the record ({@code info}, token ids, logits or null), the chunk size and prefix keys of the
+   * store it came from, and the K/V ({@code context}, e.g. put back together by
+   * {@link org.retroinfer.lucene.AssignedLayout#restore}), written in the assigned layout
+   * ({@link ContextWriter#writeAssigned}), so nothing is clustered again. The host opens it like
+   * any pack: the same record, keys, clusters and attention as the pack the context was put with.
+   */
+  public static byte[] build(ContextInfo info, int chunkTokens, List<PrefixKey> prefixKeys,
+      int[] tokens, float[] logits, LoadedContext context) throws IOException {
+    if (tokens.length != info.tokens() || tokens.length != context.length()
+        || (logits != null) != info.hasLogits()) {
+      throw new IllegalArgumentException("the record says " + info.tokens() + " tokens"
+          + (info.hasLogits() ? " with logits" : "") + ", got " + tokens.length + " token ids"
+          + (logits != null ? " with logits" : "") + " and a context of " + context.length());
+    }
+    Map<String, byte[]> files = new TreeMap<>();
+    files.put(PROPERTIES, ContextStore.propertiesText(chunkTokens));
+    try (ByteBuffersDirectory dir = new ByteBuffersDirectory()) {
+      IndexWriterConfig config = ContextWriter.indexWriterConfig();
+      config.setUseCompoundFile(false);
+      try (IndexWriter w = new IndexWriter(dir, config)) {
+        new ContextWriter(w).writeAssigned(info.id(), tokens, context.toContextCache(), 0);
+        w.addDocuments(ContextStore.recordDocs(info, tokens, logits, prefixKeys));
+        w.commit();
+      }
+      for (String name : dir.listAll()) {
+        if (name.equals("write.lock")) {
+          continue;
+        }
+        try (IndexInput in = dir.openInput(name, IOContext.READONCE)) {
+          byte[] data = new byte[Math.toIntExact(in.length())];
+          in.readBytes(data, 0, data.length);
+          files.put(INDEX + name, data);
+        }
+      }
+    }
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (DataOutputStream out = new DataOutputStream(bytes)) {
+      out.write(MAGIC);
+      out.writeInt(files.size());
+      for (Map.Entry<String, byte[]> f : files.entrySet()) {
+        out.writeUTF(f.getKey());
+        out.writeLong(f.getValue().length);
+        out.write(f.getValue());
+      }
+    }
+    return seal(bytes.toByteArray());
   }
 
   /** Writes the files of a pack into {@code storeDir} (a new, empty directory), checked first. */
@@ -208,7 +269,9 @@ public final class ContextPack {
             if (!ContextFields.isKvField(fi.name)) {
               continue;
             }
-            if (fi.getVectorDimension() != headDim) {
+            int trailing = WaveVectorsFormat.Layout.ASSIGNED.attribute().equals(
+                fi.getAttribute(WaveVectorsFormat.ATTR_LAYOUT)) ? AssignedLayout.TRAILING : 0;
+            if (fi.getVectorDimension() - trailing != headDim) {
               throw new IllegalArgumentException("K/V field " + fi.name + " has vectors of dim "
                   + fi.getVectorDimension() + " but the context's record says head dim " + headDim
                   + " (" + info.shape() + "); pack the context again from its cache");

@@ -822,6 +822,49 @@ public final class ContextStore implements AutoCloseable {
         d.get(StoreFields.SHAPE), d.get(StoreFields.CONFIG));
   }
 
+  /** A context's record document (checksummed) and its prefix key documents. */
+  static List<Document> recordDocs(ContextInfo info, int[] tokens, float[] logits,
+      List<ContextPack.PrefixKey> prefixKeys) {
+    String id = info.id();
+    Document rec = new Document();
+    rec.add(new StringField(StoreFields.CONTEXT, id, Field.Store.YES));
+    rec.add(new StringField(StoreFields.KIND, StoreFields.KIND_RECORD, Field.Store.NO));
+    rec.add(new StoredField(StoreFields.NAME, info.name()));
+    rec.add(new StoredField(StoreFields.CONTEXT_KIND, info.kind()));
+    rec.add(new StringField(StoreFields.NAMESPACE, info.namespace(), Field.Store.YES));
+    rec.add(new StoredField(StoreFields.MODEL, info.model()));
+    rec.add(new StoredField(StoreFields.TENANT, info.tenant()));
+    rec.add(new StoredField(StoreFields.TOKENS, tokens.length));
+    rec.add(new StoredField(StoreFields.TOKEN_IDS, intsToBytes(tokens, tokens.length)));
+    if (logits != null) {
+      rec.add(new StoredField(StoreFields.LOGITS, floatsToBytes(logits)));
+    }
+    rec.add(new StoredField(StoreFields.CREATED, info.created().toEpochMilli()));
+    rec.add(new StoredField(StoreFields.SHAPE, info.shape()));
+    rec.add(new StoredField(StoreFields.CONFIG, info.config()));
+    DocumentChecksum.add(rec, StoreFields.CHECKSUM);
+    List<Document> docs = new ArrayList<>();
+    docs.add(rec);
+    for (ContextPack.PrefixKey k : prefixKeys) {
+      Document p = new Document();
+      p.add(new StringField(StoreFields.CONTEXT, id, Field.Store.YES));
+      p.add(new StringField(StoreFields.KIND, StoreFields.KIND_PREFIX, Field.Store.NO));
+      p.add(new StringField(StoreFields.PREFIX, k.hash(), Field.Store.NO));
+      p.add(new StoredField(StoreFields.PREFIX_TOKENS, k.tokens()));
+      docs.add(p);
+    }
+    return docs;
+  }
+
+  /** The text of a new store's {@code store.properties} for {@code chunkTokens}. */
+  static byte[] propertiesText(int chunkTokens) {
+    String format = Integer.toString(FORMAT);
+    String chunk = Integer.toString(chunkTokens);
+    return ("# retroinfer context store\nformat=" + format + "\nchunkTokens=" + chunk
+        + "\nchecksum=" + propertiesChecksum(format, chunk) + "\n")
+        .getBytes(StandardCharsets.ISO_8859_1);
+  }
+
   static byte[] intsToBytes(int[] a, int n) {
     ByteBuffer b = ByteBuffer.allocate(n * Integer.BYTES).order(ByteOrder.LITTLE_ENDIAN);
     for (int i = 0; i < n; i++) {
@@ -963,34 +1006,15 @@ public final class ContextStore implements AutoCloseable {
         commitOrDrop(writer -> { // takes the write lock, waiting for another writer
           new ContextWriter(writer).write(id, tokens, cache);
           writer.deleteDocuments(new Term(StoreFields.CONTEXT, id));
-          Document rec = new Document();
-          rec.add(new StringField(StoreFields.CONTEXT, id, Field.Store.YES));
-          rec.add(new StringField(StoreFields.KIND, StoreFields.KIND_RECORD, Field.Store.NO));
-          rec.add(new StoredField(StoreFields.NAME, name));
-          rec.add(new StoredField(StoreFields.CONTEXT_KIND, kind));
-          rec.add(new StringField(StoreFields.NAMESPACE, hasher.namespace(), Field.Store.YES));
-          rec.add(new StoredField(StoreFields.MODEL, model.hex()));
-          rec.add(new StoredField(StoreFields.TENANT, tenantHash));
-          rec.add(new StoredField(StoreFields.TOKENS, tokens.length));
-          rec.add(new StoredField(StoreFields.TOKEN_IDS, intsToBytes(tokens, tokens.length)));
-          if (logits != null) {
-            rec.add(new StoredField(StoreFields.LOGITS, floatsToBytes(logits)));
-          }
-          rec.add(new StoredField(StoreFields.CREATED, System.currentTimeMillis()));
-          rec.add(new StoredField(StoreFields.SHAPE, shapeText(cache.shape())));
-          rec.add(new StoredField(StoreFields.CONFIG, String.valueOf(config)));
-          DocumentChecksum.add(rec, StoreFields.CHECKSUM);
-          List<Document> docs = new ArrayList<>();
-          docs.add(rec);
+          List<ContextPack.PrefixKey> keys = new ArrayList<>();
           for (int i = 0; i < chain.length; i++) {
-            Document p = new Document();
-            p.add(new StringField(StoreFields.CONTEXT, id, Field.Store.YES));
-            p.add(new StringField(StoreFields.KIND, StoreFields.KIND_PREFIX, Field.Store.NO));
-            p.add(new StringField(StoreFields.PREFIX, chain[i], Field.Store.NO));
-            p.add(new StoredField(StoreFields.PREFIX_TOKENS, (i + 1) * chunkTokens));
-            docs.add(p);
+            keys.add(new ContextPack.PrefixKey(chain[i], (i + 1) * chunkTokens));
           }
-          writer.addDocuments(docs);
+          ContextInfo info = new ContextInfo(id, name, kind, hasher.namespace(), model.hex(),
+              tenantHash, tokens.length, logits != null,
+              java.time.Instant.ofEpochMilli(System.currentTimeMillis()),
+              shapeText(cache.shape()), String.valueOf(config));
+          writer.addDocuments(recordDocs(info, tokens, logits, keys));
           writer.flush();
           if (progress != null) {
             progress.accept("written");

@@ -64,6 +64,43 @@ class ContextPackTest {
       assertArrayEquals(expected, out, "seed " + seed);
     }
 
+    // built back from its parts (record, keys, the loaded K/V) in the assigned layout, as a server
+    // that keeps the K/V as vector fields serves it: the same context, clusters and attention
+    Path unpacked = dir.resolve("unpacked");
+    ContextPack.unpack(pack, unpacked);
+    byte[] built;
+    try (var fs = org.apache.lucene.store.FSDirectory.open(unpacked.resolve("index"));
+        var reader = org.apache.lucene.index.DirectoryReader.open(fs);
+        var loaded = org.retroinfer.lucene.ContextReader.load(reader, id)) {
+      built = ContextPack.build(d.info(), d.chunkTokens(), d.prefixKeys(), tokens, null, loaded);
+    }
+    ContextPack.Description b = ContextPack.describe(built);
+    assertEquals(d.info(), b.info());
+    assertEquals(d.chunkTokens(), b.chunkTokens());
+    assertEquals(d.prefixKeys(), b.prefixKeys());
+    for (int i = 0; i < d.fields().size(); i++) {
+      ContextPack.FieldStats x = d.fields().get(i);
+      ContextPack.FieldStats y = b.fields().get(i);
+      assertEquals(x.field(), y.field());
+      assertEquals(x.vectors(), y.vectors());
+      assertEquals(x.dim(), y.dim());
+      assertEquals(x.waveSegments(), y.waveSegments());
+      assertEquals(x.clusters(), y.clusters(), x.field());
+      assertEquals(x.minClusterSize(), y.minClusterSize());
+      assertEquals(x.maxClusterSize(), y.maxClusterSize());
+    }
+    Path rebuilt = dir.resolve("rebuilt");
+    ContextPack.unpack(built, rebuilt);
+    try (ContextStore store = ContextStore.openReadOnly(rebuilt)) {
+      ContextStore.Scope scope = store.scope(model, "acme", KvDType.BFLOAT16);
+      assertEquals(id, scope.find(tokens).orElseThrow().context().id());
+      try (ReusedContext reused = scope.load(id, tokens, n, false)) {
+        float[] out = new float[expected.length];
+        reused.cache().attend(1, q, out);
+        assertArrayEquals(expected, out, "seed " + seed);
+      }
+    }
+
     // damage anywhere is refused before anything is written
     assertThrows(CorruptIndexException.class,
         () -> ContextPack.describe(Arrays.copyOf(pack, pack.length - 1 - r.nextInt(1000))));

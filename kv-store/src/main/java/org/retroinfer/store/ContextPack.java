@@ -122,7 +122,15 @@ public final class ContextPack {
       IndexWriterConfig config = ContextWriter.indexWriterConfig();
       config.setUseCompoundFile(false);
       try (IndexWriter w = new IndexWriter(dir, config)) {
-        new ContextWriter(w).writeAssigned(info.id(), tokens, context.toContextCache(), 0);
+        org.retroinfer.wave.attention.AttentionShape shape = context.shape();
+        org.retroinfer.wave.HeadLayout[][] heads =
+            new org.retroinfer.wave.HeadLayout[shape.layers()][shape.kvHeads()];
+        for (int l = 0; l < shape.layers(); l++) {
+          for (int h = 0; h < shape.kvHeads(); h++) {
+            heads[l][h] = context.layout(l, h);
+          }
+        }
+        new ContextWriter(w).writeAssigned(info.id(), tokens, shape, heads, 0);
         w.addDocuments(ContextStore.recordDocs(info, tokens, logits, prefixKeys));
         w.commit();
       }

@@ -11,10 +11,11 @@ import org.retroinfer.wave.kv.KvDType;
  * decimal form, which {@link Double#parseDouble} reads back to the same bits). Lines written before
  * the zone budget had modes lack its keys: they read as the FIXED budget they were written with.
  */
-final class ConfigText {
+public final class ConfigText {
   private ConfigText() {}
 
-  static String format(WaveConfig c) {
+  /** The line of {@code c}. */
+  public static String format(WaveConfig c) {
     return "sinkTokens=" + c.sinkTokens()
         + ",windowTokens=" + c.windowTokens()
         + ",updateTokens=" + c.updateTokens()
@@ -31,7 +32,8 @@ final class ConfigText {
         + ",kvType=" + c.kvType().name();
   }
 
-  static WaveConfig parse(String text) {
+  /** The configuration of a line {@link #format} wrote (or an older one). */
+  public static WaveConfig parse(String text) {
     Map<String, String> m = new HashMap<>();
     for (String pair : text.split(",")) {
       int eq = pair.indexOf('=');

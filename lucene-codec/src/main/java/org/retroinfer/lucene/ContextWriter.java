@@ -203,6 +203,12 @@ public final class ContextWriter {
         heads[l][h] = HeadLayout.of(head);
       }
     }
+    writeAssigned(contextId, tokens, shape, heads, firstTag);
+  }
+
+  /** {@link #writeAssigned(String, int[], ContextCache, long)} of a context given as its heads. */
+  public void writeAssigned(String contextId, int[] tokens, AttentionShape shape,
+      HeadLayout[][] heads, long firstTag) throws IOException {
     Plan plan = Plan.of(contextId, tokens, shape, heads);
     List<AssignedLayout.Block> blocks = AssignedLayout.blocks(heads, firstTag);
     synchronized (lock) {

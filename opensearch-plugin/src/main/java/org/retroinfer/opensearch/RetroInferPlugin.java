@@ -28,6 +28,8 @@ import org.retroinfer.lucene.WaveCodec;
  *       fields of contexts routed to the {@code RetroInferWave} vectors format
  *       ({@link ServerWaveCodec}). It composes with other plugins' codecs. lucene-codec's
  *       {@link WaveCodec} ({@value WaveCodec#NAME}) is found through SPI as well.
+ *   <li>{@link ActionPlugin#getActions}: {@link RestoreContextAction}, which serves a context
+ *       from its K/V vector fields on a node holding a copy of the shard.
  *   <li>{@link ActionPlugin#getRestHandlers}: the context API under {@code /_retroinfer/}
  *       ({@link ContextRestHandler}).
  * </ul>
@@ -38,6 +40,13 @@ public final class RetroInferPlugin extends Plugin implements EnginePlugin, Acti
   public Optional<AdditionalCodecs> getAdditionalCodecs(IndexSettings indexSettings) {
     return Optional.of((mapperService, settings, defaultCodec) ->
         Map.of(ServerWaveCodec.ALIAS, new ServerWaveCodec(defaultCodec.get())));
+  }
+
+  @Override
+  public List<ActionHandler<? extends org.opensearch.action.ActionRequest,
+      ? extends org.opensearch.core.action.ActionResponse>> getActions() {
+    return List.of(new ActionHandler<>(RestoreContextAction.INSTANCE,
+        TransportRestoreContextAction.class));
   }
 
   @Override

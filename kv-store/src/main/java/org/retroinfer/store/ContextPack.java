@@ -145,17 +145,27 @@ public final class ContextPack {
         }
       }
     }
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    try (DataOutputStream out = new DataOutputStream(bytes)) {
-      out.write(MAGIC);
-      out.writeInt(files.size());
-      for (Map.Entry<String, byte[]> f : files.entrySet()) {
-        out.writeUTF(f.getKey());
-        out.writeLong(f.getValue().length);
-        out.write(f.getValue());
-      }
+    // one array of the final size: a 16K context's pack is tens of MB
+    long size = MAGIC.length + Integer.BYTES + Long.BYTES;
+    for (Map.Entry<String, byte[]> f : files.entrySet()) {
+      size += Short.BYTES + f.getKey().getBytes(StandardCharsets.UTF_8).length + Long.BYTES
+          + f.getValue().length;
     }
-    return seal(bytes.toByteArray());
+    if (size > MAX_BYTES) {
+      throw new IllegalArgumentException("the context's pack would be " + size + " bytes, more"
+          + " than " + MAX_BYTES);
+    }
+    byte[] packed = new byte[(int) size];
+    ByteBuffer b = ByteBuffer.wrap(packed).order(ByteOrder.BIG_ENDIAN);
+    b.put(MAGIC).putInt(files.size());
+    for (Map.Entry<String, byte[]> f : files.entrySet()) {
+      byte[] name = f.getKey().getBytes(StandardCharsets.UTF_8);
+      b.putShort((short) name.length).put(name).putLong(f.getValue().length).put(f.getValue());
+    }
+    CRC32 crc = new CRC32();
+    crc.update(packed, 0, b.position());
+    b.putLong(crc.getValue());
+    return packed;
   }
 
   /** Writes the files of a pack into {@code storeDir} (a new, empty directory), checked first. */

@@ -203,34 +203,33 @@ public final class AssignedLayout {
     return p;
   }
 
-  /** Per (layer, KV head), the cluster id within its wave segment of every indexed position. */
+  /** Per (layer, KV head), the cluster id within its wave segment of every position. */
   private static final class Clusters {
-    private final HeadLayout[][] heads;
     private final int[][][] ids;
 
     Clusters(HeadLayout[][] heads) {
-      this.heads = heads;
       this.ids = new int[heads.length][heads[0].length][];
-    }
-
-    synchronized int[] of(int layer, int kvHead) {
-      int[] c = ids[layer][kvHead];
-      if (c == null) {
-        HeadLayout h = heads[layer][kvHead];
-        WaveIndex index = h.index();
-        c = new int[h.size()];
-        Arrays.fill(c, STEADY);
-        for (int s = 0; s < index.segmentCount(); s++) {
-          int c0 = index.segmentFirstCluster(s);
-          for (int g = c0; g < index.segmentFirstCluster(s + 1); g++) {
-            for (int row = index.clusterStart(g); row < index.clusterStart(g + 1); row++) {
-              c[index.position(row)] = g - c0;
+      for (int l = 0; l < heads.length; l++) {
+        for (int h = 0; h < heads[l].length; h++) {
+          HeadLayout head = heads[l][h];
+          WaveIndex index = head.index();
+          int[] c = new int[head.size()];
+          Arrays.fill(c, STEADY);
+          for (int s = 0; s < index.segmentCount(); s++) {
+            int c0 = index.segmentFirstCluster(s);
+            for (int g = c0; g < index.segmentFirstCluster(s + 1); g++) {
+              for (int row = index.clusterStart(g); row < index.clusterStart(g + 1); row++) {
+                c[index.position(row)] = g - c0;
+              }
             }
           }
+          ids[l][h] = c;
         }
-        ids[layer][kvHead] = c;
       }
-      return c;
+    }
+
+    int of(int layer, int kvHead, int position) {
+      return ids[layer][kvHead][position];
     }
   }
 
@@ -276,16 +275,25 @@ public final class AssignedLayout {
      * as float32, then the tag and the cluster id.
      */
     public float[] vector(int layer, int kvHead, boolean value, int i) {
+      int d = heads[layer][kvHead].dim();
+      float[] k = new float[d + TRAILING];
+      float[] v = new float[d + TRAILING];
+      read(layer, kvHead, i, k, v);
+      return value ? v : k;
+    }
+
+    /**
+     * Writes the encoded key and value of (layer, KV head) at {@code positions()[i]} into
+     * {@code key} and {@code value} (each {@code headDim + TRAILING} floats).
+     */
+    public void read(int layer, int kvHead, int i, float[] key, float[] value) {
       HeadLayout h = heads[layer][kvHead];
       int d = h.dim();
       int p = positions[i];
-      float[] k = new float[d + TRAILING];
-      float[] v = new float[d + TRAILING];
-      h.read(p, p + 1, k, v, 0, d);
-      float[] out = value ? v : k;
-      int cluster = segment == STEADY ? STEADY : clusters.of(layer, kvHead)[p];
-      encodeTrailing(tag, cluster, out, d);
-      return out;
+      h.read(p, p + 1, key, value, 0, d);
+      int cluster = segment == STEADY ? STEADY : clusters.of(layer, kvHead, p);
+      encodeTrailing(tag, cluster, key, d);
+      encodeTrailing(tag, cluster, value, d);
     }
   }
 

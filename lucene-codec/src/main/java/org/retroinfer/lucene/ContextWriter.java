@@ -255,10 +255,12 @@ public final class ContextWriter {
       doc.add(new NumericDocValuesField(ContextFields.TOKEN, plan.tokens[positions[i]]));
       for (int l = 0; l < shape.layers(); l++) {
         for (int h = 0; h < shape.kvHeads(); h++) {
-          doc.add(new KnnFloatVectorField(ContextFields.keyField(l, h),
-              block.vector(l, h, false, i), keyTypes[l][h]));
-          doc.add(new KnnFloatVectorField(ContextFields.valueField(l, h),
-              block.vector(l, h, true, i), valueTypes[l][h]));
+          float[] key = new float[d + AssignedLayout.TRAILING];
+          float[] value = new float[d + AssignedLayout.TRAILING];
+          block.read(l, h, i, key, value);
+          doc.add(new KnnFloatVectorField(ContextFields.keyField(l, h), key, keyTypes[l][h]));
+          doc.add(new KnnFloatVectorField(ContextFields.valueField(l, h), value,
+              valueTypes[l][h]));
         }
       }
       docs.add(doc);

@@ -304,8 +304,15 @@ public final class ContextPack {
           throw new IllegalArgumentException("the pack holds wave K/V for " + fields.size()
               + " (layer, KV head) pairs but its shape says " + layers + " x " + kvHeads);
         }
+        BytesRef logits = rec.getBinaryValue(StoreFields.LOGITS);
+        int[] tokenIds = ContextStore.bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS));
+        if (tokenIds.length != info.tokens()) {
+          throw bad("its record holds " + tokenIds.length + " token ids for " + info.tokens()
+              + " tokens");
+        }
         return new Description(info, chunkTokens, prefixes, List.copyOf(fields.values()),
-            reader.leaves().size(), pack.length);
+            reader.leaves().size(), pack.length, tokenIds,
+            logits == null ? null : ContextStore.bytesToFloats(logits));
       }
     }
   }
@@ -420,8 +427,9 @@ public final class ContextPack {
 
   /**
    * What a valid pack holds: its context's record, the store's chunk size, its prefix keys by
-   * length, the clusters of every K/V key field, the number of Lucene segments and its size.
+   * length, the clusters of every K/V key field, the number of Lucene segments, its size, and the
+   * record's token ids and logits (null if none were stored).
    */
   public record Description(ContextInfo info, int chunkTokens, List<PrefixKey> prefixKeys,
-      List<FieldStats> fields, int luceneSegments, long bytes) {}
+      List<FieldStats> fields, int luceneSegments, long bytes, int[] tokenIds, float[] logits) {}
 }

@@ -42,6 +42,8 @@ class ContextPackTest {
     assertEquals(n, d.info().tokens());
     assertEquals(ContextStore.tenantHash("acme"), d.info().tenant());
     assertEquals(n / Synthetic.CHUNK, d.prefixKeys().size(), "one prefix key per whole chunk");
+    assertArrayEquals(tokens, d.tokenIds());
+    assertEquals(null, d.logits());
     String[] chain = new PrefixHasher(model, "acme", KvDType.BFLOAT16, Synthetic.CHUNK)
         .chain(tokens);
     for (int i = 0; i < chain.length; i++) {

@@ -12,8 +12,10 @@ import org.opensearch.common.settings.Settings;
 import org.opensearch.common.settings.SettingsFilter;
 import org.opensearch.index.IndexSettings;
 import org.opensearch.index.codec.AdditionalCodecs;
+import org.opensearch.index.mapper.Mapper;
 import org.opensearch.plugins.ActionPlugin;
 import org.opensearch.plugins.EnginePlugin;
+import org.opensearch.plugins.MapperPlugin;
 import org.opensearch.plugins.Plugin;
 import org.opensearch.rest.RestController;
 import org.opensearch.rest.RestHandler;
@@ -28,18 +30,27 @@ import org.retroinfer.lucene.WaveCodec;
  *       fields of contexts routed to the {@code RetroInferWave} vectors format
  *       ({@link ServerWaveCodec}). It composes with other plugins' codecs. lucene-codec's
  *       {@link WaveCodec} ({@value WaveCodec#NAME}) is found through SPI as well.
+ *   <li>{@link MapperPlugin#getMappers}: the field type {@code retroinfer_kv}
+ *       ({@link KvVectorFieldMapper}), a context's K/V rows as vector fields in the wave format's
+ *       assigned layout, which the contexts' index maps under its nested field {@code kv}.
  *   <li>{@link ActionPlugin#getActions}: {@link RestoreContextAction}, which serves a context
  *       from its K/V vector fields on a node holding a copy of the shard.
  *   <li>{@link ActionPlugin#getRestHandlers}: the context API under {@code /_retroinfer/}
  *       ({@link ContextRestHandler}).
  * </ul>
  */
-public final class RetroInferPlugin extends Plugin implements EnginePlugin, ActionPlugin {
+public final class RetroInferPlugin extends Plugin implements EnginePlugin, ActionPlugin,
+    MapperPlugin {
 
   @Override
   public Optional<AdditionalCodecs> getAdditionalCodecs(IndexSettings indexSettings) {
     return Optional.of((mapperService, settings, defaultCodec) ->
         Map.of(ServerWaveCodec.ALIAS, new ServerWaveCodec(defaultCodec.get())));
+  }
+
+  @Override
+  public Map<String, Mapper.TypeParser> getMappers() {
+    return Map.of(KvVectorFieldMapper.CONTENT_TYPE, KvVectorFieldMapper.PARSER);
   }
 
   @Override

@@ -2,6 +2,9 @@ package org.retroinfer.opensearch;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -13,7 +16,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import org.apache.lucene.index.DirectoryReader;
+import org.apache.lucene.store.ByteBuffersDirectory;
+import org.apache.lucene.store.IOContext;
+import org.apache.lucene.store.IndexOutput;
 import org.opensearch.ResourceNotFoundException;
+import org.opensearch.action.admin.indices.mapping.put.PutMappingRequest;
+import org.opensearch.action.bulk.BulkItemResponse;
+import org.opensearch.action.bulk.BulkRequest;
+import org.opensearch.action.bulk.BulkResponse;
 import org.opensearch.action.admin.indices.create.CreateIndexRequest;
 import org.opensearch.action.delete.DeleteRequest;
 import org.opensearch.action.get.GetRequest;
@@ -36,7 +47,14 @@ import org.opensearch.index.query.QueryBuilders;
 import org.opensearch.search.SearchHit;
 import org.opensearch.search.builder.SearchSourceBuilder;
 import org.opensearch.search.sort.SortOrder;
+import org.opensearch.cluster.metadata.MappingMetadata;
 import org.opensearch.transport.client.Client;
+import org.retroinfer.lucene.AssignedLayout;
+import org.retroinfer.lucene.ContextFields;
+import org.retroinfer.lucene.ContextReader;
+import org.retroinfer.lucene.LoadedContext;
+import org.retroinfer.wave.attention.AttentionShape;
+import org.retroinfer.wave.kv.KvDType;
 import org.retroinfer.store.ContextInfo;
 import org.retroinfer.store.ContextPack;
 
@@ -51,11 +69,31 @@ import org.retroinfer.store.ContextPack;
  * before its head is written leaves only parts that no head names, which nothing ever serves.
  * Every read goes through the head and checks the tenant (and model) the caller gives: another
  * tenant's context is answered exactly like one that does not exist.
+ *
+ * <p>The context's K/V are also indexed as vector fields of the index, in the wave format's
+ * <em>assigned</em> layout ({@link AssignedLayout}): per block of the host's wave index (each wave
+ * segment in position order, then the steady zone) one <b>kvblock</b> document ({@code _id} =
+ * context id, put attempt, block number) whose nested objects {@code kv} are the block's positions
+ * in order, each with the key and value row of every (layer, KV head) in the fields
+ * {@code kv.k.<layer>.<head>} / {@code kv.v.<layer>.<head>} ({@link KvVectorFieldMapper}), tagged
+ * with the block's tag and the host's cluster id. Lucene indexes a document with its nested
+ * documents as one block of adjacent documents in one segment, and merges keep such blocks whole
+ * and in order, so every shard copy's flushes and merges rebuild exactly the host's wave segments
+ * and clusters. The blocks are written before the head, which records their tag base and count.
  */
 final class ContextIndex {
   static final int PART_BYTES = 8 << 20;
   private static final String HEAD = "head";
   private static final String PART = "part";
+  private static final String KV_BLOCK = "kvblock";
+  /** The nested field whose objects are a block's positions. */
+  static final String KV = "kv";
+  /** At most this many bytes of K/V rows in one bulk request (a block is never split). */
+  static final long BULK_BYTES = 8 << 20;
+  /** Nested objects per document: a block is one wave segment (or the steady zone) of a context. */
+  static final int NESTED_OBJECTS_LIMIT = 1_000_000;
+  /** Fields of the index: two per (layer, KV head) of every model shape it holds. */
+  static final int TOTAL_FIELDS_LIMIT = 100_000;
 
   private final Client client;
   private final String index;
@@ -79,15 +117,23 @@ final class ContextIndex {
     }
     XContentBuilder mapping = XContentFactory.jsonBuilder().startObject()
         .field("dynamic", "strict")
+        // the K/V rows are in the vector fields; _source keeps only the pack and the records
+        .startObject("_source").array("excludes", KV).endObject()
         .startObject("properties");
     for (String keyword : List.of("doc", "ctx", "attempt", "tenant", "model", "namespace", "prefix",
         "name", "kind", "shape", "sha256")) {
       mapping.startObject(keyword).field("type", "keyword").endObject();
     }
     mapping.startObject("config").field("type", "keyword").field("index", false).endObject();
-    for (String integer : List.of("tokens", "parts", "part", "chunk_tokens", "segments")) {
+    for (String integer : List.of("tokens", "parts", "part", "chunk_tokens", "segments",
+        "segment", "kv_blocks")) {
       mapping.startObject(integer).field("type", "integer").endObject();
     }
+    for (String along : List.of("tag", "kv_tag")) {
+      mapping.startObject(along).field("type", "long").endObject();
+    }
+    // the (layer, head) fields below it are mapped by the first put of each model shape
+    mapping.startObject(KV).field("type", "nested").endObject();
     mapping.startObject("prefix_tokens").field("type", "integer").field("index", false).endObject();
     mapping.startObject("bytes").field("type", "long").endObject();
     mapping.startObject("has_logits").field("type", "boolean").endObject();
@@ -97,7 +143,9 @@ final class ContextIndex {
     CreateIndexRequest create = new CreateIndexRequest(index)
         .settings(Map.of("index.codec", ServerWaveCodec.ALIAS,
             "index.number_of_shards", 1,
-            "index.number_of_replicas", replicas))
+            "index.number_of_replicas", replicas,
+            "index.mapping.nested_objects.limit", NESTED_OBJECTS_LIMIT,
+            "index.mapping.total_fields.limit", TOTAL_FIELDS_LIMIT))
         .mapping(mapping);
     try {
       client.admin().indices().create(create).actionGet();
@@ -114,7 +162,12 @@ final class ContextIndex {
     requireShapeOfModel(info);
     Map<String, Object> old = head(info.id());
     List<String> written = new ArrayList<>();
-    try {
+    int blocks;
+    try (LoadedContext context = load(pack, info.id())) {
+      ensureKvMapping(context.shape(), context.config().kvType());
+      blocks = AssignedLayout.blocks(context, 0).size();
+      long tagBase = AssignedLayout.randomTagBase(blocks);
+      writeBlocks(context, info.id(), attempt, tagBase, written);
       for (int p = 0; p < parts; p++) {
         int from = p * PART_BYTES;
         int to = Math.min(pack.length, from + PART_BYTES);
@@ -122,12 +175,13 @@ final class ContextIndex {
             .field("doc", PART).field("ctx", info.id()).field("attempt", attempt).field("part", p)
             .field("data", Arrays.copyOfRange(pack, from, to)).endObject();
         String id = partId(info.id(), attempt, p);
-        client.index(new IndexRequest(index).id(id).source(src)).actionGet();
         written.add(id);
+        client.index(new IndexRequest(index).id(id).source(src)).actionGet();
       }
       XContentBuilder head = XContentFactory.jsonBuilder().startObject()
           .field("doc", HEAD).field("ctx", info.id()).field("attempt", attempt)
           .field("parts", parts).field("bytes", (long) pack.length).field("sha256", sha256(pack))
+          .field("kv_tag", tagBase).field("kv_blocks", blocks)
           .field("tenant", info.tenant()).field("model", info.model())
           .field("namespace", info.namespace()).field("name", info.name())
           .field("kind", info.kind()).field("tokens", info.tokens())
@@ -146,20 +200,232 @@ final class ContextIndex {
       // the head makes the context visible, complete, and durable on the in-sync copies
       client.index(new IndexRequest(index).id(info.id()).source(head)
           .setRefreshPolicy(WriteRequest.RefreshPolicy.WAIT_UNTIL)).actionGet();
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | IOException e) {
       deleteQuietly(written);
       throw e;
     }
     if (old != null && !attempt.equals(old.get("attempt"))) {
       deleteQuietly(partIds(info.id(), old));
+      deleteQuietly(blockIds(info.id(), old));
     }
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("id", info.id());
     out.put("tokens", info.tokens());
     out.put("bytes", (long) pack.length);
     out.put("parts", parts);
+    out.put("kv_blocks", blocks);
     out.put("replaced", old != null);
     return out;
+  }
+
+  /**
+   * Indexes the context's K/V: per block of its wave index one document whose nested objects are
+   * the block's positions in order (see the class comment), in bulk requests of whole blocks.
+   * Every id is added to {@code written} before it is sent, so a failure deletes all of them.
+   */
+  private void writeBlocks(LoadedContext context, String id, String attempt, long tagBase,
+      List<String> written) throws IOException {
+    AttentionShape shape = context.shape();
+    int dim = shape.headDim();
+    long rowBytes = 2L * shape.layers() * shape.kvHeads() * (dim + AssignedLayout.TRAILING)
+        * Float.BYTES;
+    List<AssignedLayout.Block> blocks = AssignedLayout.blocks(context, tagBase);
+    BulkRequest bulk = new BulkRequest();
+    long bulkBytes = 0;
+    ByteBuffer row = ByteBuffer.allocate((dim + AssignedLayout.TRAILING) * Float.BYTES)
+        .order(ByteOrder.LITTLE_ENDIAN);
+    for (int b = 0; b < blocks.size(); b++) {
+      AssignedLayout.Block block = blocks.get(b);
+      XContentBuilder src = XContentFactory.cborBuilder().startObject()
+          .field("doc", KV_BLOCK).field("ctx", id).field("attempt", attempt)
+          .field("tag", block.tag()).field("segment", block.segment())
+          .startArray(KV);
+      for (int i = 0; i < block.positions().length; i++) {
+        src.startObject();
+        for (String role : List.of("k", "v")) {
+          src.startObject(role);
+          for (int l = 0; l < shape.layers(); l++) {
+            src.startObject(Integer.toString(l));
+            for (int h = 0; h < shape.kvHeads(); h++) {
+              float[] v = block.vector(l, h, role.equals("v"), i);
+              row.clear();
+              row.asFloatBuffer().put(v);
+              src.field(Integer.toString(h), row.array());
+            }
+            src.endObject();
+          }
+          src.endObject();
+        }
+        src.endObject();
+      }
+      src.endArray().endObject();
+      String blockId = blockId(id, attempt, b);
+      written.add(blockId);
+      bulk.add(new IndexRequest(index).id(blockId).source(src));
+      bulkBytes += rowBytes * block.positions().length;
+      if (bulkBytes >= BULK_BYTES || b == blocks.size() - 1) {
+        send(bulk);
+        bulk = new BulkRequest();
+        bulkBytes = 0;
+      }
+    }
+  }
+
+  private void send(BulkRequest bulk) {
+    BulkResponse r = client.bulk(bulk).actionGet();
+    if (r.hasFailures()) {
+      for (BulkItemResponse item : r.getItems()) {
+        if (item.isFailed()) {
+          Exception cause = item.getFailure().getCause();
+          if (cause instanceof RuntimeException e) {
+            throw e;
+          }
+          throw new IllegalStateException("K/V block " + item.getId() + " was not indexed: "
+              + item.getFailureMessage(), cause);
+        }
+      }
+    }
+  }
+
+  /**
+   * Maps the (layer, KV head) fields of a context's shape under {@value #KV}, unless they are
+   * mapped already. An index holds one head dim and one storage type: a context of another is
+   * refused (400) before anything of it is written.
+   */
+  private void ensureKvMapping(AttentionShape shape, KvDType storage) {
+    Map<String, Object> kv = kvProperties();
+    boolean complete = true;
+    for (int l = 0; l < shape.layers() && complete; l++) {
+      for (int h = 0; h < shape.kvHeads() && complete; h++) {
+        complete = kvField(kv, "k", l, h) != null && kvField(kv, "v", l, h) != null;
+      }
+    }
+    requireKvShape(kv, shape.headDim(), storage);
+    if (complete) {
+      return;
+    }
+    try {
+      XContentBuilder m = XContentFactory.jsonBuilder().startObject().startObject("properties")
+          .startObject(KV).field("type", "nested").startObject("properties");
+      for (String role : List.of("k", "v")) {
+        m.startObject(role).startObject("properties");
+        for (int l = 0; l < shape.layers(); l++) {
+          m.startObject(Integer.toString(l)).startObject("properties");
+          for (int h = 0; h < shape.kvHeads(); h++) {
+            boolean key = role.equals("k");
+            m.startObject(Integer.toString(h))
+                .field("type", KvVectorFieldMapper.CONTENT_TYPE)
+                .field("dimension", shape.headDim())
+                .field("role", key ? KvVectorFieldMapper.KEY : KvVectorFieldMapper.VALUE)
+                .field("partner", key ? ContextFields.valueField(l, h) : ContextFields.keyField(l, h))
+                .field("storage", storage.name())
+                .endObject();
+          }
+          m.endObject().endObject();
+        }
+        m.endObject().endObject();
+      }
+      m.endObject().endObject();
+      // the fields of the records that an index made by an earlier version may lack
+      for (String integer : List.of("segment", "kv_blocks")) {
+        m.startObject(integer).field("type", "integer").endObject();
+      }
+      for (String along : List.of("tag", "kv_tag")) {
+        m.startObject(along).field("type", "long").endObject();
+      }
+      m.endObject().endObject();
+      client.admin().indices().putMapping(new PutMappingRequest(index).source(m)).actionGet();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  /** The head dim and storage of the index's K/V fields, if any, must be the context's. */
+  private void requireKvShape(Map<String, Object> kv, int headDim, KvDType storage) {
+    Map<?, ?> any = anyKvField(kv);
+    if (any == null) {
+      return;
+    }
+    int mapped = ((Number) any.get("dimension")).intValue();
+    Object mappedStorage = any.get("storage") != null ? any.get("storage") : KvDType.BFLOAT16.name();
+    if (mapped != headDim || !storage.name().equals(mappedStorage)) {
+      throw new IllegalArgumentException("index [" + index + "] holds K/V of head dim " + mapped
+          + " stored as " + mappedStorage + " (its fields " + KV + ".k.*.* are vector fields of"
+          + " that shape) but this context has head dim " + headDim + " stored as "
+          + storage.name() + "; put contexts of this model shape into another index");
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  private Map<String, Object> kvProperties() {
+    Map<String, MappingMetadata> mappings = client.admin().indices().prepareGetMappings(index)
+        .get().mappings();
+    MappingMetadata m = mappings.get(index);
+    if (m == null) {
+      return Map.of();
+    }
+    Object kv = ((Map<String, Object>) m.sourceAsMap().getOrDefault("properties", Map.of()))
+        .get(KV);
+    if (!(kv instanceof Map<?, ?> kvMap)) {
+      return Map.of();
+    }
+    return (Map<String, Object>) ((Map<String, Object>) kvMap).getOrDefault("properties", Map.of());
+  }
+
+  private static Map<?, ?> kvField(Map<String, Object> kv, String role, int layer, int head) {
+    Map<?, ?> r = properties(kv.get(role));
+    Map<?, ?> l = r == null ? null : properties(r.get(Integer.toString(layer)));
+    Object f = l == null ? null : l.get(Integer.toString(head));
+    return f instanceof Map<?, ?> field ? field : null;
+  }
+
+  private static Map<?, ?> anyKvField(Map<String, Object> kv) {
+    Map<?, ?> r = properties(kv.get("k"));
+    if (r == null) {
+      return null;
+    }
+    for (Object layer : r.values()) {
+      Map<?, ?> l = properties(layer);
+      if (l != null) {
+        for (Object f : l.values()) {
+          if (f instanceof Map<?, ?> field && field.get("dimension") instanceof Number) {
+            return field;
+          }
+        }
+      }
+    }
+    return null;
+  }
+
+  private static Map<?, ?> properties(Object object) {
+    return object instanceof Map<?, ?> m && m.get("properties") instanceof Map<?, ?> p ? p : null;
+  }
+
+  /**
+   * The context of a checked pack, opened in memory (the pack's framing and every checksum were
+   * verified by {@link ContextPack#describe}); the caller closes it.
+   */
+  static LoadedContext load(byte[] pack, String id) throws IOException {
+    ByteBuffersDirectory dir = new ByteBuffersDirectory();
+    ByteBuffer b = ByteBuffer.wrap(pack).order(ByteOrder.BIG_ENDIAN);
+    b.position(8); // magic
+    int count = b.getInt();
+    for (int i = 0; i < count; i++) {
+      int nameLength = Short.toUnsignedInt(b.getShort());
+      String name = new String(pack, b.position(), nameLength, StandardCharsets.UTF_8);
+      b.position(b.position() + nameLength);
+      int length = (int) b.getLong();
+      if (name.startsWith("index/")) {
+        try (IndexOutput out = dir.createOutput(name.substring("index/".length()),
+            IOContext.DEFAULT)) {
+          out.writeBytes(pack, b.position(), length);
+        }
+      }
+      b.position(b.position() + length);
+    }
+    try (DirectoryReader reader = DirectoryReader.open(dir)) {
+      return ContextReader.load(reader, id); // holds its own reference to the reader
+    }
   }
 
   /** One model's contexts have one shape: a context of other dims is refused before it is stored. */
@@ -280,6 +546,7 @@ final class ContextIndex {
     client.delete(new DeleteRequest(index, id)
         .setRefreshPolicy(WriteRequest.RefreshPolicy.WAIT_UNTIL)).actionGet();
     deleteQuietly(partIds(id, head));
+    deleteQuietly(blockIds(id, head));
     return true;
   }
 
@@ -345,12 +612,27 @@ final class ContextIndex {
     return id + "." + attempt + "." + part;
   }
 
+  /** The ids of the K/V blocks a head names (none for a head written before blocks existed). */
+  private static List<String> blockIds(String id, Map<String, Object> head) {
+    String attempt = (String) head.get("attempt");
+    int blocks = head.get("kv_blocks") instanceof Number n ? n.intValue() : 0;
+    List<String> ids = new ArrayList<>();
+    for (int b = 0; b < blocks; b++) {
+      ids.add(blockId(id, attempt, b));
+    }
+    return ids;
+  }
+
+  static String blockId(String id, String attempt, int block) {
+    return id + "." + attempt + ".kv" + block;
+  }
+
   private void deleteQuietly(List<String> ids) {
     for (String id : ids) {
       try {
         client.delete(new DeleteRequest(index, id)).actionGet();
       } catch (RuntimeException e) {
-        // a leftover part is invisible (no head names it); the next put of the context retries
+        // a leftover part or block is invisible (no head names it)
       }
     }
   }

@@ -36,17 +36,31 @@ import org.opensearch.common.network.NetworkModule;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.common.unit.TimeValue;
 import org.opensearch.http.HttpServerTransport;
+import org.opensearch.index.IndexService;
+import org.opensearch.index.engine.Engine;
+import org.opensearch.index.mapper.MapperParsingException;
+import org.opensearch.index.query.QueryBuilders;
+import org.opensearch.index.shard.IndexShard;
+import org.opensearch.index.shard.IndexShardState;
+import org.opensearch.indices.IndicesService;
 import org.opensearch.plugins.Plugin;
 import org.opensearch.test.InternalTestCluster;
 import org.opensearch.test.OpenSearchIntegTestCase;
 import org.opensearch.transport.Netty4ModulePlugin;
+import org.apache.lucene.index.IndexReader;
+import org.retroinfer.lucene.AssignedLayout;
+import org.retroinfer.lucene.ContextFields;
+import org.retroinfer.lucene.LoadedContext;
+import org.retroinfer.lucene.WaveField;
 import org.retroinfer.opensearch.TestPacks.Packed;
 import org.retroinfer.store.ContextPack;
 import org.retroinfer.store.ContextStore;
 import org.retroinfer.store.ModelFingerprint;
 import org.retroinfer.store.ReusedContext;
 import org.retroinfer.store.Synthetic;
+import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.attention.AttentionShape;
+import org.retroinfer.wave.index.WaveIndex;
 import org.retroinfer.wave.attention.ContextCache;
 import org.retroinfer.wave.kv.KvDType;
 
@@ -140,12 +154,25 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
       assertEquals(put.body(), 201, put.statusCode());
       assertTrue(put.body(), put.body().contains(ids[i]));
     }
+    // a context put again replaces its blocks: the old ones are deleted
+    HttpResponse<String> again = send(nodes.get(1), cbor("PUT", "/_retroinfer/" + index
+        + "/contexts", packs[0]));
+    assertEquals(again.body(), 201, again.statusCode());
+    assertTrue(again.body(), again.body().contains("\"replaced\":true"));
+    assertEquals(kvBlocksOfHead(index, ids[0]), kvBlocks(index, ids[0]));
     ClusterHealthResponse health = client().admin().cluster().prepareHealth(index)
         .setWaitForGreenStatus().setTimeout(TimeValue.timeValueSeconds(60)).get();
     assertEquals(ClusterHealthStatus.GREEN, health.getStatus());
     ClusterState state = clusterService().state();
     assertEquals("retroinfer_wave", state.metadata().index(index).getSettings().get("index.codec"));
     assertEquals(1, state.metadata().index(index).getNumberOfReplicas());
+
+    // the K/V indexed as vector fields: on both copies, in the segments the shard flushed on its
+    // own, every context's wave segments and clusters are the host's, bit for bit; and again after
+    // a merge of everything into one segment
+    assertEquals(2, assertShardClustersAreTheHosts(index, ids, packs, "after the puts"));
+    client().admin().indices().prepareForceMerge(index).setMaxNumSegments(1).setFlush(true).get();
+    assertEquals(2, assertShardClustersAreTheHosts(index, ids, packs, "after a force merge"));
 
     // lookup: each context found by the chain of a longer prompt that starts with it, by its
     // tenant only
@@ -171,6 +198,9 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
     ensureYellow(index);
     List<String> left = new ArrayList<>(List.of(internalCluster().getNodeNames()));
     assertFalse(left.contains(primary));
+    // the promoted replica's clusters are still the host's
+    assertTrue(assertShardClustersAreTheHosts(index, ids, packs, "after " + primary
+        + " stopped") >= 1);
 
     // every context served byte for byte by either remaining node, loaded with the same
     // attention, found by its prefix chain, and only to its tenant and model
@@ -222,8 +252,11 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
     ModelFingerprint model = fingerprint(r);
     int n = 100;
     byte[] pack;
+    String id;
     try (ContextCache c = cache(kv(r, n), n)) {
-      pack = pack(createTempDir(), model, "", tokens(r, n), c).pack();
+      Packed p = pack(createTempDir(), model, "", tokens(r, n), c);
+      pack = p.pack();
+      id = p.id();
     }
     // unknown index
     HttpResponse<String> unknown = send(node, get("/_retroinfer/no-such-index/contexts"));
@@ -247,9 +280,180 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
     Map<String, Object> list = parse(send(node, get("/_retroinfer/" + index + "/contexts"
         + "?model=" + model.hex())).body());
     assertEquals(list.toString(), 1, ((List<?>) list.get("contexts")).size());
+    // the K/V fields: a row of the wrong length, or not finite, is refused; they cannot be queried
+    String field = ContextFields.keyField(0, 0);
+    String inKv = field.substring("kv.".length()); // its name inside a nested object of kv
+    int width = Synthetic.SHAPE.headDim() + AssignedLayout.TRAILING;
+    MapperParsingException shortRow = expectThrows(MapperParsingException.class, () ->
+        client().prepareIndex(index).setSource(Map.of("kv", List.of(Map.of(inKv,
+            new byte[(width - 1) * Float.BYTES])))).get());
+    assertTrue(shortRow.getDetailedMessage(), shortRow.getDetailedMessage().contains("takes "
+        + width * Float.BYTES + " bytes"));
+    float[] nan = new float[width];
+    nan[3] = Float.NaN;
+    List<Float> nanRow = new ArrayList<>();
+    for (float f : nan) {
+      nanRow.add(f);
+    }
+    MapperParsingException notFinite = expectThrows(MapperParsingException.class, () ->
+        client().prepareIndex(index).setSource(Map.of("kv", List.of(Map.of(inKv, nanRow))))
+            .get());
+    assertTrue(notFinite.getDetailedMessage(), notFinite.getDetailedMessage().contains("finite"));
+    Exception query = expectThrows(Exception.class, () -> client().prepareSearch(index)
+        .setQuery(QueryBuilders.nestedQuery("kv", QueryBuilders.termQuery(field, "x"),
+            org.apache.lucene.search.join.ScoreMode.None)).get());
+    assertTrue(query.toString(), org.opensearch.ExceptionsHelper.stackTrace(query)
+        .contains("cannot be searched"));
+    // a deleted context's blocks are deleted with it
+    assertTrue(kvBlocks(index, id) > 0);
+    assertEquals(kvBlocksOfHead(index, id), kvBlocks(index, id));
+    HttpResponse<String> deleted = send(node, new Req("DELETE", "/_retroinfer/" + index
+        + "/contexts/" + id + "?model=" + model.hex(), null, null));
+    assertEquals(deleted.body(), 200, deleted.statusCode());
+    assertEquals(0, kvBlocks(index, id));
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** The context's K/V block documents in the index (nested objects not counted). */
+  long kvBlocks(String index, String id) {
+    client().admin().indices().prepareRefresh(index).get();
+    return client().prepareSearch(index).setSize(0).setTrackTotalHits(true)
+        .setQuery(QueryBuilders.boolQuery().filter(QueryBuilders.termQuery("doc", "kvblock"))
+            .filter(QueryBuilders.termQuery("ctx", id))).get().getHits().getTotalHits().value();
+  }
+
+  /** The number of K/V blocks the context's head names. */
+  long kvBlocksOfHead(String index, String id) {
+    return ((Number) client().prepareGet(index, id).get().getSourceAsMap().get("kv_blocks"))
+        .longValue();
+  }
+
+  /**
+   * On every started copy of the index's shard (read through the shard's own searcher), for each
+   * context and each (layer, KV head): the wave segments of its key field whose tags are the
+   * context's blocks are the host's, bit for bit: per block one wave segment, with the host's
+   * clusters (sizes, member positions, centroids, value sums), the steady zone as one unclustered
+   * segment. The host's are those of the pack loaded with lucene-codec's ContextReader. A block's
+   * k-th nested document is its k-th position. Returns the number of copies checked.
+   */
+  int assertShardClustersAreTheHosts(String index, String[] ids, byte[][] packs, String when)
+      throws Exception {
+    client().admin().indices().prepareRefresh(index).get();
+    int copies = 0;
+    for (String node : internalCluster().getNodeNames()) {
+      IndexService service = internalCluster().getInstance(IndicesService.class, node)
+          .indexService(resolveIndex(index));
+      IndexShard shard = service == null ? null : service.getShardOrNull(0);
+      if (shard == null || shard.state() != IndexShardState.STARTED) {
+        continue;
+      }
+      copies++;
+      try (Engine.Searcher searcher = shard.acquireSearcher("retroinfer-test")) {
+        IndexReader reader = searcher.getIndexReader();
+        if (when.contains("merge")) {
+          assertEquals(when + " on " + node, 1, reader.leaves().size());
+        }
+        for (int i = 0; i < ids.length; i++) {
+          Map<String, Object> head = client().prepareGet(index, ids[i]).get().getSourceAsMap();
+          long base = ((Number) head.get("kv_tag")).longValue();
+          int blocks = ((Number) head.get("kv_blocks")).intValue();
+          try (LoadedContext host = ContextIndex.load(packs[i], ids[i])) {
+            List<AssignedLayout.Block> hostBlocks = AssignedLayout.blocks(host, base);
+            assertEquals(blocks, hostBlocks.size());
+            for (int l = 0; l < host.shape().layers(); l++) {
+              for (int h = 0; h < host.shape().kvHeads(); h++) {
+                assertKeyField(reader, ContextFields.keyField(l, h), host.layout(l, h), hostBlocks,
+                    base, "context " + i + " " + when + " on " + node + ", field "
+                    + ContextFields.keyField(l, h));
+              }
+            }
+          }
+        }
+      }
+    }
+    return copies;
+  }
+
+  private static void assertKeyField(IndexReader reader, String field, HeadLayout layout,
+      List<AssignedLayout.Block> blocks, long base, String what) throws Exception {
+    List<AssignedLayout.Piece> pieces = AssignedLayout.pieces(reader, field, base,
+        base + blocks.size());
+    assertEquals(what + ": one wave segment per block", blocks.size(), pieces.size());
+    WaveIndex index = layout.index();
+    int dim = layout.dim();
+    boolean[] seen = new boolean[blocks.size()];
+    for (AssignedLayout.Piece piece : pieces) {
+      int b = (int) (piece.tag() - base);
+      assertFalse(what + ": block " + b + " twice", seen[b]);
+      seen[b] = true;
+      AssignedLayout.Block block = blocks.get(b);
+      WaveField f = piece.field();
+      int s = piece.segment();
+      String at = what + ", block " + b + " (host segment " + block.segment() + ")";
+      // the k-th document of the block (doc order) is its k-th position
+      int[] docs = f.segmentDocs(s);
+      Arrays.sort(docs);
+      int[] positions = block.positions();
+      assertEquals(at, positions.length, docs.length);
+      Map<Integer, Integer> positionOf = new java.util.HashMap<>();
+      for (int k = 0; k < docs.length; k++) {
+        positionOf.put(docs[k], positions[k]);
+      }
+      int c0 = f.segmentFirstCluster(s);
+      int c1 = s + 1 < f.segmentCount() ? f.segmentFirstCluster(s + 1) : f.clusterCount();
+      if (block.segment() == AssignedLayout.STEADY) {
+        assertTrue(at, f.steady(s));
+        assertEquals(at, 1, c1 - c0);
+        List<Integer> steady = new ArrayList<>();
+        for (int p = 0; p < layout.sinks(); p++) {
+          steady.add(p);
+        }
+        for (int p = layout.tailStart(); p < layout.size(); p++) {
+          steady.add(p);
+        }
+        assertEquals(at, steady, Arrays.stream(positions).boxed().toList());
+        continue;
+      }
+      assertFalse(at, f.steady(s));
+      int h0 = index.segmentFirstCluster(block.segment());
+      int h1 = index.segmentFirstCluster(block.segment() + 1);
+      assertEquals(at + ": clusters", h1 - h0, c1 - c0);
+      Map<Integer, Integer> hostByFirst = new java.util.HashMap<>();
+      int[] hostPositions = new int[0];
+      for (int hc = h0; hc < h1; hc++) {
+        int[] members = index.positions(hc);
+        hostByFirst.put(members[0], hc);
+        hostPositions = java.util.stream.IntStream.concat(Arrays.stream(hostPositions),
+            Arrays.stream(members)).toArray();
+      }
+      Arrays.sort(hostPositions);
+      assertArrayEquals(at + ": the block's positions are the host segment's", hostPositions,
+          positions.clone());
+      float[] sums = f.valueSums(s);
+      int fdim = f.dimension();
+      for (int c = c0; c < c1; c++) {
+        int[] members = f.postings(c).toArray();
+        for (int m = 0; m < members.length; m++) {
+          members[m] = positionOf.get(members[m]);
+        }
+        Arrays.sort(members);
+        Integer hc = hostByFirst.get(members[0]);
+        assertNotNull(at + ": no host cluster starts at position " + members[0], hc);
+        String cluster = at + ", cluster " + (c - c0) + " (host " + hc + ")";
+        assertEquals(cluster + ": size", index.clusterSize(hc), f.clusterSize(c));
+        assertArrayEquals(cluster + ": members", index.positions(hc), members);
+        float[] centroid = Arrays.copyOf(f.centroid(c), dim);
+        assertTrue(cluster + ": centroid " + Arrays.toString(centroid) + " vs the host's "
+            + Arrays.toString(index.centroids().row(hc)),
+            Arrays.equals(index.centroids().row(hc), centroid));
+        float[] sum = Arrays.copyOfRange(sums, (c - c0) * fdim, (c - c0) * fdim + dim);
+        assertTrue(cluster + ": value sum " + Arrays.toString(sum) + " vs the host's "
+            + Arrays.toString(index.valueSums().row(hc)),
+            Arrays.equals(index.valueSums().row(hc), sum));
+      }
+    }
+  }
 
   static String tenant(int i) {
     return i % 2 == 0 ? "acme" : "globex";

@@ -240,7 +240,7 @@ final class ContextIndex {
           .field("doc", KV_BLOCK).field("ctx", id).field("attempt", attempt)
           .field("tag", block.tag()).field("segment", block.segment())
           .startArray(KV);
-      for (int i = 0; i < block.positions().length; i++) {
+      for (int i = 0; i < block.size(); i++) {
         src.startObject();
         for (String role : List.of("k", "v")) {
           src.startObject(role);
@@ -262,7 +262,7 @@ final class ContextIndex {
       String blockId = blockId(id, attempt, b);
       written.add(blockId);
       bulk.add(new IndexRequest(index).id(blockId).source(src));
-      bulkBytes += rowBytes * block.positions().length;
+      bulkBytes += rowBytes * block.size();
       if (bulkBytes >= BULK_BYTES || b == blocks.size() - 1) {
         send(bulk);
         bulk = new BulkRequest();

@@ -198,12 +198,12 @@ final class KvVectorFieldMapper extends ParametrizedFieldMapper {
     int n = 0;
     for (XContentParser.Token t = p.nextToken(); t != XContentParser.Token.END_ARRAY;
         t = p.nextToken()) {
-      if (t != XContentParser.Token.VALUE_NUMBER) {
+      if (t != XContentParser.Token.VALUE_NUMBER && t != XContentParser.Token.VALUE_STRING) {
         throw new IllegalArgumentException("field [" + fieldType().name() + "] of type ["
             + CONTENT_TYPE + "]: an array value must hold numbers only, got " + t);
       }
       if (n < v.length) {
-        v[n] = p.floatValue();
+        v[n] = p.floatValue(); // a string too ("NaN" is how JSON writers spell it), then checked
       }
       n++;
     }
@@ -222,18 +222,10 @@ final class KvVectorFieldMapper extends ParametrizedFieldMapper {
             + CONTENT_TYPE + "]: component " + i + " is " + v[i] + "; K/V rows are finite");
       }
     }
-    for (int i = dimension; i < dimension + 2; i++) {
-      if (v[i] < 0 || v[i] >= (1 << 24) || v[i] != Math.rint(v[i])) {
-        throw new IllegalArgumentException("field [" + fieldType().name() + "] of type ["
-            + CONTENT_TYPE + "]: component " + i + " must be half of a block tag (an integer in"
-            + " [0, 2^24)), got " + v[i]);
-      }
-    }
-    float cluster = v[dimension + 2];
-    if (cluster < AssignedLayout.STEADY || cluster >= (1 << 24) || cluster != Math.rint(cluster)) {
+    String wrong = AssignedLayout.checkTrailing(v, dimension);
+    if (wrong != null) {
       throw new IllegalArgumentException("field [" + fieldType().name() + "] of type ["
-          + CONTENT_TYPE + "]: the last component must be a cluster id (an integer, -1 for the"
-          + " steady zone), got " + cluster);
+          + CONTENT_TYPE + "]: " + wrong);
     }
   }
 

@@ -276,6 +276,12 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
         widePack));
     assertEquals(dims.body(), 400, dims.statusCode());
     assertTrue(dims.body(), dims.body().contains("headDim=16"));
+    // another model's context of another head dim: the index's K/V fields have one head dim
+    HttpResponse<String> otherShape = send(node, cbor("PUT", "/_retroinfer/" + index
+        + "/contexts", TestPacks.widePack(createTempDir(), fingerprint(r), r, n)));
+    assertEquals(otherShape.body(), 400, otherShape.statusCode());
+    assertTrue(otherShape.body(), otherShape.body().contains("holds K/V of head dim 16")
+        && otherShape.body().contains("another index"));
     // nothing of the refused puts is listed
     Map<String, Object> list = parse(send(node, get("/_retroinfer/" + index + "/contexts"
         + "?model=" + model.hex())).body());
@@ -289,16 +295,17 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
             new byte[(width - 1) * Float.BYTES])))).get());
     assertTrue(shortRow.getDetailedMessage(), shortRow.getDetailedMessage().contains("takes "
         + width * Float.BYTES + " bytes"));
-    float[] nan = new float[width];
-    nan[3] = Float.NaN;
-    List<Float> nanRow = new ArrayList<>();
-    for (float f : nan) {
-      nanRow.add(f);
-    }
+    java.nio.ByteBuffer nan = java.nio.ByteBuffer.allocate(width * Float.BYTES)
+        .order(java.nio.ByteOrder.LITTLE_ENDIAN).putFloat(3 * Float.BYTES, Float.NaN);
     MapperParsingException notFinite = expectThrows(MapperParsingException.class, () ->
-        client().prepareIndex(index).setSource(Map.of("kv", List.of(Map.of(inKv, nanRow))))
+        client().prepareIndex(index).setSource(Map.of("kv", List.of(Map.of(inKv, nan.array()))))
             .get());
     assertTrue(notFinite.getDetailedMessage(), notFinite.getDetailedMessage().contains("finite"));
+    MapperParsingException shortArray = expectThrows(MapperParsingException.class, () ->
+        client().prepareIndex(index).setSource(Map.of("kv", List.of(Map.of(inKv,
+            List.of(1.0f, 2.0f))))).get());
+    assertTrue(shortArray.getDetailedMessage(), shortArray.getDetailedMessage().contains("takes "
+        + width + " numbers"));
     Exception query = expectThrows(Exception.class, () -> client().prepareSearch(index)
         .setQuery(QueryBuilders.nestedQuery("kv", QueryBuilders.termQuery(field, "x"),
             org.apache.lucene.search.join.ScoreMode.None)).get());

@@ -26,6 +26,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.apache.lucene.index.IndexReader;
 import org.junit.AfterClass;
 import org.junit.BeforeClass;
 import org.opensearch.action.admin.cluster.health.ClusterHealthResponse;
@@ -47,7 +48,6 @@ import org.opensearch.plugins.Plugin;
 import org.opensearch.test.InternalTestCluster;
 import org.opensearch.test.OpenSearchIntegTestCase;
 import org.opensearch.transport.Netty4ModulePlugin;
-import org.apache.lucene.index.IndexReader;
 import org.retroinfer.lucene.AssignedLayout;
 import org.retroinfer.lucene.ContextFields;
 import org.retroinfer.lucene.LoadedContext;
@@ -60,8 +60,8 @@ import org.retroinfer.store.ReusedContext;
 import org.retroinfer.store.Synthetic;
 import org.retroinfer.wave.HeadLayout;
 import org.retroinfer.wave.attention.AttentionShape;
-import org.retroinfer.wave.index.WaveIndex;
 import org.retroinfer.wave.attention.ContextCache;
+import org.retroinfer.wave.index.WaveIndex;
 import org.retroinfer.wave.kv.KvDType;
 
 /**

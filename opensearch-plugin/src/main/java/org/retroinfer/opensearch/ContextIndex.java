@@ -72,14 +72,18 @@ import org.retroinfer.wave.kv.KvDType;
  *
  * <p>The context's K/V are also indexed as vector fields of the index, in the wave format's
  * <em>assigned</em> layout ({@link AssignedLayout}): per block of the host's wave index (each wave
- * segment in position order, then the steady zone) one <b>kvblock</b> document ({@code _id} =
- * context id, put attempt, block number) whose nested objects {@code kv} are the block's positions
- * in order, each with the key and value row of every (layer, KV head) in the fields
+ * segment in position order, then the steady zone) and per (layer, KV head), one <b>kvblock</b>
+ * document ({@code _id} = context id, put attempt, number) whose nested objects {@code kv} are the
+ * block's positions in order, each with that head's key and value row in the fields
  * {@code kv.k.<layer>.<head>} / {@code kv.v.<layer>.<head>} ({@link KvVectorFieldMapper}), tagged
  * with the block's tag and the host's cluster id. Lucene indexes a document with its nested
  * documents as one block of adjacent documents in one segment, and merges keep such blocks whole
- * and in order, so every shard copy's flushes and merges rebuild exactly the host's wave segments
- * and clusters. The blocks are written before the head, which records their tag base and count.
+ * and in order, so a field's rows of one block are always adjacent and in position order (other
+ * documents between them hold no row of that field), and every shard copy's flushes and merges
+ * rebuild exactly the host's wave segments and clusters. One document per (block, layer, KV head)
+ * rather than per block bounds a document to one wave segment of one head (a few MB), which a node
+ * parses (and, for the {@code _source} filter, turns into maps) in memory. The documents are
+ * written before the head, which records the tag base and the numbers of blocks and documents.
  */
 final class ContextIndex {
   static final int PART_BYTES = 8 << 20;
@@ -126,7 +130,7 @@ final class ContextIndex {
     }
     mapping.startObject("config").field("type", "keyword").field("index", false).endObject();
     for (String integer : List.of("tokens", "parts", "part", "chunk_tokens", "segments",
-        "segment", "kv_blocks")) {
+        "segment", "layer", "kv_head", "kv_blocks", "kv_docs")) {
       mapping.startObject(integer).field("type", "integer").endObject();
     }
     for (String along : List.of("tag", "kv_tag")) {
@@ -163,11 +167,13 @@ final class ContextIndex {
     Map<String, Object> old = head(info.id());
     List<String> written = new ArrayList<>();
     int blocks;
+    long tagBase;
+    int kvDocs;
     try (LoadedContext context = load(pack, info.id())) {
       ensureKvMapping(context.shape(), context.config().kvType());
       blocks = AssignedLayout.blocks(context, 0).size();
-      long tagBase = AssignedLayout.randomTagBase(blocks);
-      writeBlocks(context, info.id(), attempt, tagBase, written);
+      tagBase = AssignedLayout.randomTagBase(blocks);
+      kvDocs = writeBlocks(context, info.id(), attempt, tagBase, written);
       for (int p = 0; p < parts; p++) {
         int from = p * PART_BYTES;
         int to = Math.min(pack.length, from + PART_BYTES);
@@ -181,7 +187,7 @@ final class ContextIndex {
       XContentBuilder head = XContentFactory.jsonBuilder().startObject()
           .field("doc", HEAD).field("ctx", info.id()).field("attempt", attempt)
           .field("parts", parts).field("bytes", (long) pack.length).field("sha256", sha256(pack))
-          .field("kv_tag", tagBase).field("kv_blocks", blocks)
+          .field("kv_tag", tagBase).field("kv_blocks", blocks).field("kv_docs", kvDocs)
           .field("tenant", info.tenant()).field("model", info.model())
           .field("namespace", info.namespace()).field("name", info.name())
           .field("kind", info.kind()).field("tokens", info.tokens())
@@ -206,7 +212,7 @@ final class ContextIndex {
     }
     if (old != null && !attempt.equals(old.get("attempt"))) {
       deleteQuietly(partIds(info.id(), old));
-      deleteQuietly(blockIds(info.id(), old));
+      deleteQuietly(kvDocIds(info.id(), old));
     }
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("id", info.id());
@@ -214,61 +220,65 @@ final class ContextIndex {
     out.put("bytes", (long) pack.length);
     out.put("parts", parts);
     out.put("kv_blocks", blocks);
+    out.put("kv_docs", kvDocs);
     out.put("replaced", old != null);
     return out;
   }
 
   /**
-   * Indexes the context's K/V: per block of its wave index one document whose nested objects are
-   * the block's positions in order (see the class comment), in bulk requests of whole blocks.
-   * Every id is added to {@code written} before it is sent, so a failure deletes all of them.
+   * Indexes the context's K/V: per block of its wave index and per (layer, KV head) one document
+   * whose nested objects are the block's positions in order, each with that head's key and value
+   * row (see the class comment), in bulk requests of about {@value #BULK_BYTES} bytes. Every id is
+   * added to {@code written} before it is sent, so a failure deletes all of them. Returns the
+   * number of documents.
    */
-  private void writeBlocks(LoadedContext context, String id, String attempt, long tagBase,
+  private int writeBlocks(LoadedContext context, String id, String attempt, long tagBase,
       List<String> written) throws IOException {
     AttentionShape shape = context.shape();
     int dim = shape.headDim();
-    long rowBytes = 2L * shape.layers() * shape.kvHeads() * (dim + AssignedLayout.TRAILING)
-        * Float.BYTES;
+    long rowBytes = 2L * (dim + AssignedLayout.TRAILING) * Float.BYTES;
     List<AssignedLayout.Block> blocks = AssignedLayout.blocks(context, tagBase);
     BulkRequest bulk = new BulkRequest();
     long bulkBytes = 0;
     ByteBuffer row = ByteBuffer.allocate((dim + AssignedLayout.TRAILING) * Float.BYTES)
         .order(ByteOrder.LITTLE_ENDIAN);
-    for (int b = 0; b < blocks.size(); b++) {
-      AssignedLayout.Block block = blocks.get(b);
-      XContentBuilder src = XContentFactory.cborBuilder().startObject()
-          .field("doc", KV_BLOCK).field("ctx", id).field("attempt", attempt)
-          .field("tag", block.tag()).field("segment", block.segment())
-          .startArray(KV);
-      for (int i = 0; i < block.size(); i++) {
-        src.startObject();
-        for (String role : List.of("k", "v")) {
-          src.startObject(role);
-          for (int l = 0; l < shape.layers(); l++) {
-            src.startObject(Integer.toString(l));
-            for (int h = 0; h < shape.kvHeads(); h++) {
+    int docs = 0;
+    for (AssignedLayout.Block block : blocks) {
+      for (int l = 0; l < shape.layers(); l++) {
+        for (int h = 0; h < shape.kvHeads(); h++) {
+          XContentBuilder src = XContentFactory.cborBuilder().startObject()
+              .field("doc", KV_BLOCK).field("ctx", id).field("attempt", attempt)
+              .field("tag", block.tag()).field("segment", block.segment())
+              .field("layer", l).field("kv_head", h)
+              .startArray(KV);
+          for (int i = 0; i < block.size(); i++) {
+            src.startObject();
+            for (String role : List.of("k", "v")) {
               float[] v = block.vector(l, h, role.equals("v"), i);
               row.clear();
               row.asFloatBuffer().put(v);
-              src.field(Integer.toString(h), row.array());
+              src.startObject(role).startObject(Integer.toString(l))
+                  .field(Integer.toString(h), row.array()).endObject().endObject();
             }
             src.endObject();
           }
-          src.endObject();
+          src.endArray().endObject();
+          String docId = kvDocId(id, attempt, docs++);
+          written.add(docId);
+          bulk.add(new IndexRequest(index).id(docId).source(src));
+          bulkBytes += rowBytes * block.size();
+          if (bulkBytes >= BULK_BYTES) {
+            send(bulk);
+            bulk = new BulkRequest();
+            bulkBytes = 0;
+          }
         }
-        src.endObject();
-      }
-      src.endArray().endObject();
-      String blockId = blockId(id, attempt, b);
-      written.add(blockId);
-      bulk.add(new IndexRequest(index).id(blockId).source(src));
-      bulkBytes += rowBytes * block.size();
-      if (bulkBytes >= BULK_BYTES || b == blocks.size() - 1) {
-        send(bulk);
-        bulk = new BulkRequest();
-        bulkBytes = 0;
       }
     }
+    if (bulk.numberOfActions() > 0) {
+      send(bulk);
+    }
+    return docs;
   }
 
   private void send(BulkRequest bulk) {
@@ -327,7 +337,7 @@ final class ContextIndex {
       }
       m.endObject().endObject();
       // the fields of the records that an index made by an earlier version may lack
-      for (String integer : List.of("segment", "kv_blocks")) {
+      for (String integer : List.of("segment", "layer", "kv_head", "kv_blocks", "kv_docs")) {
         m.startObject(integer).field("type", "integer").endObject();
       }
       for (String along : List.of("tag", "kv_tag")) {
@@ -546,7 +556,7 @@ final class ContextIndex {
     client.delete(new DeleteRequest(index, id)
         .setRefreshPolicy(WriteRequest.RefreshPolicy.WAIT_UNTIL)).actionGet();
     deleteQuietly(partIds(id, head));
-    deleteQuietly(blockIds(id, head));
+    deleteQuietly(kvDocIds(id, head));
     return true;
   }
 
@@ -612,19 +622,19 @@ final class ContextIndex {
     return id + "." + attempt + "." + part;
   }
 
-  /** The ids of the K/V blocks a head names (none for a head written before blocks existed). */
-  private static List<String> blockIds(String id, Map<String, Object> head) {
+  /** The ids of the K/V documents a head names (none for a head written before they existed). */
+  private static List<String> kvDocIds(String id, Map<String, Object> head) {
     String attempt = (String) head.get("attempt");
-    int blocks = head.get("kv_blocks") instanceof Number n ? n.intValue() : 0;
+    int docs = head.get("kv_docs") instanceof Number n ? n.intValue() : 0;
     List<String> ids = new ArrayList<>();
-    for (int b = 0; b < blocks; b++) {
-      ids.add(blockId(id, attempt, b));
+    for (int d = 0; d < docs; d++) {
+      ids.add(kvDocId(id, attempt, d));
     }
     return ids;
   }
 
-  static String blockId(String id, String attempt, int block) {
-    return id + "." + attempt + ".kv" + block;
+  static String kvDocId(String id, String attempt, int doc) {
+    return id + "." + attempt + ".kv" + doc;
   }
 
   private void deleteQuietly(List<String> ids) {

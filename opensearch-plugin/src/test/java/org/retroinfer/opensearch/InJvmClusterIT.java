@@ -154,12 +154,12 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
       assertEquals(put.body(), 201, put.statusCode());
       assertTrue(put.body(), put.body().contains(ids[i]));
     }
-    // a context put again replaces its blocks: the old ones are deleted
+    // a context put again replaces its K/V documents: the old ones are deleted
     HttpResponse<String> again = send(nodes.get(1), cbor("PUT", "/_retroinfer/" + index
         + "/contexts", packs[0]));
     assertEquals(again.body(), 201, again.statusCode());
     assertTrue(again.body(), again.body().contains("\"replaced\":true"));
-    assertEquals(kvBlocksOfHead(index, ids[0]), kvBlocks(index, ids[0]));
+    assertEquals(kvDocsOfHead(index, ids[0]), kvDocs(index, ids[0]));
     ClusterHealthResponse health = client().admin().cluster().prepareHealth(index)
         .setWaitForGreenStatus().setTimeout(TimeValue.timeValueSeconds(60)).get();
     assertEquals(ClusterHealthStatus.GREEN, health.getStatus());
@@ -311,29 +311,32 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
             org.apache.lucene.search.join.ScoreMode.None)).get());
     assertTrue(query.toString(), org.opensearch.ExceptionsHelper.stackTrace(query)
         .contains("cannot be searched"));
-    // a deleted context's blocks are deleted with it
-    assertTrue(kvBlocks(index, id) > 0);
-    assertEquals(kvBlocksOfHead(index, id), kvBlocks(index, id));
+    // a deleted context's K/V documents are deleted with it
+    assertTrue(kvDocs(index, id) > 0);
+    assertEquals(kvDocsOfHead(index, id), kvDocs(index, id));
     HttpResponse<String> deleted = send(node, new Req("DELETE", "/_retroinfer/" + index
         + "/contexts/" + id + "?model=" + model.hex(), null, null));
     assertEquals(deleted.body(), 200, deleted.statusCode());
-    assertEquals(0, kvBlocks(index, id));
+    assertEquals(0, kvDocs(index, id));
   }
 
   // ------------------------------------------------------------------ helpers
 
-  /** The context's K/V block documents in the index (nested objects not counted). */
-  long kvBlocks(String index, String id) {
+  /** The context's K/V documents in the index (nested objects not counted). */
+  long kvDocs(String index, String id) {
     client().admin().indices().prepareRefresh(index).get();
     return client().prepareSearch(index).setSize(0).setTrackTotalHits(true)
         .setQuery(QueryBuilders.boolQuery().filter(QueryBuilders.termQuery("doc", "kvblock"))
             .filter(QueryBuilders.termQuery("ctx", id))).get().getHits().getTotalHits().value();
   }
 
-  /** The number of K/V blocks the context's head names. */
-  long kvBlocksOfHead(String index, String id) {
-    return ((Number) client().prepareGet(index, id).get().getSourceAsMap().get("kv_blocks"))
-        .longValue();
+  /** The number of K/V documents the context's head names: one per (block, layer, KV head). */
+  long kvDocsOfHead(String index, String id) {
+    Map<String, Object> head = client().prepareGet(index, id).get().getSourceAsMap();
+    long docs = ((Number) head.get("kv_docs")).longValue();
+    assertEquals(((Number) head.get("kv_blocks")).longValue() * Synthetic.SHAPE.layers()
+        * Synthetic.SHAPE.kvHeads(), docs);
+    return docs;
   }
 
   /**

@@ -168,6 +168,23 @@ public final class ContextPack {
     return packed;
   }
 
+  /**
+   * The Lucene index of a pack, in memory, after checking its framing and CRC32 (not the Lucene
+   * checksums: {@link #describe} checks those); the caller closes it.
+   */
+  public static DirectoryReader open(byte[] pack) throws IOException {
+    ByteBuffersDirectory dir = new ByteBuffersDirectory();
+    for (Map.Entry<String, byte[]> f : files(pack).entrySet()) {
+      if (f.getKey().startsWith(INDEX)) {
+        try (IndexOutput out = dir.createOutput(f.getKey().substring(INDEX.length()),
+            IOContext.DEFAULT)) {
+          out.writeBytes(f.getValue(), f.getValue().length);
+        }
+      }
+    }
+    return DirectoryReader.open(dir);
+  }
+
   /** Writes the files of a pack into {@code storeDir} (a new, empty directory), checked first. */
   public static void unpack(byte[] pack, Path storeDir) throws IOException {
     Files.createDirectories(storeDir.resolve("index"));

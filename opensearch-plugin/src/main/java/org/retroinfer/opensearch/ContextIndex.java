@@ -143,6 +143,7 @@ final class ContextIndex {
     mapping.startObject("has_logits").field("type", "boolean").endObject();
     mapping.startObject("created").field("type", "date").endObject();
     mapping.startObject("data").field("type", "binary").endObject();
+    headFieldMappings(mapping);
     mapping.endObject().endObject();
     CreateIndexRequest create = new CreateIndexRequest(index)
         .settings(Map.of("index.codec", ServerWaveCodec.ALIAS,
@@ -162,7 +163,6 @@ final class ContextIndex {
   Map<String, Object> put(byte[] pack, ContextPack.Description d) throws IOException {
     ContextInfo info = d.info();
     String attempt = UUID.randomUUID().toString();
-    int parts = (int) ((pack.length + (long) PART_BYTES - 1) / PART_BYTES);
     requireShapeOfModel(info);
     Map<String, Object> old = head(info.id());
     List<String> written = new ArrayList<>();
@@ -171,29 +171,28 @@ final class ContextIndex {
     int kvDocs;
     try (LoadedContext context = load(pack, info.id())) {
       ensureKvMapping(context.shape(), context.config().kvType());
+      if (!Arrays.equals(d.tokenIds(), context.tokens())) {
+        throw new IllegalArgumentException("the token ids of the context's K/V documents differ"
+            + " from its record's; pack the context again from its store");
+      }
       blocks = AssignedLayout.blocks(context, 0).size();
       tagBase = AssignedLayout.randomTagBase(blocks);
       kvDocs = writeBlocks(context, info.id(), attempt, tagBase, written);
-      for (int p = 0; p < parts; p++) {
-        int from = p * PART_BYTES;
-        int to = Math.min(pack.length, from + PART_BYTES);
-        XContentBuilder src = XContentFactory.cborBuilder().startObject()
-            .field("doc", PART).field("ctx", info.id()).field("attempt", attempt).field("part", p)
-            .field("data", Arrays.copyOfRange(pack, from, to)).endObject();
-        String id = partId(info.id(), attempt, p);
-        written.add(id);
-        client.index(new IndexRequest(index).id(id).source(src)).actionGet();
-      }
-      XContentBuilder head = XContentFactory.jsonBuilder().startObject()
+      // what the K/V blocks do not say: served with them by RestoreContextAction
+      Map<String, Object> served = ServedContext.headFields(context, tagBase, d.logits());
+      XContentBuilder head = XContentFactory.cborBuilder().startObject()
           .field("doc", HEAD).field("ctx", info.id()).field("attempt", attempt)
-          .field("parts", parts).field("bytes", (long) pack.length).field("sha256", sha256(pack))
-          .field("kv_tag", tagBase).field("kv_blocks", blocks).field("kv_docs", kvDocs)
+          .field("parts", 0).field("bytes", (long) pack.length)
+          .field("kv_blocks", blocks).field("kv_docs", kvDocs)
           .field("tenant", info.tenant()).field("model", info.model())
           .field("namespace", info.namespace()).field("name", info.name())
           .field("kind", info.kind()).field("tokens", info.tokens())
           .field("has_logits", info.hasLogits()).field("created", info.created().toEpochMilli())
           .field("shape", info.shape()).field("config", info.config())
           .field("chunk_tokens", d.chunkTokens()).field("segments", d.luceneSegments());
+      for (Map.Entry<String, Object> f : served.entrySet()) {
+        head.field(f.getKey(), f.getValue());
+      }
       head.startArray("prefix");
       for (ContextPack.PrefixKey k : d.prefixKeys()) {
         head.value(k.hash());
@@ -218,7 +217,6 @@ final class ContextIndex {
     out.put("id", info.id());
     out.put("tokens", info.tokens());
     out.put("bytes", (long) pack.length);
-    out.put("parts", parts);
     out.put("kv_blocks", blocks);
     out.put("kv_docs", kvDocs);
     out.put("replaced", old != null);
@@ -297,6 +295,21 @@ final class ContextIndex {
     }
   }
 
+  /** The head's fields that serve a context from its vector fields ({@link ServedContext}). */
+  private static void headFieldMappings(XContentBuilder m) throws IOException {
+    for (String integer : List.of(ServedContext.SEGMENTS, ServedContext.SINKS)) {
+      m.startObject(integer).field("type", "integer").field("index", false).endObject();
+    }
+    m.startObject(ServedContext.PREFILL_DONE).field("type", "boolean").field("index", false)
+        .endObject();
+    m.startObject(ServedContext.WAVE_CONFIG).field("type", "keyword").field("index", false)
+        .endObject();
+    for (String binary : List.of(ServedContext.CENTRES, ServedContext.TOKEN_IDS,
+        ServedContext.LOGITS)) {
+      m.startObject(binary).field("type", "binary").endObject();
+    }
+  }
+
   /**
    * Maps the (layer, KV head) fields of a context's shape under {@value #KV}, unless they are
    * mapped already. An index holds one head dim and one storage type: a context of another is
@@ -343,6 +356,7 @@ final class ContextIndex {
       for (String along : List.of("tag", "kv_tag")) {
         m.startObject(along).field("type", "long").endObject();
       }
+      headFieldMappings(m);
       m.endObject().endObject();
       client.admin().indices().putMapping(new PutMappingRequest(index).source(m)).actionGet();
     } catch (IOException e) {
@@ -416,24 +430,7 @@ final class ContextIndex {
    * verified by {@link ContextPack#describe}); the caller closes it.
    */
   static LoadedContext load(byte[] pack, String id) throws IOException {
-    ByteBuffersDirectory dir = new ByteBuffersDirectory();
-    ByteBuffer b = ByteBuffer.wrap(pack).order(ByteOrder.BIG_ENDIAN);
-    b.position(8); // magic
-    int count = b.getInt();
-    for (int i = 0; i < count; i++) {
-      int nameLength = Short.toUnsignedInt(b.getShort());
-      String name = new String(pack, b.position(), nameLength, StandardCharsets.UTF_8);
-      b.position(b.position() + nameLength);
-      int length = (int) b.getLong();
-      if (name.startsWith("index/")) {
-        try (IndexOutput out = dir.createOutput(name.substring("index/".length()),
-            IOContext.DEFAULT)) {
-          out.writeBytes(pack, b.position(), length);
-        }
-      }
-      b.position(b.position() + length);
-    }
-    try (DirectoryReader reader = DirectoryReader.open(dir)) {
+    try (DirectoryReader reader = ContextPack.open(pack)) {
       return ContextReader.load(reader, id); // holds its own reference to the reader
     }
   }
@@ -459,6 +456,11 @@ final class ContextIndex {
   byte[] get(String id, Caller caller) throws IOException {
     for (int attempt = 0; ; attempt++) {
       Map<String, Object> head = visibleHead(id, caller);
+      if (head.containsKey(ServedContext.WAVE_CONFIG)) {
+        // from the K/V vector fields, on a copy of the shard
+        return client.execute(RestoreContextAction.INSTANCE,
+            new RestoreContextAction.Request(index, id, head)).actionGet().pack;
+      }
       List<String> ids = partIds(id, head);
       MultiGetRequest mget = new MultiGetRequest().realtime(true);
       for (String part : ids) {
@@ -499,7 +501,8 @@ final class ContextIndex {
     }
     SearchResponse r = client.search(new SearchRequest(index).source(new SearchSourceBuilder()
         .query(q).size(10_000).sort("created", SortOrder.ASC)
-        .fetchSource(null, new String[] {"prefix", "prefix_tokens"}))).actionGet();
+        .fetchSource(null, new String[] {"prefix", "prefix_tokens", ServedContext.TOKEN_IDS,
+            ServedContext.LOGITS, ServedContext.CENTRES}))).actionGet();
     List<Map<String, Object>> out = new ArrayList<>();
     for (SearchHit hit : r.getHits().getHits()) {
       out.add(describe(hit.getSourceAsMap()));
@@ -525,7 +528,8 @@ final class ContextIndex {
       q.filter(QueryBuilders.termQuery("model", caller.model()));
     }
     SearchResponse r = client.search(new SearchRequest(index).source(new SearchSourceBuilder()
-        .query(q).size(100))).actionGet();
+        .query(q).size(100).fetchSource(null, new String[] {ServedContext.TOKEN_IDS,
+            ServedContext.LOGITS, ServedContext.CENTRES}))).actionGet();
     Set<String> asked = Set.copyOf(chain);
     List<Map<String, Object>> out = new ArrayList<>();
     for (SearchHit hit : r.getHits().getHits()) {

@@ -67,10 +67,11 @@ import org.retroinfer.wave.kv.KvDType;
 /**
  * The plugin in a cluster of three data nodes inside this JVM (OpenSearch's own test framework,
  * {@link OpenSearchIntegTestCase}), its REST API called over HTTP on loopback (the nodes' netty4
- * HTTP layer): contexts put into an index with one replica, looked up, served back byte for byte
- * and loaded with the same attention; the node holding the primary stopped and every context still
- * served byte for byte, only to its tenant and model; bad input (wrong dims, a truncated body, an
- * unknown index) answered with 4xx errors.
+ * HTTP layer): contexts put into an index with one replica, their K/V indexed as vector fields
+ * whose clusters are the host's on every shard copy, looked up; the node holding the primary
+ * stopped and every context still served from the vector fields with the host's clusters and rows
+ * and loaded with the same attention, only to its tenant and model; bad input (wrong dims, a
+ * truncated body, an unknown index) answered with 4xx errors.
  *
  * <p>The framework refuses to run as root; the surefire execution {@code in-jvm-cluster} of this
  * module runs this class's JVM through {@code scripts/test-user-jvm/bin/java}, as the unprivileged
@@ -202,15 +203,16 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
     assertTrue(assertShardClustersAreTheHosts(index, ids, packs, "after " + primary
         + " stopped") >= 1);
 
-    // every context served byte for byte by either remaining node, loaded with the same
+    // every context served by either remaining node (built back from the vector fields of the
+    // promoted replica: the same record, clusters and rows as put), loaded with the same
     // attention, found by its prefix chain, and only to its tenant and model
     for (int i = 0; i < count; i++) {
       for (String node : left) {
         HttpResponse<byte[]> got = sendForBytes(node, get("/_retroinfer/" + index + "/contexts/"
             + ids[i] + scope(model, tenant(i))));
         assertEquals(new String(got.body(), StandardCharsets.UTF_8), 200, got.statusCode());
-        assertArrayEquals("context " + i + " from " + node + " after " + primary + " stopped;"
-            + " seed " + seed, packs[i], got.body());
+        TestPacks.assertSameContext(packs[i], got.body(), ids[i], "context " + i + " from "
+            + node + " after " + primary + " stopped; seed " + seed);
         assertEquals(404, send(node, get("/_retroinfer/" + index + "/contexts/" + ids[i]
             + scope(model, tenant(i + 1)))).statusCode());
         assertEquals(404, send(node, get("/_retroinfer/" + index + "/contexts/" + ids[i]

@@ -157,11 +157,12 @@ class RealServerTest {
       assertEquals(List.of(), parse(none.body()).get("candidates"));
     }
 
-    // get: the same bytes, and a host loads it for decode: the same attention, bit for bit
+    // get: the same context (built back from the shard's vector fields: the same record, clusters
+    // and rows), and a host loads it for decode: the same attention, bit for bit
     HttpResponse<byte[]> got = server.sendForBytes(get("/_retroinfer/" + INDEX + "/contexts/" + id
         + scope));
     assertEquals(200, got.statusCode(), new String(got.body(), StandardCharsets.UTF_8));
-    assertArrayEquals(pack, got.body());
+    TestPacks.assertSameContext(pack, got.body(), id, "seed " + seed);
     Path hostB = work.resolve("host-b-" + seed);
     ContextPack.unpack(got.body(), hostB);
     try (ContextStore store = ContextStore.openReadOnly(hostB)) {
@@ -579,7 +580,8 @@ class RealServerTest {
       HttpResponse<byte[]> got = server.sendForBytes(get("/_retroinfer/" + index + "/contexts/"
           + ids[i] + scope));
       assertEquals(200, got.statusCode(), new String(got.body(), StandardCharsets.UTF_8));
-      assertArrayEquals(packs[i], got.body(), "context " + i + " after " + primary + " stopped");
+      TestPacks.assertSameContext(packs[i], got.body(), ids[i], "context " + i + " after "
+          + primary + " stopped");
       Path host = work.resolve("replicated-host-" + seed + "-" + i);
       ContextPack.unpack(got.body(), host);
       try (ContextStore store = ContextStore.openReadOnly(host);

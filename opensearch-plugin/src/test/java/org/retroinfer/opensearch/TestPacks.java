@@ -1,5 +1,11 @@
 package org.retroinfer.opensearch;
 
+import org.retroinfer.lucene.LoadedContext;
+import org.retroinfer.wave.HeadLayout;
+import org.retroinfer.wave.index.ClusteredSegment;
+import org.retroinfer.wave.index.WaveIndex;
+import org.retroinfer.wave.kv.VectorStore;
+
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -60,6 +66,77 @@ final class TestPacks {
       }
       c.endPrefill();
       return pack(dir, model, "", Synthetic.tokens(r, n), c).pack();
+    }
+  }
+
+  /**
+   * The pack a server served holds the context that was put, though not the same bytes (the server
+   * builds it back from the K/V vector fields of its shard, in the assigned layout): the same record
+   * (tokens, logits, prefix keys) and, per (layer, KV head), the same wave segments, clusters,
+   * centroids, value sums, spreads and K/V rows, bit for bit.
+   */
+  static void assertSameContext(byte[] put, byte[] served, String id, String what)
+      throws Exception {
+    ContextPack.Description a = ContextPack.describe(put);
+    ContextPack.Description b = ContextPack.describe(served);
+    check(a.info().equals(b.info()), what + ": record " + a.info() + " vs " + b.info());
+    check(a.chunkTokens() == b.chunkTokens() && a.prefixKeys().equals(b.prefixKeys()),
+        what + ": prefix keys");
+    check(java.util.Arrays.equals(a.tokenIds(), b.tokenIds())
+        && java.util.Arrays.equals(a.logits(), b.logits()), what + ": token ids or logits");
+    try (var ra = ContextPack.open(put); var rb = ContextPack.open(served);
+        LoadedContext x = org.retroinfer.lucene.ContextReader.load(ra, id);
+        LoadedContext y = org.retroinfer.lucene.ContextReader.load(rb, id)) {
+      check(x.shape().equals(y.shape()) && x.config().equals(y.config())
+          && x.prefillDone() == y.prefillDone(), what + ": shape, configuration, prefill");
+      for (int l = 0; l < x.shape().layers(); l++) {
+        for (int h = 0; h < x.shape().kvHeads(); h++) {
+          String where = what + ", layer " + l + ", KV head " + h;
+          HeadLayout p = x.layout(l, h);
+          HeadLayout q = y.layout(l, h);
+          check(p.size() == q.size() && p.sinks() == q.sinks() && p.tailStart() == q.tailStart(),
+              where + ": zones");
+          check(java.util.Arrays.equals(p.keyCentre(), q.keyCentre()), where + ": key centre");
+          sameRows(p.sinkKeys(), q.sinkKeys(), where + " sink keys");
+          sameRows(p.sinkValues(), q.sinkValues(), where + " sink values");
+          sameRows(p.tailKeys(), q.tailKeys(), where + " tail keys");
+          sameRows(p.tailValues(), q.tailValues(), where + " tail values");
+          WaveIndex i = p.index();
+          WaveIndex j = q.index();
+          check(i.segmentCount() == j.segmentCount(), where + ": wave segments");
+          for (int s = 0; s < i.segmentCount(); s++) {
+            ClusteredSegment u = i.segment(s);
+            ClusteredSegment v = j.segment(s);
+            String seg = where + ", wave segment " + s;
+            check(u.firstPosition() == v.firstPosition()
+                && java.util.Arrays.equals(u.order(), v.order())
+                && java.util.Arrays.equals(u.offsets(), v.offsets()), seg + ": clusters");
+            check(java.util.Arrays.equals(u.centroids(), v.centroids())
+                && java.util.Arrays.equals(u.valueSums(), v.valueSums()), seg + ": summaries");
+            check(java.util.Arrays.equals(u.spreads().spreads(), v.spreads().spreads())
+                && java.util.Arrays.equals(u.spreads().deviationSums(),
+                    v.spreads().deviationSums()), seg + ": spreads");
+          }
+          sameRows(i.keys(), j.keys(), where + " indexed keys");
+          sameRows(i.values(), j.values(), where + " indexed values");
+        }
+      }
+    }
+  }
+
+  private static void sameRows(VectorStore a, VectorStore b, String what) {
+    check(a.size() == b.size() && a.type() == b.type(), what + ": rows");
+    for (int from = 0; from < a.size(); ) {
+      int to = Math.min(a.oneRegionEnd(from, a.size()), b.oneRegionEnd(from, b.size()));
+      check(a.rows(from, to).mismatch(b.rows(from, to)) == -1, what + ": bytes of rows ["
+          + from + ", " + to + ")");
+      from = to;
+    }
+  }
+
+  private static void check(boolean ok, String what) {
+    if (!ok) {
+      throw new AssertionError(what + " differ between the pack put and the pack served");
     }
   }
 

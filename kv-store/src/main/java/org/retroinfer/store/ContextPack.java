@@ -116,8 +116,7 @@ public final class ContextPack {
           + (info.hasLogits() ? " with logits" : "") + ", got " + tokens.length + " token ids"
           + (logits != null ? " with logits" : "") + " and a context of " + context.length());
     }
-    Map<String, byte[]> files = new TreeMap<>();
-    files.put(PROPERTIES, ContextStore.propertiesText(chunkTokens));
+    byte[] properties = ContextStore.propertiesText(chunkTokens);
     try (ByteBuffersDirectory dir = new ByteBuffersDirectory()) {
       IndexWriterConfig config = ContextWriter.indexWriterConfig();
       config.setUseCompoundFile(false);
@@ -134,38 +133,46 @@ public final class ContextPack {
         w.addDocuments(ContextStore.recordDocs(info, tokens, logits, prefixKeys));
         w.commit();
       }
+      // the files in name order, read straight into one array of the pack's final size (a 16K
+      // context's pack is tens of MB)
+      TreeMap<String, String> names = new TreeMap<>(); // pack name -> directory name
+      names.put(PROPERTIES, null);
       for (String name : dir.listAll()) {
-        if (name.equals("write.lock")) {
-          continue;
-        }
-        try (IndexInput in = dir.openInput(name, IOContext.READONCE)) {
-          byte[] data = new byte[Math.toIntExact(in.length())];
-          in.readBytes(data, 0, data.length);
-          files.put(INDEX + name, data);
+        if (!name.equals("write.lock")) {
+          names.put(INDEX + name, name);
         }
       }
+      long size = MAGIC.length + Integer.BYTES + Long.BYTES;
+      for (Map.Entry<String, String> f : names.entrySet()) {
+        size += Short.BYTES + f.getKey().getBytes(StandardCharsets.UTF_8).length + Long.BYTES
+            + (f.getValue() == null ? properties.length : dir.fileLength(f.getValue()));
+      }
+      if (size > MAX_BYTES) {
+        throw new IllegalArgumentException("the context's pack would be " + size + " bytes, more"
+            + " than " + MAX_BYTES);
+      }
+      byte[] packed = new byte[(int) size];
+      ByteBuffer b = ByteBuffer.wrap(packed).order(ByteOrder.BIG_ENDIAN);
+      b.put(MAGIC).putInt(names.size());
+      for (Map.Entry<String, String> f : names.entrySet()) {
+        byte[] name = f.getKey().getBytes(StandardCharsets.UTF_8);
+        b.putShort((short) name.length).put(name);
+        if (f.getValue() == null) {
+          b.putLong(properties.length).put(properties);
+          continue;
+        }
+        try (IndexInput in = dir.openInput(f.getValue(), IOContext.READONCE)) {
+          int length = Math.toIntExact(in.length());
+          b.putLong(length);
+          in.readBytes(packed, b.position(), length);
+          b.position(b.position() + length);
+        }
+      }
+      CRC32 crc = new CRC32();
+      crc.update(packed, 0, b.position());
+      b.putLong(crc.getValue());
+      return packed;
     }
-    // one array of the final size: a 16K context's pack is tens of MB
-    long size = MAGIC.length + Integer.BYTES + Long.BYTES;
-    for (Map.Entry<String, byte[]> f : files.entrySet()) {
-      size += Short.BYTES + f.getKey().getBytes(StandardCharsets.UTF_8).length + Long.BYTES
-          + f.getValue().length;
-    }
-    if (size > MAX_BYTES) {
-      throw new IllegalArgumentException("the context's pack would be " + size + " bytes, more"
-          + " than " + MAX_BYTES);
-    }
-    byte[] packed = new byte[(int) size];
-    ByteBuffer b = ByteBuffer.wrap(packed).order(ByteOrder.BIG_ENDIAN);
-    b.put(MAGIC).putInt(files.size());
-    for (Map.Entry<String, byte[]> f : files.entrySet()) {
-      byte[] name = f.getKey().getBytes(StandardCharsets.UTF_8);
-      b.putShort((short) name.length).put(name).putLong(f.getValue().length).put(f.getValue());
-    }
-    CRC32 crc = new CRC32();
-    crc.update(packed, 0, b.position());
-    b.putLong(crc.getValue());
-    return packed;
   }
 
   /**

@@ -283,6 +283,29 @@ public final class AssignedLayout {
     }
 
     /**
+     * The keys and values of (layer, KV head) at every position of the block, in order, as float32
+     * ({@code size() x headDim} each, no trailing components), read a run of consecutive positions
+     * at a time.
+     */
+    public void readRows(int layer, int kvHead, float[] keys, float[] values) {
+      HeadLayout h = heads[layer][kvHead];
+      int d = h.dim();
+      for (int i = 0; i < positions.length; ) {
+        int j = i + 1;
+        while (j < positions.length && positions[j] == positions[j - 1] + 1) {
+          j++;
+        }
+        h.read(positions[i], positions[j - 1] + 1, keys, values, i * d, d);
+        i = j;
+      }
+    }
+
+    /** The cluster id of (layer, KV head) at {@code positions()[i]} ({@link #STEADY} if steady). */
+    public int cluster(int layer, int kvHead, int i) {
+      return segment == STEADY ? STEADY : clusters.of(layer, kvHead, positions[i]);
+    }
+
+    /**
      * Writes the encoded key and value of (layer, KV head) at {@code positions()[i]} into
      * {@code key} and {@code value} (each {@code headDim + TRAILING} floats).
      */
@@ -377,6 +400,16 @@ public final class AssignedLayout {
    */
   public static LoadedContext restore(IndexReader reader, String contextId, ContextPlan plan)
       throws IOException {
+    return restore(reader, contextId, plan, false);
+  }
+
+  /**
+   * {@link #restore(IndexReader, String, ContextPlan)}; with {@code inPlace}, the wave segments'
+   * rows are read in place from the reader's mapped files where it maps them (nothing copied), so
+   * the caller keeps {@code reader} open for as long as it uses the context.
+   */
+  public static LoadedContext restore(IndexReader reader, String contextId, ContextPlan plan,
+      boolean inPlace) throws IOException {
     AttentionShape shape = plan.shape();
     int kv = shape.kvHeads();
     HeadCache[][] heads = new HeadCache[shape.layers()][kv];
@@ -384,7 +417,7 @@ public final class AssignedLayout {
     try {
       for (int l = 0; l < shape.layers(); l++) {
         for (int h = 0; h < kv; h++) {
-          heads[l][h] = restoreHead(reader, contextId, plan, l, h);
+          heads[l][h] = restoreHead(reader, contextId, plan, l, h, inPlace);
         }
       }
       success = true;
@@ -404,7 +437,7 @@ public final class AssignedLayout {
   }
 
   private static HeadCache restoreHead(IndexReader reader, String id, ContextPlan plan, int layer,
-      int kvHead) throws IOException {
+      int kvHead, boolean inPlace) throws IOException {
     String keyField = ContextFields.keyField(layer, kvHead);
     String where = "context '" + id + "', layer " + layer + ", KV head " + kvHead;
     int n = plan.tokens().length;
@@ -442,9 +475,16 @@ public final class AssignedLayout {
               + (plan.firstTag() + s) + ") is missing", id);
         }
         int[] local = ranks(p.field().segmentDocs(p.segment()));
-        try (VectorStore k = p.field().keys(p.segment());
-            VectorStore v = p.field().values(p.segment())) {
-          restorer.segment(p.field().clusteredSegment(p.segment(), first, local), k, v);
+        var seg = p.field().clusteredSegment(p.segment(), first, local);
+        VectorStore k = p.field().keys(p.segment());
+        VectorStore v = p.field().values(p.segment());
+        if (inPlace && k.hasExternalRows() && v.hasExternalRows()) {
+          restorer.segmentInPlace(seg, k, v); // views of the mapped file
+        } else {
+          try (k; v) {
+            restorer.segment(seg, k, v);
+            inPlace = false; // in place only before any segment is copied
+          }
         }
         first += local.length;
       }

@@ -228,44 +228,75 @@ public final class ContextWriter {
     }
   }
 
-  /** The token documents of one assigned block, in position order. */
-  private static List<Document> assignedDocs(Plan plan, AssignedLayout.Block block) {
+  /**
+   * The token documents of one assigned block, in position order, made as the writer takes them:
+   * one document and one set of fields, refilled for each position (the writer indexes a document
+   * before it asks for the next, and the format copies every vector it is given).
+   */
+  private static Iterable<Document> assignedDocs(Plan plan, AssignedLayout.Block block) {
     AttentionShape shape = plan.shape;
     int d = shape.headDim();
+    int heads = shape.layers() * shape.kvHeads();
+    int n = block.size();
     org.retroinfer.wave.kv.KvDType storage = plan.config.kvType();
-    org.apache.lucene.document.FieldType[][] keyTypes =
-        new org.apache.lucene.document.FieldType[shape.layers()][shape.kvHeads()];
-    org.apache.lucene.document.FieldType[][] valueTypes =
-        new org.apache.lucene.document.FieldType[shape.layers()][shape.kvHeads()];
+    float[][] keyRows = new float[heads][n * d];
+    float[][] valueRows = new float[heads][n * d];
+    int[][] clusterIds = new int[heads][n];
+    Document doc = new Document();
+    doc.add(new StringField(ContextFields.CONTEXT, plan.contextId, Field.Store.NO));
+    doc.add(new StringField(ContextFields.KIND, ContextFields.KIND_TOKEN, Field.Store.NO));
+    NumericDocValuesField position = new NumericDocValuesField(ContextFields.POSITION, 0);
+    NumericDocValuesField token = new NumericDocValuesField(ContextFields.TOKEN, 0);
+    doc.add(position);
+    doc.add(token);
+    KnnFloatVectorField[] keyFields = new KnnFloatVectorField[heads];
+    KnnFloatVectorField[] valueFields = new KnnFloatVectorField[heads];
+    float[][] key = new float[heads][d + AssignedLayout.TRAILING];
+    float[][] value = new float[heads][d + AssignedLayout.TRAILING];
     for (int l = 0; l < shape.layers(); l++) {
       for (int h = 0; h < shape.kvHeads(); h++) {
+        int x = l * shape.kvHeads() + h;
+        block.readRows(l, h, keyRows[x], valueRows[x]);
+        for (int i = 0; i < n; i++) {
+          clusterIds[x][i] = block.cluster(l, h, i);
+        }
         String k = ContextFields.keyField(l, h);
         String v = ContextFields.valueField(l, h);
-        keyTypes[l][h] = AssignedLayout.keyType(k, v, d, storage);
-        valueTypes[l][h] = AssignedLayout.valueType(v, k, d, storage);
+        keyFields[x] = new KnnFloatVectorField(k, key[x], AssignedLayout.keyType(k, v, d, storage));
+        valueFields[x] = new KnnFloatVectorField(v, value[x],
+            AssignedLayout.valueType(v, k, d, storage));
+        doc.add(keyFields[x]);
+        doc.add(valueFields[x]);
       }
     }
     int[] positions = block.positions();
-    List<Document> docs = new ArrayList<>(positions.length);
-    for (int i = 0; i < positions.length; i++) {
-      Document doc = new Document();
-      doc.add(new StringField(ContextFields.CONTEXT, plan.contextId, Field.Store.NO));
-      doc.add(new StringField(ContextFields.KIND, ContextFields.KIND_TOKEN, Field.Store.NO));
-      doc.add(new NumericDocValuesField(ContextFields.POSITION, positions[i]));
-      doc.add(new NumericDocValuesField(ContextFields.TOKEN, plan.tokens[positions[i]]));
-      for (int l = 0; l < shape.layers(); l++) {
-        for (int h = 0; h < shape.kvHeads(); h++) {
-          float[] key = new float[d + AssignedLayout.TRAILING];
-          float[] value = new float[d + AssignedLayout.TRAILING];
-          block.read(l, h, i, key, value);
-          doc.add(new KnnFloatVectorField(ContextFields.keyField(l, h), key, keyTypes[l][h]));
-          doc.add(new KnnFloatVectorField(ContextFields.valueField(l, h), value,
-              valueTypes[l][h]));
-        }
+    return () -> new java.util.Iterator<>() {
+      private int i;
+
+      @Override
+      public boolean hasNext() {
+        return i < n;
       }
-      docs.add(doc);
-    }
-    return docs;
+
+      @Override
+      public Document next() {
+        if (i >= n) {
+          throw new java.util.NoSuchElementException();
+        }
+        position.setLongValue(positions[i]);
+        token.setLongValue(plan.tokens[positions[i]]);
+        for (int x = 0; x < heads; x++) {
+          System.arraycopy(keyRows[x], i * d, key[x], 0, d);
+          System.arraycopy(valueRows[x], i * d, value[x], 0, d);
+          AssignedLayout.encodeTrailing(block.tag(), clusterIds[x][i], key[x], d);
+          AssignedLayout.encodeTrailing(block.tag(), clusterIds[x][i], value[x], d);
+          keyFields[x].setVectorValue(key[x]);
+          valueFields[x].setVectorValue(value[x]);
+        }
+        i++;
+        return doc;
+      }
+    };
   }
 
   /**

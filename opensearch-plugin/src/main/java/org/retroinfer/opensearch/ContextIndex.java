@@ -63,12 +63,15 @@ import org.retroinfer.wave.kv.KvDType;
  *
  * <p>Documents: per context one <b>head</b> ({@code _id} = the context id, which is derived from
  * the namespace, so two tenants or models never share one) holding its record (tenant, model,
- * namespace, tokens, ...), its prefix keys and the names of its parts; and the pack in
+ * namespace, tokens, token ids, logits, ...), its prefix keys and what its K/V documents do not say
+ * ({@link ServedContext}), and its K/V documents (below). A put writes its K/V documents first and
+ * its head last: a put that fails or is interrupted before its head is written leaves only
+ * documents that no head names, which nothing ever serves. Every read goes through the head and
+ * checks the tenant (and model) the caller gives: another tenant's context is answered exactly like
+ * one that does not exist. A get builds the context's pack from its K/V documents on a copy of the
+ * shard ({@link RestoreContextAction}). The previous version stored the pack itself in
  * <b>parts</b> of at most {@value #PART_BYTES} bytes ({@code _id} = context id, put attempt, part
- * number). A put writes its parts first and its head last: a put that fails or is interrupted
- * before its head is written leaves only parts that no head names, which nothing ever serves.
- * Every read goes through the head and checks the tenant (and model) the caller gives: another
- * tenant's context is answered exactly like one that does not exist.
+ * number) named by the head: such contexts are still served from their parts.
  *
  * <p>The context's K/V are also indexed as vector fields of the index, in the wave format's
  * <em>assigned</em> layout ({@link AssignedLayout}): per block of the host's wave index (each wave

@@ -45,7 +45,8 @@ public final class TransportRestoreContextAction
     AssignedLayout.ContextPlan plan = ServedContext.plan(request.head);
     try (Engine.Searcher searcher = shard.acquireSearcher("retroinfer_restore")) {
       IndexReader reader = searcher.getIndexReader();
-      try (LoadedContext context = AssignedLayout.restore(reader, request.id, plan)) {
+      // read in place from the shard's mapped files while the searcher is held
+      try (LoadedContext context = AssignedLayout.restore(reader, request.id, plan, true)) {
         return new RestoreContextAction.Response(ContextPack.build(
             ServedContext.info(request.head),
             ((Number) request.head.get("chunk_tokens")).intValue(),
@@ -67,7 +68,8 @@ public final class TransportRestoreContextAction
 
   @Override
   protected ShardsIterator shards(ClusterState state, InternalRequest request) {
+    // this node's copy when it has one: the pack (tens of MB) then crosses no transport
     return clusterService.operationRouting().getShards(state, request.concreteIndex(),
-        request.request().id, null, null);
+        request.request().id, null, "_local");
   }
 }

@@ -247,6 +247,72 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
     }
   }
 
+  /**
+   * A context put by the previous version (its pack stored in parts, a head naming their SHA-256,
+   * no K/V documents) is still found and served, byte for byte, beside contexts of this version.
+   */
+  public void testAContextOfThePreviousVersionIsServedFromItsParts() throws Exception {
+    SplittableRandom r = new SplittableRandom(random().nextLong());
+    String index = "contexts-previous";
+    String node = randomFrom(internalCluster().getNodeNames());
+    ModelFingerprint model = fingerprint(r);
+    int n = 120;
+    Packed now;
+    Packed before;
+    int[] prompt = tokens(r, n);
+    try (ContextCache c = cache(kv(r, n), n)) {
+      now = pack(createTempDir(), model, "", tokens(r, n), c);
+      before = pack(createTempDir(), model, "", prompt, c);
+    }
+    HttpResponse<String> ok = send(node, cbor("PUT", "/_retroinfer/" + index
+        + "/contexts?replicas=1", now.pack()));
+    assertEquals(ok.body(), 201, ok.statusCode());
+    // the documents the previous version wrote for a put
+    ContextPack.Description d = ContextPack.describe(before.pack());
+    client().prepareIndex(index).setId(before.id() + ".old.0").setSource(
+        org.opensearch.common.xcontent.XContentFactory.cborBuilder().startObject()
+            .field("doc", "part").field("ctx", before.id()).field("attempt", "old")
+            .field("part", 0).field("data", before.pack()).endObject()).get();
+    org.opensearch.core.xcontent.XContentBuilder head =
+        org.opensearch.common.xcontent.XContentFactory.jsonBuilder().startObject()
+            .field("doc", "head").field("ctx", before.id()).field("attempt", "old")
+            .field("parts", 1).field("bytes", (long) before.pack().length)
+            .field("sha256", ContextIndex.sha256(before.pack()))
+            .field("tenant", d.info().tenant()).field("model", d.info().model())
+            .field("namespace", d.info().namespace()).field("name", d.info().name())
+            .field("kind", d.info().kind()).field("tokens", d.info().tokens())
+            .field("has_logits", d.info().hasLogits())
+            .field("created", d.info().created().toEpochMilli())
+            .field("shape", d.info().shape()).field("config", d.info().config())
+            .field("chunk_tokens", d.chunkTokens()).field("segments", d.luceneSegments())
+            .startArray("prefix");
+    for (ContextPack.PrefixKey k : d.prefixKeys()) {
+      head.value(k.hash());
+    }
+    head.endArray().startArray("prefix_tokens");
+    for (ContextPack.PrefixKey k : d.prefixKeys()) {
+      head.value(k.tokens());
+    }
+    head.endArray().endObject();
+    client().prepareIndex(index).setId(before.id()).setSource(head)
+        .setRefreshPolicy(org.opensearch.action.support.WriteRequest.RefreshPolicy.WAIT_UNTIL)
+        .get();
+    for (String at : internalCluster().getNodeNames()) {
+      HttpResponse<byte[]> got = sendForBytes(at, get("/_retroinfer/" + index + "/contexts/"
+          + before.id() + scope(model, "")));
+      assertEquals(new String(got.body(), StandardCharsets.UTF_8), 200, got.statusCode());
+      assertArrayEquals("the previous version's context from " + at, before.pack(), got.body());
+    }
+    List<?> found = lookup(node, index, model, "", prompt);
+    assertEquals(found.toString(), 1, found.size());
+    assertEquals(before.id(), ((Map<?, ?>) found.get(0)).get("id"));
+    // and this version's context beside it, from its vector fields
+    HttpResponse<byte[]> current = sendForBytes(node, get("/_retroinfer/" + index + "/contexts/"
+        + now.id() + scope(model, "")));
+    assertEquals(200, current.statusCode());
+    TestPacks.assertSameContext(now.pack(), current.body(), now.id(), "this version's context");
+  }
+
   public void testBadInputIsRefusedWith4xx() throws Exception {
     SplittableRandom r = new SplittableRandom(random().nextLong());
     String index = "contexts-bad-input";

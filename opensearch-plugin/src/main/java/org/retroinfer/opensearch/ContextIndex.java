@@ -68,10 +68,12 @@ import org.retroinfer.wave.kv.KvDType;
  * its head last: a put that fails or is interrupted before its head is written leaves only
  * documents that no head names, which nothing ever serves. Every read goes through the head and
  * checks the tenant (and model) the caller gives: another tenant's context is answered exactly like
- * one that does not exist. A get builds the context's pack from its K/V documents on a copy of the
- * shard ({@link RestoreContextAction}). The previous version stored the pack itself in
- * <b>parts</b> of at most {@value #PART_BYTES} bytes ({@code _id} = context id, put attempt, part
- * number) named by the head: such contexts are still served from their parts.
+ * one that does not exist. Unless the index says otherwise ({@link RetroInferPlugin#KEEP_PACK}),
+ * a put also keeps the pack as it was sent, in <b>parts</b> of at most {@value #PART_BYTES} bytes
+ * ({@code _id} = context id, put attempt, part number) named by the head with their SHA-256, and a
+ * get serves those parts; without them, a get builds the context's pack from its K/V documents on a
+ * copy of the shard ({@link RestoreContextAction}). Contexts put by the previous version (parts,
+ * no K/V documents) are served from their parts.
  *
  * <p>The context's K/V are also indexed as vector fields of the index, in the wave format's
  * <em>assigned</em> layout ({@link AssignedLayout}): per block of the host's wave index (each wave
@@ -172,6 +174,7 @@ final class ContextIndex {
     int blocks;
     long tagBase;
     int kvDocs;
+    int parts;
     try (LoadedContext context = load(pack, info.id())) {
       ensureKvMapping(context.shape(), context.config().kvType());
       if (!Arrays.equals(d.tokenIds(), context.tokens())) {
@@ -181,11 +184,22 @@ final class ContextIndex {
       blocks = AssignedLayout.blocks(context, 0).size();
       tagBase = AssignedLayout.randomTagBase(blocks);
       kvDocs = writeBlocks(context, info.id(), attempt, tagBase, written);
+      parts = keepPack() ? (int) ((pack.length + (long) PART_BYTES - 1) / PART_BYTES) : 0;
+      for (int p = 0; p < parts; p++) {
+        int from = p * PART_BYTES;
+        int to = Math.min(pack.length, from + PART_BYTES);
+        XContentBuilder src = XContentFactory.cborBuilder().startObject()
+            .field("doc", PART).field("ctx", info.id()).field("attempt", attempt).field("part", p)
+            .field("data", Arrays.copyOfRange(pack, from, to)).endObject();
+        String id = partId(info.id(), attempt, p);
+        written.add(id);
+        client.index(new IndexRequest(index).id(id).source(src)).actionGet();
+      }
       // what the K/V blocks do not say: served with them by RestoreContextAction
       Map<String, Object> served = ServedContext.headFields(context, tagBase, d.logits());
       XContentBuilder head = XContentFactory.cborBuilder().startObject()
           .field("doc", HEAD).field("ctx", info.id()).field("attempt", attempt)
-          .field("parts", 0).field("bytes", (long) pack.length)
+          .field("parts", parts).field("bytes", (long) pack.length)
           .field("kv_blocks", blocks).field("kv_docs", kvDocs)
           .field("tenant", info.tenant()).field("model", info.model())
           .field("namespace", info.namespace()).field("name", info.name())
@@ -193,6 +207,9 @@ final class ContextIndex {
           .field("has_logits", info.hasLogits()).field("created", info.created().toEpochMilli())
           .field("shape", info.shape()).field("config", info.config())
           .field("chunk_tokens", d.chunkTokens()).field("segments", d.luceneSegments());
+      if (parts > 0) {
+        head.field("sha256", sha256(pack));
+      }
       for (Map.Entry<String, Object> f : served.entrySet()) {
         head.field(f.getKey(), f.getValue());
       }
@@ -220,6 +237,7 @@ final class ContextIndex {
     out.put("id", info.id());
     out.put("tokens", info.tokens());
     out.put("bytes", (long) pack.length);
+    out.put("parts", parts);
     out.put("kv_blocks", blocks);
     out.put("kv_docs", kvDocs);
     out.put("replaced", old != null);
@@ -296,6 +314,13 @@ final class ContextIndex {
         }
       }
     }
+  }
+
+  /** The index's {@link RetroInferPlugin#KEEP_PACK}. */
+  private boolean keepPack() {
+    org.opensearch.common.settings.Settings settings = client.admin().indices()
+        .prepareGetSettings(index).get().getIndexToSettings().get(index);
+    return settings == null || RetroInferPlugin.KEEP_PACK.get(settings);
   }
 
   /** The head's fields that serve a context from its vector fields ({@link ServedContext}). */
@@ -459,7 +484,7 @@ final class ContextIndex {
   byte[] get(String id, Caller caller) throws IOException {
     for (int attempt = 0; ; attempt++) {
       Map<String, Object> head = visibleHead(id, caller);
-      if (head.containsKey(ServedContext.WAVE_CONFIG)) {
+      if (((Number) head.get("parts")).intValue() == 0) {
         // from the K/V vector fields, on a copy of the shard
         return client.execute(RestoreContextAction.INSTANCE,
             new RestoreContextAction.Request(index, id, head)).actionGet().pack;

@@ -53,6 +53,20 @@ public final class RetroInferPlugin extends Plugin implements EnginePlugin, Acti
     return Map.of(KvVectorFieldMapper.CONTENT_TYPE, KvVectorFieldMapper.PARSER);
   }
 
+  /**
+   * Whether a put also keeps the context's pack (in parts), from which a get is then served as it
+   * was sent; without it, a get builds the pack from the K/V vector fields. Per index, dynamic.
+   */
+  public static final org.opensearch.common.settings.Setting<Boolean> KEEP_PACK =
+      org.opensearch.common.settings.Setting.boolSetting("index.retroinfer.keep_pack", true,
+          org.opensearch.common.settings.Setting.Property.IndexScope,
+          org.opensearch.common.settings.Setting.Property.Dynamic);
+
+  @Override
+  public List<org.opensearch.common.settings.Setting<?>> getSettings() {
+    return List.of(KEEP_PACK);
+  }
+
   @Override
   public List<ActionHandler<? extends org.opensearch.action.ActionRequest,
       ? extends org.opensearch.core.action.ActionResponse>> getActions() {

@@ -154,13 +154,20 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
           + index + "/contexts?replicas=1", packs[i]));
       assertEquals(put.body(), 201, put.statusCode());
       assertTrue(put.body(), put.body().contains(ids[i]));
+      assertTrue(put.body(), put.body().contains(i == 0 ? "\"parts\":1" : "\"parts\":0"));
+      if (i == 0) {
+        // the index keeps no packs from now on: the other contexts are served from their
+        // vector fields only, the first from its pack
+        client().admin().indices().prepareUpdateSettings(index).setSettings(Settings.builder()
+            .put(RetroInferPlugin.KEEP_PACK.getKey(), false)).get();
+      }
     }
     // a context put again replaces its K/V documents: the old ones are deleted
     HttpResponse<String> again = send(nodes.get(1), cbor("PUT", "/_retroinfer/" + index
-        + "/contexts", packs[0]));
+        + "/contexts", packs[1]));
     assertEquals(again.body(), 201, again.statusCode());
     assertTrue(again.body(), again.body().contains("\"replaced\":true"));
-    assertEquals(kvDocsOfHead(index, ids[0]), kvDocs(index, ids[0]));
+    assertEquals(kvDocsOfHead(index, ids[1]), kvDocs(index, ids[1]));
     ClusterHealthResponse health = client().admin().cluster().prepareHealth(index)
         .setWaitForGreenStatus().setTimeout(TimeValue.timeValueSeconds(60)).get();
     assertEquals(ClusterHealthStatus.GREEN, health.getStatus());
@@ -261,8 +268,8 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
     Packed before;
     int[] prompt = tokens(r, n);
     try (ContextCache c = cache(kv(r, n), n)) {
-      now = pack(createTempDir(), model, "", tokens(r, n), c);
-      before = pack(createTempDir(), model, "", prompt, c);
+      now = pack(createTempDir(), model, "acme", tokens(r, n), c);
+      before = pack(createTempDir(), model, "acme", prompt, c);
     }
     HttpResponse<String> ok = send(node, cbor("PUT", "/_retroinfer/" + index
         + "/contexts?replicas=1", now.pack()));
@@ -299,16 +306,16 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
         .get();
     for (String at : internalCluster().getNodeNames()) {
       HttpResponse<byte[]> got = sendForBytes(at, get("/_retroinfer/" + index + "/contexts/"
-          + before.id() + scope(model, "")));
+          + before.id() + scope(model, "acme")));
       assertEquals(new String(got.body(), StandardCharsets.UTF_8), 200, got.statusCode());
       assertArrayEquals("the previous version's context from " + at, before.pack(), got.body());
     }
-    List<?> found = lookup(node, index, model, "", prompt);
+    List<?> found = lookup(node, index, model, "acme", prompt);
     assertEquals(found.toString(), 1, found.size());
     assertEquals(before.id(), ((Map<?, ?>) found.get(0)).get("id"));
     // and this version's context beside it, from its vector fields
     HttpResponse<byte[]> current = sendForBytes(node, get("/_retroinfer/" + index + "/contexts/"
-        + now.id() + scope(model, "")));
+        + now.id() + scope(model, "acme")));
     assertEquals(200, current.statusCode());
     TestPacks.assertSameContext(now.pack(), current.body(), now.id(), "this version's context");
   }

@@ -14,6 +14,8 @@
 # unprivileged user of scripts/opensearch-test-user.sh (OpenSearch refuses root).
 #
 # Usage: opensearch-plugin/scripts/cluster-check.sh [WORK_DIR]    (default: a new /tmp directory)
+# RETROINFER_KEEP_PACK=false: the index keeps no packs (index.retroinfer.keep_pack), so every get
+# builds the context from its K/V vector fields.
 # Prints one line per step with its time, and a summary table; exit 0 when every step matched.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -97,6 +99,14 @@ PROMPT="$WORK/prompt.py"
 LOCAL="$WORK/local-store"
 EMPTY="$WORK/empty-store"
 
+if [[ "${RETROINFER_KEEP_PACK:-true}" == false ]]; then
+  # an index that keeps no packs: a one-token context creates it, then the setting goes off, so
+  # that the gets below build the context from its vector fields
+  ./retroinfer store put --store "http://127.0.0.1:${HTTP[0]}/$INDEX" --text "#" --json >/dev/null
+  curl -sf -XPUT "http://127.0.0.1:${HTTP[0]}/$INDEX/_settings" -H 'Content-Type: application/json' \
+    -d '{"index.retroinfer.keep_pack": false}' >/dev/null
+  log "the index keeps no packs (index.retroinfer.keep_pack=false)"
+fi
 t=$SECONDS
 ./retroinfer store put --store "http://127.0.0.1:${HTTP[0]}/$INDEX" --file "$PROMPT" --json >"$WORK/put-remote.json"
 log "host A: put into the cluster in $((SECONDS - t)) s: $(grep -o '"seconds" : [0-9.]*' "$WORK/put-remote.json")"

@@ -101,6 +101,11 @@ public final class ContextWriter {
    * {@code AttentionBackends.create("wave", config)}).
    */
   public void write(String contextId, int[] tokens, ContextCache context) throws IOException {
+    write(contextId, tokens, context.shape(), waveHeads(context));
+  }
+
+  /** Every head's wave layout; refuses a context whose heads are not wave caches. */
+  private static HeadLayout[][] waveHeads(ContextCache context) {
     AttentionShape shape = context.shape();
     HeadLayout[][] heads = new HeadLayout[shape.layers()][shape.kvHeads()];
     for (int l = 0; l < shape.layers(); l++) {
@@ -114,7 +119,7 @@ public final class ContextWriter {
         heads[l][h] = HeadLayout.of(head);
       }
     }
-    write(contextId, tokens, shape, heads);
+    return heads;
   }
 
   /**
@@ -191,19 +196,7 @@ public final class ContextWriter {
    */
   public void writeAssigned(String contextId, int[] tokens, ContextCache context, long firstTag)
       throws IOException {
-    AttentionShape shape = context.shape();
-    HeadLayout[][] heads = new HeadLayout[shape.layers()][shape.kvHeads()];
-    for (int l = 0; l < shape.layers(); l++) {
-      for (int h = 0; h < shape.kvHeads(); h++) {
-        HeadCache head = context.head(l, h);
-        if (!HeadLayout.isWave(head)) {
-          throw new IllegalArgumentException("layer " + l + ", KV head " + h + " is a "
-              + head.getClass().getSimpleName() + ", not a wave cache");
-        }
-        heads[l][h] = HeadLayout.of(head);
-      }
-    }
-    writeAssigned(contextId, tokens, shape, heads, firstTag);
+    writeAssigned(contextId, tokens, context.shape(), waveHeads(context), firstTag);
   }
 
   /** {@link #writeAssigned(String, int[], ContextCache, long)} of a context given as its heads. */

@@ -261,6 +261,8 @@ final class ContextIndex {
     long bulkBytes = 0;
     ByteBuffer row = ByteBuffer.allocate((dim + AssignedLayout.TRAILING) * Float.BYTES)
         .order(ByteOrder.LITTLE_ENDIAN);
+    float[] key = new float[dim + AssignedLayout.TRAILING];
+    float[] value = new float[dim + AssignedLayout.TRAILING];
     int docs = 0;
     for (AssignedLayout.Block block : blocks) {
       for (int l = 0; l < shape.layers(); l++) {
@@ -271,11 +273,11 @@ final class ContextIndex {
               .field("layer", l).field("kv_head", h)
               .startArray(KV);
           for (int i = 0; i < block.size(); i++) {
+            block.read(l, h, i, key, value);
             src.startObject();
             for (String role : List.of("k", "v")) {
-              float[] v = block.vector(l, h, role.equals("v"), i);
               row.clear();
-              row.asFloatBuffer().put(v);
+              row.asFloatBuffer().put(role.equals("k") ? key : value);
               src.startObject(role).startObject(Integer.toString(l))
                   .field(Integer.toString(h), row.array()).endObject().endObject();
             }

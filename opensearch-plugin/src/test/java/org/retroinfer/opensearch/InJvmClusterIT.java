@@ -255,10 +255,11 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
   }
 
   /**
-   * A context put by the previous version (its pack stored in parts, a head naming their SHA-256,
-   * no K/V documents) is still found and served, byte for byte, beside contexts of this version.
+   * An index the previous version made, with a context it put (its pack stored in parts, a head
+   * naming their SHA-256, no K/V documents): the context is still found and served byte for byte,
+   * and this version puts a context into the same index and serves it from its vector fields.
    */
-  public void testAContextOfThePreviousVersionIsServedFromItsParts() throws Exception {
+  public void testAnIndexOfThePreviousVersionServesItsContextsAndTakesNewOnes() throws Exception {
     SplittableRandom r = new SplittableRandom(random().nextLong());
     String index = "contexts-previous";
     String node = randomFrom(internalCluster().getNodeNames());
@@ -271,10 +272,28 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
       now = pack(createTempDir(), model, "acme", tokens(r, n), c);
       before = pack(createTempDir(), model, "acme", prompt, c);
     }
-    HttpResponse<String> ok = send(node, cbor("PUT", "/_retroinfer/" + index
-        + "/contexts?replicas=1", now.pack()));
-    assertEquals(ok.body(), 201, ok.statusCode());
-    // the documents the previous version wrote for a put
+    // the index as the previous version created it (no K/V fields, no _source excludes), with the
+    // documents it wrote for a put
+    org.opensearch.core.xcontent.XContentBuilder mapping =
+        org.opensearch.common.xcontent.XContentFactory.jsonBuilder().startObject()
+            .field("dynamic", "strict").startObject("properties");
+    for (String keyword : List.of("doc", "ctx", "attempt", "tenant", "model", "namespace",
+        "prefix", "name", "kind", "shape", "sha256")) {
+      mapping.startObject(keyword).field("type", "keyword").endObject();
+    }
+    mapping.startObject("config").field("type", "keyword").field("index", false).endObject();
+    for (String integer : List.of("tokens", "parts", "part", "chunk_tokens", "segments")) {
+      mapping.startObject(integer).field("type", "integer").endObject();
+    }
+    mapping.startObject("prefix_tokens").field("type", "integer").field("index", false).endObject();
+    mapping.startObject("bytes").field("type", "long").endObject();
+    mapping.startObject("has_logits").field("type", "boolean").endObject();
+    mapping.startObject("created").field("type", "date").endObject();
+    mapping.startObject("data").field("type", "binary").endObject();
+    mapping.endObject().endObject();
+    client().admin().indices().prepareCreate(index).setSettings(Settings.builder()
+        .put("index.codec", ServerWaveCodec.ALIAS).put("index.number_of_shards", 1)
+        .put("index.number_of_replicas", 1)).setMapping(mapping).get();
     ContextPack.Description d = ContextPack.describe(before.pack());
     client().prepareIndex(index).setId(before.id() + ".old.0").setSource(
         org.opensearch.common.xcontent.XContentFactory.cborBuilder().startObject()
@@ -313,7 +332,14 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
     List<?> found = lookup(node, index, model, "acme", prompt);
     assertEquals(found.toString(), 1, found.size());
     assertEquals(before.id(), ((Map<?, ?>) found.get(0)).get("id"));
-    // and this version's context beside it, from its vector fields
+    // this version puts into that index (its K/V and head fields are mapped on the way) and serves
+    // its context beside the earlier one, from its vector fields
+    client().admin().indices().prepareUpdateSettings(index).setSettings(Settings.builder()
+        .put(RetroInferPlugin.KEEP_PACK.getKey(), false)).get();
+    HttpResponse<String> ok = send(node, cbor("PUT", "/_retroinfer/" + index + "/contexts",
+        now.pack()));
+    assertEquals(ok.body(), 201, ok.statusCode());
+    assertTrue(ok.body(), ok.body().contains("\"parts\":0"));
     HttpResponse<byte[]> current = sendForBytes(node, get("/_retroinfer/" + index + "/contexts/"
         + now.id() + scope(model, "acme")));
     assertEquals(200, current.statusCode());

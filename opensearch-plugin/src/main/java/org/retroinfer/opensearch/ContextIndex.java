@@ -213,15 +213,7 @@ final class ContextIndex {
       for (Map.Entry<String, Object> f : served.entrySet()) {
         head.field(f.getKey(), f.getValue());
       }
-      head.startArray("prefix");
-      for (ContextPack.PrefixKey k : d.prefixKeys()) {
-        head.value(k.hash());
-      }
-      head.endArray().startArray("prefix_tokens");
-      for (ContextPack.PrefixKey k : d.prefixKeys()) {
-        head.value(k.tokens());
-      }
-      head.endArray().endObject();
+      prefixKeys(head, d.prefixKeys()).endObject();
       // the head makes the context visible, complete, and durable on the in-sync copies
       client.index(new IndexRequest(index).id(info.id()).source(head)
           .setRefreshPolicy(WriteRequest.RefreshPolicy.WAIT_UNTIL)).actionGet();
@@ -316,6 +308,20 @@ final class ContextIndex {
         }
       }
     }
+  }
+
+  /** A head's prefix keys: their hashes ({@code prefix}) and lengths ({@code prefix_tokens}). */
+  static XContentBuilder prefixKeys(XContentBuilder head, List<ContextPack.PrefixKey> keys)
+      throws IOException {
+    head.startArray("prefix");
+    for (ContextPack.PrefixKey k : keys) {
+      head.value(k.hash());
+    }
+    head.endArray().startArray("prefix_tokens");
+    for (ContextPack.PrefixKey k : keys) {
+      head.value(k.tokens());
+    }
+    return head.endArray();
   }
 
   /** The index's {@link RetroInferPlugin#KEEP_PACK}. */

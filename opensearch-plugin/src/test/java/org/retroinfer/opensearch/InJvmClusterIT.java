@@ -310,16 +310,8 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
             .field("has_logits", d.info().hasLogits())
             .field("created", d.info().created().toEpochMilli())
             .field("shape", d.info().shape()).field("config", d.info().config())
-            .field("chunk_tokens", d.chunkTokens()).field("segments", d.luceneSegments())
-            .startArray("prefix");
-    for (ContextPack.PrefixKey k : d.prefixKeys()) {
-      head.value(k.hash());
-    }
-    head.endArray().startArray("prefix_tokens");
-    for (ContextPack.PrefixKey k : d.prefixKeys()) {
-      head.value(k.tokens());
-    }
-    head.endArray().endObject();
+            .field("chunk_tokens", d.chunkTokens()).field("segments", d.luceneSegments());
+    ContextIndex.prefixKeys(head, d.prefixKeys()).endObject();
     client().prepareIndex(index).setId(before.id()).setSource(head)
         .setRefreshPolicy(org.opensearch.action.support.WriteRequest.RefreshPolicy.WAIT_UNTIL)
         .get();

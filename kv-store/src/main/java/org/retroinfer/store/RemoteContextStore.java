@@ -194,8 +194,8 @@ public final class RemoteContextStore {
   /**
    * Writes into the new directory {@code dir} a local store that holds this scope's best verified
    * stored prefix of {@code prompt} (the candidates are tried longest first and each is verified
-   * against its stored token ids, as a local store does), or no context when there is none.
-   * Open it with {@link ContextStore#openReadOnly} (or {@link ContextStore#open}) and use it as the
+   * against its stored token ids, as a local store does), or no context when there is none, and
+   * gives it back open, read-only ({@link Materialized#store()}, which the caller closes): the
    * remote store's view for this prompt. {@code forPut}: a missing index is an empty store (the put
    * creates it); otherwise it is an error.
    */
@@ -226,24 +226,33 @@ public final class RemoteContextStore {
       bytes += pack.length;
       deleteTree(dir);
       ContextPack.unpack(pack, dir);
-      try (ContextStore s = ContextStore.openReadOnly(dir)) {
+      ContextStore s = ContextStore.openReadOnly(dir);
+      boolean kept = false;
+      try {
         Optional<PrefixMatch> m = s.scope(model, tenantSalt, kvType).find(prompt);
         if (m.isPresent()) {
-          return new Materialized(m, lookup, fetch, bytes, System.nanoTime() - t0);
+          kept = true;
+          return new Materialized(s, m, lookup, fetch, bytes, System.nanoTime() - t0);
+        }
+      } finally {
+        if (!kept) {
+          s.close();
         }
       }
     }
     deleteTree(dir);
     ContextStore.open(dir, PrefixHasher.DEFAULT_CHUNK_TOKENS).close(); // an empty store
-    return new Materialized(Optional.empty(), lookup, fetch, bytes, System.nanoTime() - t0);
+    return new Materialized(ContextStore.openReadOnly(dir), Optional.empty(), lookup, fetch, bytes,
+        System.nanoTime() - t0);
   }
 
   /**
-   * What {@link #materialize} found, and its cost: the lookup, the transfer of the packs it
-   * fetched ({@code bytes}), and the whole (with unpacking and verification).
+   * What {@link #materialize} found, and its cost: the store it wrote, open (the caller closes it),
+   * the match in it, the lookup, the transfer of the packs it fetched ({@code bytes}), and the whole
+   * (with unpacking and verification).
    */
-  public record Materialized(Optional<PrefixMatch> match, long lookupNanos, long fetchNanos,
-      long bytes, long totalNanos) {}
+  public record Materialized(ContextStore store, Optional<PrefixMatch> match, long lookupNanos,
+      long fetchNanos, long bytes, long totalNanos) {}
 
   /** Removes a directory tree this client wrote (a materialized store). */
   public static void deleteTree(Path dir) throws IOException {

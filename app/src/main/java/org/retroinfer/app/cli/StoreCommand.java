@@ -208,7 +208,7 @@ public final class StoreCommand implements Callable<Integer> {
     remote.put("fetchedBytes", m.bytes());
     remote.put("totalMs", m.totalNanos() / 1e6);
     result.put("remote", remote);
-    return ContextStore.openReadOnly(dir);
+    return m.store();
   }
 
   @Command(name = "get", mixinStandardHelpOptions = true,

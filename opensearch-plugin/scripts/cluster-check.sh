@@ -62,9 +62,19 @@ else
   AS=()
 fi
 
-HTTP=(19251 19252 19253)
-TRANSPORT=(19351 19352 19353)
-SEEDS="127.0.0.1:19351,127.0.0.1:19352,127.0.0.1:19353"
+# six free loopback ports (the kernel's choice), three for HTTP and three for the transport
+read -r -a PORTS <<<"$(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(6)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+')"
+HTTP=("${PORTS[@]:0:3}")
+TRANSPORT=("${PORTS[@]:3:3}")
+SEEDS="127.0.0.1:${TRANSPORT[0]},127.0.0.1:${TRANSPORT[1]},127.0.0.1:${TRANSPORT[2]}"
 start_node() { # i: starts node i in the background, records its pid
   local i="$1"
   mkdir -p "$WORK/data$i" "$WORK/logs$i"
@@ -95,7 +105,18 @@ log "three nodes up in $((SECONDS - t0)) s"
 
 # a 16K-token prompt of the shipped model: Python source from the haystack corpus
 PROMPT="$WORK/prompt.py"
-(unzip -p model/src/main/resources/org/retroinfer/model/eval/stdlib/*.zip '*.py' 2>/dev/null || true) | head -c 16000 >"$PROMPT"
+python3 - "$PROMPT" model/src/main/resources/org/retroinfer/model/eval/stdlib/*.zip <<'PY'
+import sys, zipfile
+out = bytearray()
+for path in sys.argv[2:]:
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.endswith(".py") and len(out) < 16000:
+                out += z.read(name)
+if len(out) < 16000:
+    sys.exit("the haystack corpus gave only %d bytes of Python, not 16000" % len(out))
+open(sys.argv[1], "wb").write(bytes(out[:16000]))
+PY
 LOCAL="$WORK/local-store"
 EMPTY="$WORK/empty-store"
 

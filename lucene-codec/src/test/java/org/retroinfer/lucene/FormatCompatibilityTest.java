@@ -12,33 +12,39 @@ import org.apache.lucene.index.IndexWriter;
 import org.apache.lucene.index.LeafReaderContext;
 import org.apache.lucene.store.Directory;
 import org.apache.lucene.store.MMapDirectory;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 import org.retroinfer.wave.attention.AttentionShape;
 import org.retroinfer.wave.kv.KvDType;
 
 /**
- * Contexts written by an earlier version of the format still open, attend and merge: the index in
- * {@code src/test/resources/format-v0} was written by format version 0 (cluster blocks without the
- * keys' spread statistics) from the same synthetic context that this test builds again. Its
- * statistics are then computed from the stored keys when it opens, and they, the clusters and the
- * outputs equal the in-memory context's bit for bit; a merge rewrites it in the current version,
- * which stores them.
+ * Contexts written by earlier versions of the format still open, attend and merge: the indexes in
+ * {@code src/test/resources/format-v0} and {@code format-v1} were written by format version 0
+ * (cluster blocks without the keys' spread statistics) and 1 (with them; field entries without
+ * trailing components, wave segments without tags) from the same synthetic context that this test
+ * builds again. A version 0 segment's statistics are computed from the stored keys when it opens;
+ * the statistics, the clusters and the outputs equal the in-memory context's bit for bit; a merge
+ * rewrites either in the current version.
  */
 class FormatCompatibilityTest {
   /**
-   * The fixture's context: commit dfc68dc (format version 0) wrote {@code TestContexts.build(SHAPE,
-   * smallConfig(FLOAT16), 800, 100, 41)} with {@link ContextWriter} as context "v0" into an
-   * {@code FSDirectory} through {@code TestContexts.writer}, and committed.
+   * The fixtures' context: commit dfc68dc (format version 0) and commit 8d2c972 (version 1) wrote
+   * {@code TestContexts.build(SHAPE, smallConfig(FLOAT16), 800, 100, 41)} with
+   * {@link ContextWriter} as context "v0" (and "v1") into an {@code FSDirectory} through
+   * {@code TestContexts.writer}, and committed.
    */
   private static final AttentionShape SHAPE = new AttentionShape(1, 2, 1, 32);
 
   @TempDir
   Path dir;
 
-  @Test
-  void aVersionZeroContextOpensAttendsAndMergesLikeTheInMemoryOne() throws Exception {
-    Path fixture = Path.of(getClass().getResource("/format-v0").toURI());
+  @ParameterizedTest
+  @ValueSource(ints = {0, 1})
+  void anEarlierVersionsContextOpensAttendsAndMergesLikeTheInMemoryOne(int version)
+      throws Exception {
+    String id = "v" + version;
+    Path fixture = Path.of(getClass().getResource("/format-" + id).toURI());
     try (Stream<Path> files = Files.list(fixture)) {
       for (Path f : (Iterable<Path>) files::iterator) {
         Files.copy(f, dir.resolve(f.getFileName()));
@@ -48,9 +54,8 @@ class FormatCompatibilityTest {
         TestContexts.build(SHAPE, TestContexts.smallConfig(KvDType.FLOAT16), 800, 100, 41);
     try (Directory d = new MMapDirectory(dir)) {
       try (DirectoryReader r = DirectoryReader.open(d)) {
-        assertEquals(WaveVectorsFormat.VERSION_START, versionOf(r),
-            "the fixture holds version 0 segments");
-        try (LoadedContext loaded = ContextReader.load(r, "v0")) {
+        assertEquals(version, versionOf(r), "the fixture holds version " + version + " segments");
+        try (LoadedContext loaded = ContextReader.load(r, id)) {
           ContextRoundTripTest.assertSameCaches(built.context(), loaded);
           ContextRoundTripTest.assertSameAttention(built.context(), loaded, new Random(1), 4);
         }
@@ -63,7 +68,7 @@ class FormatCompatibilityTest {
         assertEquals(1, r.leaves().size());
         assertEquals(WaveVectorsFormat.VERSION_CURRENT, versionOf(r),
             "the merged segment is written in the current version, with the statistics");
-        try (LoadedContext loaded = ContextReader.load(r, "v0")) {
+        try (LoadedContext loaded = ContextReader.load(r, id)) {
           ContextRoundTripTest.assertSameCaches(built.context(), loaded);
           ContextRoundTripTest.assertSameAttention(built.context(), loaded, new Random(2), 4);
         }

@@ -180,16 +180,7 @@ public final class ContextPack {
    * checksums: {@link #describe} checks those); the caller closes it.
    */
   public static DirectoryReader open(byte[] pack) throws IOException {
-    ByteBuffersDirectory dir = new ByteBuffersDirectory();
-    for (Map.Entry<String, byte[]> f : files(pack).entrySet()) {
-      if (f.getKey().startsWith(INDEX)) {
-        try (IndexOutput out = dir.createOutput(f.getKey().substring(INDEX.length()),
-            IOContext.DEFAULT)) {
-          out.writeBytes(f.getValue(), f.getValue().length);
-        }
-      }
-    }
-    return DirectoryReader.open(dir);
+    return DirectoryReader.open(directory(files(pack)));
   }
 
   /** Writes the files of a pack into {@code storeDir} (a new, empty directory), checked first. */
@@ -269,76 +260,119 @@ public final class ContextPack {
    * @throws CorruptIndexException (or another IOException) when the pack is not a valid context
    */
   public static Description describe(byte[] pack) throws IOException {
+    try (Checked checked = check(pack)) {
+      return checked.description();
+    }
+  }
+
+  /**
+   * {@link #describe}, keeping the pack's index open: for a caller that goes on to read the
+   * context (e.g. {@code ContextReader.load(checked.reader(), id)}) without copying the pack into
+   * memory a second time. Close it.
+   */
+  public static Checked check(byte[] pack) throws IOException {
     Map<String, byte[]> files = files(pack);
-    try (ByteBuffersDirectory dir = new ByteBuffersDirectory()) {
-      for (Map.Entry<String, byte[]> f : files.entrySet()) {
-        if (f.getKey().startsWith(INDEX)) {
-          try (IndexOutput out = dir.createOutput(f.getKey().substring(INDEX.length()),
-              IOContext.DEFAULT)) {
-            out.writeBytes(f.getValue(), f.getValue().length);
-          }
-        }
-      }
-      java.util.Properties p = new java.util.Properties();
-      p.load(new java.io.StringReader(new String(files.get(PROPERTIES), StandardCharsets.ISO_8859_1)));
-      int chunkTokens = Integer.parseInt(p.getProperty("chunkTokens", "0"));
-      try (DirectoryReader reader = DirectoryReader.open(dir)) {
-        for (LeafReaderContext leaf : reader.leaves()) {
-          leaf.reader().checkIntegrity();
-        }
-        IndexSearcher s = new IndexSearcher(reader);
-        ScoreDoc[] records = s.search(new TermQuery(new Term(StoreFields.KIND,
-            StoreFields.KIND_RECORD)), 2).scoreDocs;
-        if (records.length != 1) {
-          throw bad("it holds " + records.length + " context records; a pack holds exactly one");
-        }
-        Document rec = s.storedFields().document(records[0].doc);
-        DocumentChecksum.verify(rec, StoreFields.CHECKSUM, "its record");
-        ContextInfo info = new ContextInfo(rec.get(StoreFields.CONTEXT), rec.get(StoreFields.NAME),
-            rec.get(StoreFields.CONTEXT_KIND), rec.get(StoreFields.NAMESPACE),
-            rec.get(StoreFields.MODEL), rec.get(StoreFields.TENANT),
-            rec.getField(StoreFields.TOKENS).numericValue().intValue(),
-            rec.getBinaryValue(StoreFields.LOGITS) != null,
-            Instant.ofEpochMilli(rec.getField(StoreFields.CREATED).numericValue().longValue()),
-            rec.get(StoreFields.SHAPE), rec.get(StoreFields.CONFIG));
-        int headDim = shapeValue(info.shape(), "headDim");
-        int layers = shapeValue(info.shape(), "layers");
-        int kvHeads = shapeValue(info.shape(), "kvHeads");
-        List<PrefixKey> prefixes = prefixKeys(reader, s);
-        Map<String, FieldStats> fields = new TreeMap<>();
-        for (LeafReaderContext leaf : reader.leaves()) {
-          for (FieldInfo fi : leaf.reader().getFieldInfos()) {
-            if (!ContextFields.isKvField(fi.name)) {
-              continue;
-            }
-            int trailing = WaveVectorsFormat.Layout.ASSIGNED.attribute().equals(
-                fi.getAttribute(WaveVectorsFormat.ATTR_LAYOUT)) ? AssignedLayout.TRAILING : 0;
-            if (fi.getVectorDimension() - trailing != headDim) {
-              throw new IllegalArgumentException("K/V field " + fi.name + " has vectors of dim "
-                  + fi.getVectorDimension() + " but the context's record says head dim " + headDim
-                  + " (" + info.shape() + "); pack the context again from its cache");
-            }
-            WaveField f = WaveVectorsReader.waveField(leaf.reader(), fi.name);
-            if (f != null && f.name().equals(fi.name)) {
-              fields.computeIfAbsent(fi.name, n -> new FieldStats(n)).add(f);
-            }
-          }
-        }
-        if (fields.size() != layers * kvHeads) {
-          throw new IllegalArgumentException("the pack holds wave K/V for " + fields.size()
-              + " (layer, KV head) pairs but its shape says " + layers + " x " + kvHeads);
-        }
-        BytesRef logits = rec.getBinaryValue(StoreFields.LOGITS);
-        int[] tokenIds = ContextStore.bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS));
-        if (tokenIds.length != info.tokens()) {
-          throw bad("its record holds " + tokenIds.length + " token ids for " + info.tokens()
-              + " tokens");
-        }
-        return new Description(info, chunkTokens, prefixes, List.copyOf(fields.values()),
-            reader.leaves().size(), pack.length, tokenIds,
-            logits == null ? null : ContextStore.bytesToFloats(logits));
+    java.util.Properties p = new java.util.Properties();
+    p.load(new java.io.StringReader(new String(files.get(PROPERTIES), StandardCharsets.ISO_8859_1)));
+    int chunkTokens = Integer.parseInt(p.getProperty("chunkTokens", "0"));
+    ByteBuffersDirectory dir = directory(files);
+    DirectoryReader reader = null;
+    boolean ok = false;
+    try {
+      reader = DirectoryReader.open(dir);
+      Checked checked = new Checked(describe(reader, chunkTokens, pack.length), reader);
+      ok = true;
+      return checked;
+    } finally {
+      if (!ok) {
+        org.apache.lucene.util.IOUtils.closeWhileHandlingException(reader, dir);
       }
     }
+  }
+
+  /** A checked pack: its description and its index, open in memory. */
+  public record Checked(Description description, DirectoryReader reader) implements AutoCloseable {
+    @Override
+    public void close() throws IOException {
+      org.apache.lucene.store.Directory dir = reader.directory();
+      try {
+        reader.close();
+      } finally {
+        dir.close();
+      }
+    }
+  }
+
+  /** The Lucene files of a pack in a new in-memory directory. */
+  private static ByteBuffersDirectory directory(Map<String, byte[]> files) throws IOException {
+    ByteBuffersDirectory dir = new ByteBuffersDirectory();
+    for (Map.Entry<String, byte[]> f : files.entrySet()) {
+      if (f.getKey().startsWith(INDEX)) {
+        try (IndexOutput out = dir.createOutput(f.getKey().substring(INDEX.length()),
+            IOContext.DEFAULT)) {
+          out.writeBytes(f.getValue(), f.getValue().length);
+        }
+      }
+    }
+    return dir;
+  }
+
+  private static Description describe(DirectoryReader reader, int chunkTokens, long bytes)
+      throws IOException {
+    for (LeafReaderContext leaf : reader.leaves()) {
+      leaf.reader().checkIntegrity();
+    }
+    IndexSearcher s = new IndexSearcher(reader);
+    ScoreDoc[] records = s.search(new TermQuery(new Term(StoreFields.KIND,
+        StoreFields.KIND_RECORD)), 2).scoreDocs;
+    if (records.length != 1) {
+      throw bad("it holds " + records.length + " context records; a pack holds exactly one");
+    }
+    Document rec = s.storedFields().document(records[0].doc);
+    DocumentChecksum.verify(rec, StoreFields.CHECKSUM, "its record");
+    ContextInfo info = new ContextInfo(rec.get(StoreFields.CONTEXT), rec.get(StoreFields.NAME),
+        rec.get(StoreFields.CONTEXT_KIND), rec.get(StoreFields.NAMESPACE),
+        rec.get(StoreFields.MODEL), rec.get(StoreFields.TENANT),
+        rec.getField(StoreFields.TOKENS).numericValue().intValue(),
+        rec.getBinaryValue(StoreFields.LOGITS) != null,
+        Instant.ofEpochMilli(rec.getField(StoreFields.CREATED).numericValue().longValue()),
+        rec.get(StoreFields.SHAPE), rec.get(StoreFields.CONFIG));
+    int headDim = shapeValue(info.shape(), "headDim");
+    int layers = shapeValue(info.shape(), "layers");
+    int kvHeads = shapeValue(info.shape(), "kvHeads");
+    List<PrefixKey> prefixes = prefixKeys(reader, s);
+    Map<String, FieldStats> fields = new TreeMap<>();
+    for (LeafReaderContext leaf : reader.leaves()) {
+      for (FieldInfo fi : leaf.reader().getFieldInfos()) {
+        if (!ContextFields.isKvField(fi.name)) {
+          continue;
+        }
+        int trailing = WaveVectorsFormat.Layout.ASSIGNED.attribute().equals(
+            fi.getAttribute(WaveVectorsFormat.ATTR_LAYOUT)) ? AssignedLayout.TRAILING : 0;
+        if (fi.getVectorDimension() - trailing != headDim) {
+          throw new IllegalArgumentException("K/V field " + fi.name + " has vectors of dim "
+              + fi.getVectorDimension() + " but the context's record says head dim " + headDim
+              + " (" + info.shape() + "); pack the context again from its cache");
+        }
+        WaveField f = WaveVectorsReader.waveField(leaf.reader(), fi.name);
+        if (f != null && f.name().equals(fi.name)) {
+          fields.computeIfAbsent(fi.name, n -> new FieldStats(n)).add(f);
+        }
+      }
+    }
+    if (fields.size() != layers * kvHeads) {
+      throw new IllegalArgumentException("the pack holds wave K/V for " + fields.size()
+          + " (layer, KV head) pairs but its shape says " + layers + " x " + kvHeads);
+    }
+    BytesRef logits = rec.getBinaryValue(StoreFields.LOGITS);
+    int[] tokenIds = ContextStore.bytesToInts(rec.getBinaryValue(StoreFields.TOKEN_IDS));
+    if (tokenIds.length != info.tokens()) {
+      throw bad("its record holds " + tokenIds.length + " token ids for " + info.tokens()
+          + " tokens");
+    }
+    return new Description(info, chunkTokens, prefixes, List.copyOf(fields.values()),
+        reader.leaves().size(), bytes, tokenIds,
+        logits == null ? null : ContextStore.bytesToFloats(logits));
   }
 
   private static int shapeValue(String shape, String key) {

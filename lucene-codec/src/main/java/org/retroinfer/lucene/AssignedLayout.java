@@ -159,6 +159,12 @@ public final class AssignedLayout {
     return blocks(heads, firstTag);
   }
 
+  /** How many blocks {@link #blocks(LoadedContext, long)} makes of a context. */
+  public static int blockCount(LoadedContext context) {
+    HeadLayout h0 = context.layout(0, 0);
+    return h0.index().segmentCount() + (h0.steadyTokens() > 0 ? 1 : 0);
+  }
+
   /**
    * The blocks of a context given as its heads ({@code heads[layer][kvHead]}, all with the same
    * wave segments, sinks and tail, as {@link ContextWriter} requires).

@@ -4,7 +4,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -16,10 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
-import org.apache.lucene.index.DirectoryReader;
-import org.apache.lucene.store.ByteBuffersDirectory;
-import org.apache.lucene.store.IOContext;
-import org.apache.lucene.store.IndexOutput;
 import org.opensearch.ResourceNotFoundException;
 import org.opensearch.action.admin.indices.create.CreateIndexRequest;
 import org.opensearch.action.admin.indices.mapping.put.PutMappingRequest;
@@ -165,7 +160,8 @@ final class ContextIndex {
   }
 
   /** Stores a checked pack; replaces the context with the same id (same namespace and tokens). */
-  Map<String, Object> put(byte[] pack, ContextPack.Description d) throws IOException {
+  Map<String, Object> put(byte[] pack, ContextPack.Checked checked) throws IOException {
+    ContextPack.Description d = checked.description();
     ContextInfo info = d.info();
     String attempt = UUID.randomUUID().toString();
     requireShapeOfModel(info);
@@ -175,13 +171,13 @@ final class ContextIndex {
     long tagBase;
     int kvDocs;
     int parts;
-    try (LoadedContext context = load(pack, info.id())) {
+    try (LoadedContext context = ContextReader.load(checked.reader(), info.id())) {
       ensureKvMapping(context.shape(), context.config().kvType());
       if (!Arrays.equals(d.tokenIds(), context.tokens())) {
         throw new IllegalArgumentException("the token ids of the context's K/V documents differ"
             + " from its record's; pack the context again from its store");
       }
-      blocks = AssignedLayout.blocks(context, 0).size();
+      blocks = AssignedLayout.blockCount(context);
       tagBase = AssignedLayout.randomTagBase(blocks);
       kvDocs = writeBlocks(context, info.id(), attempt, tagBase, written);
       parts = keepPack() ? (int) ((pack.length + (long) PART_BYTES - 1) / PART_BYTES) : 0;
@@ -459,16 +455,6 @@ final class ContextIndex {
 
   private static Map<?, ?> properties(Object object) {
     return object instanceof Map<?, ?> m && m.get("properties") instanceof Map<?, ?> p ? p : null;
-  }
-
-  /**
-   * The context of a checked pack, opened in memory (the pack's framing and every checksum were
-   * verified by {@link ContextPack#describe}); the caller closes it.
-   */
-  static LoadedContext load(byte[] pack, String id) throws IOException {
-    try (DirectoryReader reader = ContextPack.open(pack)) {
-      return ContextReader.load(reader, id); // holds its own reference to the reader
-    }
   }
 
   /** One model's contexts have one shape: a context of other dims is refused before it is stored. */

@@ -86,9 +86,10 @@ final class ContextRestHandler extends BaseRestHandler {
         }
         ContextIndex contexts = new ContextIndex(client, index);
         if (pack != null) {
-          ContextPack.Description d = describe(pack);
-          contexts.ensureIndex(replicas);
-          channel.sendResponse(json(RestStatus.CREATED, contexts.put(pack, d)));
+          try (ContextPack.Checked checked = check(pack)) {
+            contexts.ensureIndex(replicas);
+            channel.sendResponse(json(RestStatus.CREATED, contexts.put(pack, checked)));
+          }
         } else if (lookup) {
           channel.sendResponse(json(RestStatus.OK, Map.of("candidates",
               contexts.lookup(caller, lookupBody.namespace, lookupBody.chain))));
@@ -157,9 +158,9 @@ final class ContextRestHandler extends BaseRestHandler {
     return new LookupBody(namespace, out);
   }
 
-  private static ContextPack.Description describe(byte[] pack) throws IOException {
+  private static ContextPack.Checked check(byte[] pack) throws IOException {
     try {
-      return ContextPack.describe(pack);
+      return ContextPack.check(pack);
     } catch (CorruptIndexException | java.io.EOFException e) {
       throw new IllegalArgumentException("the body is not a valid context: " + e.getMessage(), e);
     } catch (org.apache.lucene.index.IndexFormatTooNewException

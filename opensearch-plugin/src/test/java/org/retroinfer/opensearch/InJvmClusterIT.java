@@ -50,6 +50,7 @@ import org.opensearch.test.OpenSearchIntegTestCase;
 import org.opensearch.transport.Netty4ModulePlugin;
 import org.retroinfer.lucene.AssignedLayout;
 import org.retroinfer.lucene.ContextFields;
+import org.retroinfer.lucene.ContextReader;
 import org.retroinfer.lucene.LoadedContext;
 import org.retroinfer.lucene.WaveField;
 import org.retroinfer.opensearch.TestPacks.Packed;
@@ -461,7 +462,8 @@ public class InJvmClusterIT extends OpenSearchIntegTestCase {
           Map<String, Object> head = client().prepareGet(index, ids[i]).get().getSourceAsMap();
           long base = ((Number) head.get("kv_tag")).longValue();
           int blocks = ((Number) head.get("kv_blocks")).intValue();
-          try (LoadedContext host = ContextIndex.load(packs[i], ids[i])) {
+          try (var pack = ContextPack.open(packs[i]);
+              LoadedContext host = ContextReader.load(pack, ids[i])) {
             List<AssignedLayout.Block> hostBlocks = AssignedLayout.blocks(host, base);
             assertEquals(blocks, hostBlocks.size());
             for (int l = 0; l < host.shape().layers(); l++) {
